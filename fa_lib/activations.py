@@ -1,0 +1,45 @@
+"""Activation functions with their element-wise derivatives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An element-wise activation ``f`` and its derivative ``df``."""
+
+    name: str
+    f: Callable[[np.ndarray], np.ndarray]
+    df: Callable[[np.ndarray], np.ndarray]
+
+
+def _relu_df(z: np.ndarray) -> np.ndarray:
+    # f'(0) = 1 by the paper's convention (Methods 4.3).
+    return (z >= 0).astype(z.dtype)
+
+
+def _tanh_relu_df(z: np.ndarray) -> np.ndarray:
+    # d/dx tanh(ReLU(x)) = (x > 0) sech^2(x) = (x > 0) (1 - tanh^2 x): f'(0) = 0 here.
+    t = np.tanh(z)
+    return (z > 0) * (1 - t * t)
+
+
+IDENTITY = Activation("identity", lambda z: z, lambda z: np.ones_like(z))
+RELU = Activation("relu", lambda z: np.maximum(z, 0), _relu_df)
+TANH_RELU = Activation("tanh_relu", lambda z: np.tanh(np.maximum(z, 0)), _tanh_relu_df)
+
+_BY_NAME = {a.name: a for a in (IDENTITY, RELU, TANH_RELU)}
+
+
+def get(name: str | Activation) -> Activation:
+    """Return the activation called ``name`` (``identity``, ``relu`` or ``tanh_relu``)."""
+    if isinstance(name, Activation):
+        return name
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_BY_NAME)}.") from None

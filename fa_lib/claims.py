@@ -1,0 +1,96 @@
+"""A claim of the paper, what this book measured for it, and the verdict.
+
+A chapter calls :func:`check` for each claim; the returned :class:`Claim` is
+asserted in the notebook (``assert c.holds``, or for a claim that does not
+reproduce, an assertion of what is true instead) and recorded so that the
+chapter's "Reproduced?" table and the book's report are generated, not typed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fa_lib import config
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checked claim.
+
+    Attributes
+    ----------
+    chapter : str
+        The chapter's name (e.g. ``"autocorrelation"``).
+    statement : str
+        The paper's claim, in words.
+    measured : str
+        What this book measured (numbers with n, SD or SEM, p where relevant).
+    holds : bool
+        Whether the measurement supports the claim.
+    criterion : str
+        The test that decided ``holds`` (e.g. "99% CI of the mean contains 90").
+    """
+
+    chapter: str
+    statement: str
+    measured: str
+    holds: bool
+    criterion: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """``"reproduced"`` or ``"not reproduced"``."""
+        return "reproduced" if self.holds else "not reproduced"
+
+
+_RECORDED: dict[str, list[Claim]] = {}
+
+
+def check(chapter: str, statement: str, measured: str, holds: bool, criterion: str = "") -> Claim:
+    """Record a claim with its measurement and verdict, and return it.
+
+    Re-checking the same statement (re-running a cell) replaces the old entry.
+    """
+    claim = Claim(chapter, statement, measured, bool(holds), criterion)
+    entries = [c for c in _RECORDED.setdefault(chapter, []) if c.statement != statement]
+    _RECORDED[chapter] = [*entries, claim]
+    return claim
+
+
+def table(chapter: str) -> pd.DataFrame:
+    """The chapter's "Reproduced?" table: claim, measured, criterion, verdict."""
+    rows = _RECORDED.get(chapter, [])
+    return pd.DataFrame(
+        [(c.statement, c.measured, c.criterion, c.verdict) for c in rows],
+        columns=["claim", "measured", "criterion", "verdict"],
+    )
+
+
+def claims_dir() -> Path:
+    """Where chapters save their claim tables for the report page (``<cache>/claims``)."""
+    from fa_lib import cache
+
+    return Path(cache.cache_dir()) / "claims"
+
+
+def save(chapter: str) -> Path:
+    """Write the chapter's claims (and the scale they were measured at) as JSON; return the path."""
+    path = claims_dir() / f"{chapter}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"chapter": chapter, "scale": config.scale(),
+               "claims": [asdict(c) for c in _RECORDED.get(chapter, [])]}
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def load_all() -> dict[str, dict]:
+    """Every saved chapter's claims, keyed by chapter name."""
+    d = claims_dir()
+    return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}

@@ -1,0 +1,53 @@
+"""The one place where the book's scale is read.
+
+``FA_SCALE=paper`` (the default) runs every experiment at the paper's size
+(repetitions, iterations, epochs, draws); ``FA_SCALE=quick`` runs a reduced
+version that still shows every effect the chapters assert.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+T = TypeVar("T")
+
+SCALES = ("paper", "quick")
+
+
+def scale() -> str:
+    """Return the scale chosen by the environment variable ``FA_SCALE``.
+
+    Returns
+    -------
+    str
+        ``"paper"`` (the default, when the variable is unset or empty) or ``"quick"``.
+
+    Raises
+    ------
+    ValueError
+        If ``FA_SCALE`` holds anything other than ``paper`` or ``quick``.
+    """
+    value = os.environ.get("FA_SCALE", "").strip().lower() or "paper"
+    if value not in SCALES:
+        raise ValueError(
+            f"FA_SCALE={value!r} is not a known scale; expected one of {SCALES} "
+            "(unset means 'paper')."
+        )
+    return value
+
+
+def is_quick() -> bool:
+    """Return True when the quick (test) scale is selected."""
+    return scale() == "quick"
+
+
+def pick(paper: T, quick: T) -> T:
+    """Return ``paper`` or ``quick`` according to :func:`scale`.
+
+    Parameters
+    ----------
+    paper, quick
+        The value used at paper scale and at quick scale.
+    """
+    return quick if is_quick() else paper

@@ -1,0 +1,1 @@
+"""One module per chapter: paper and quick configurations and a ``run`` function."""

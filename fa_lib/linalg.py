@@ -1,0 +1,99 @@
+"""Matrix angles and the symmetric / skew-symmetric split.
+
+All functions act on the last two axes and broadcast over any leading axes
+(repetitions, draws), so one call handles a whole ensemble.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fa_lib import _checks
+
+
+def frobenius_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Frobenius inner product ``<A, B>_F = sum_ij A_ij B_ij`` over the last two axes.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (..., n, m)
+        Matrices with broadcastable leading axes and equal last two axes.
+
+    Returns
+    -------
+    ndarray, shape (...)
+    """
+    a = _checks.ndim_at_least("a", a, 2)
+    b = _checks.ndim_at_least("b", b, 2)
+    if a.shape[-2:] != b.shape[-2:]:
+        raise ValueError(
+            f"matrices must have the same shape in their last two axes; got {a.shape} and {b.shape}."
+        )
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"the leading axes of the matrices do not broadcast; got shapes {a.shape} and {b.shape}."
+        ) from None
+    return np.einsum("...ij,...ij->...", a, b)
+
+
+def frobenius_norm(a: np.ndarray) -> np.ndarray:
+    """Frobenius norm ``|A|_F`` over the last two axes."""
+    a = _checks.ndim_at_least("a", a, 2)
+    return np.sqrt(np.einsum("...ij,...ij->...", a, a))
+
+
+def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle between two matrices in degrees (eq. 33).
+
+    ``A ∠ B = arccos(<A, B>_F / (|A|_F |B|_F))``, the angle between the
+    vectorised matrices.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (..., n, m)
+        Finite matrices with non-zero norms; leading axes broadcast.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        Angles in degrees, in [0, 180].
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, NaN/Inf entries or a zero matrix (its angle is undefined).
+    """
+    a = _checks.finite("a", a)
+    b = _checks.finite("b", b)
+    inner = frobenius_inner(a, b)
+    norms = frobenius_norm(a) * frobenius_norm(b)
+    if np.any(norms == 0):
+        raise ValueError("angle is undefined for a zero matrix; got a matrix with |A|_F = 0.")
+    cos = np.clip(inner / norms, -1.0, 1.0)
+    return np.degrees(np.arccos(cos))
+
+
+def sym_skew(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split square matrices into symmetric and skew-symmetric parts (eqs. 28-30).
+
+    Parameters
+    ----------
+    m : ndarray, shape (..., n, n)
+
+    Returns
+    -------
+    sym, skew : ndarray, shape (..., n, n)
+        ``(M + M^T) / 2`` and ``(M - M^T) / 2``; ``sym + skew == m``.
+    """
+    m = _checks.ndim_at_least("m", m, 2)
+    if m.shape[-1] != m.shape[-2]:
+        raise ValueError(f"m must be square in its last two axes; got shape {m.shape}.")
+    mt = np.swapaxes(m, -1, -2)
+    return (m + mt) / 2, (m - mt) / 2
+
+
+def transpose(a: np.ndarray) -> np.ndarray:
+    """Transpose the last two axes (``A^T`` for every matrix of a stack)."""
+    return np.swapaxes(a, -1, -2)

@@ -1,0 +1,137 @@
+"""Statistics used by the chapters: ACF (eq. 34), moving average, SEM and t-tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+from fa_lib import _checks
+
+
+def acf(signal: np.ndarray, max_lag: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Autocorrelation function of a signal, without mean removal (eq. 34).
+
+    ``ACF(tau) = 1/(N - |tau|) sum_{k=1}^{N-|tau|} S[k] S[k + |tau|]``.
+
+    Parameters
+    ----------
+    signal : ndarray, shape (..., N)
+        Signals along the last axis; leading axes (e.g. repetitions) are kept.
+    max_lag : int, optional
+        Largest |tau| returned (default ``N - 1``).
+
+    Returns
+    -------
+    lags : ndarray, shape (2 * max_lag + 1,)
+        ``-max_lag .. max_lag``.
+    values : ndarray, shape (..., 2 * max_lag + 1)
+        The ACF at each lag (symmetric in tau).
+    """
+    s = _checks.finite("signal", _checks.ndim_at_least("signal", signal, 1))
+    n = s.shape[-1]
+    if n < 2:
+        raise ValueError(f"signal must have at least 2 samples; got {n}.")
+    max_lag = n - 1 if max_lag is None else int(max_lag)
+    if not 0 <= max_lag < n:
+        raise ValueError(f"max_lag must lie in [0, {n - 1}] for a signal of length {n}; got {max_lag}.")
+    # Products summed by FFT (zero-padded to avoid wrap-around), then divided by N - |tau|.
+    size = 1 << int(np.ceil(np.log2(2 * n - 1)))
+    f = np.fft.rfft(s, size, axis=-1)
+    raw = np.fft.irfft(f * np.conj(f), size, axis=-1)[..., : max_lag + 1]
+    pos = raw / (n - np.arange(max_lag + 1))
+    values = np.concatenate([pos[..., :0:-1], pos], axis=-1)
+    return np.arange(-max_lag, max_lag + 1), values
+
+
+def moving_average(x: np.ndarray, length: int = 60, axis: int = -1) -> np.ndarray:
+    """Causal moving average of ``length`` samples along ``axis`` (Methods 4.7).
+
+    Sample ``k`` is the mean of samples ``max(0, k - length + 1) .. k``: the first
+    ``length - 1`` values average over the samples available so far, so the output
+    has the input's length.
+
+    Parameters
+    ----------
+    x : ndarray
+        Traces (NaN or Inf not allowed).
+    length : int
+        Window length (the paper uses 60).
+    axis : int
+        Axis of the iterations.
+    """
+    x = _checks.finite("x", x)
+    if isinstance(length, bool) or int(length) != length or int(length) < 1:
+        raise ValueError(f"length must be a positive integer; got {length!r}.")
+    length = int(length)
+    x = np.moveaxis(np.asarray(x, dtype=float), axis, -1)
+    c = np.cumsum(x, axis=-1)
+    out = c.copy()
+    out[..., length:] = c[..., length:] - c[..., :-length]
+    counts = np.minimum(np.arange(1, x.shape[-1] + 1), length)
+    return np.moveaxis(out / counts, -1, axis)
+
+
+def sem(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Standard error of the mean along ``axis`` (sample SD with ddof = 1, over sqrt(n))."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[axis]
+    if n < 2:
+        raise ValueError(f"SEM needs at least 2 samples along axis {axis}; got {n}.")
+    return np.std(x, axis=axis, ddof=1) / np.sqrt(n)
+
+
+@dataclass(frozen=True)
+class TTest:
+    """Result of a t-test, with the descriptive numbers the chapters report."""
+
+    mean: float
+    sd: float
+    n: int
+    t: float
+    p: float
+    ci99: tuple[float, float]
+    """99% confidence interval of the mean (one-sample) or of the difference (two-sample)."""
+
+    def __str__(self) -> str:  # noqa: D105
+        return (
+            f"mean {self.mean:.3f}, SD {self.sd:.3f}, n = {self.n}, t = {self.t:.3f}, "
+            f"p = {self.p:.3g}, 99% CI [{self.ci99[0]:.3f}, {self.ci99[1]:.3f}]"
+        )
+
+
+def ttest_1samp(x: np.ndarray, popmean: float) -> TTest:
+    """One-sample two-sided t-test of ``mean(x) == popmean``.
+
+    Returns the mean, SD, n, t, p and the 99% confidence interval of the mean.
+    """
+    x = _checks.finite("x", np.ravel(x)).astype(float)
+    if x.size < 2:
+        raise ValueError(f"a t-test needs at least 2 samples; got {x.size}.")
+    res = _st.ttest_1samp(x, popmean)
+    m, s = float(np.mean(x)), float(np.std(x, ddof=1))
+    half = float(_st.t.ppf(0.995, x.size - 1)) * s / np.sqrt(x.size)
+    return TTest(m, s, int(x.size), float(res.statistic), float(res.pvalue), (m - half, m + half))
+
+
+def ttest_ind(x: np.ndarray, y: np.ndarray) -> TTest:
+    """Two-sample two-sided Welch t-test of ``mean(x) == mean(y)``.
+
+    ``mean`` is the difference ``mean(x) - mean(y)``, ``sd`` the pooled SD,
+    ``n`` the total sample size, ``ci99`` the Welch 99% interval of the difference.
+    """
+    x = _checks.finite("x", np.ravel(x)).astype(float)
+    y = _checks.finite("y", np.ravel(y)).astype(float)
+    if x.size < 2 or y.size < 2:
+        raise ValueError(f"a t-test needs at least 2 samples per group; got {x.size} and {y.size}.")
+    res = _st.ttest_ind(x, y, equal_var=False)
+    vx, vy = np.var(x, ddof=1) / x.size, np.var(y, ddof=1) / y.size
+    se = np.sqrt(vx + vy)
+    dof = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    d = float(np.mean(x) - np.mean(y))
+    half = float(_st.t.ppf(0.995, dof) * se)
+    pooled = float(np.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2))
+    return TTest(
+        d, pooled, int(x.size + y.size), float(res.statistic), float(res.pvalue), (d - half, d + half)
+    )
