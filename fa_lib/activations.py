@@ -42,4 +42,6 @@ def get(name: str | Activation) -> Activation:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(_BY_NAME)}.") from None
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {sorted(_BY_NAME)}."
+        ) from None

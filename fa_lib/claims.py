@@ -82,8 +82,11 @@ def save(chapter: str) -> Path:
     """Write the chapter's claims (and the scale they were measured at) as JSON; return the path."""
     path = claims_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"chapter": chapter, "scale": config.scale(),
-               "claims": [asdict(c) for c in _RECORDED.get(chapter, [])]}
+    payload = {
+        "chapter": chapter,
+        "scale": config.scale(),
+        "claims": [asdict(c) for c in _RECORDED.get(chapter, [])],
+    }
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, path)
@@ -93,4 +96,6 @@ def save(chapter: str) -> Path:
 def load_all() -> dict[str, dict]:
     """Every saved chapter's claims, keyed by chapter name."""
     d = claims_dir()
-    return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}
+    return (
+        {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}
+    )

@@ -78,7 +78,9 @@ def unit_sphere(rng: Rng, shape: tuple[int, ...], dtype: type = np.float64) -> n
     return a / linalg.frobenius_norm(a)[..., None, None]
 
 
-def angle_pairs(rng: Rng, shape: tuple[int, ...], dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+def angle_pairs(
+    rng: Rng, shape: tuple[int, ...], dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of unit matrices whose angle is uniform on [0, 180] degrees (Methods 4.8).
 
     ``B`` is uniform on the unit sphere; an auxiliary unit ``A`` is made
@@ -124,8 +126,14 @@ class AR1:
         Mean of the innovations.
     """
 
-    def __init__(self, rng: Rng, beta: float, shape: tuple[int, ...], loc: float = 0.0,
-                 dtype: type = np.float64) -> None:
+    def __init__(
+        self,
+        rng: Rng,
+        beta: float,
+        shape: tuple[int, ...],
+        loc: float = 0.0,
+        dtype: type = np.float64,
+    ) -> None:
         self.beta = _checks.probability("beta", beta)
         self._rng, self._shape, self._loc, self._dtype = rng, shape, loc, dtype
         self.value = normal(rng, shape, loc=loc, dtype=dtype)
@@ -138,8 +146,9 @@ class AR1:
         return self.value
 
 
-def ar1_sequence(rng: Rng, beta: float, n_steps: int, shape: tuple[int, ...] = (),
-                 loc: float = 0.0) -> np.ndarray:
+def ar1_sequence(
+    rng: Rng, beta: float, n_steps: int, shape: tuple[int, ...] = (), loc: float = 0.0
+) -> np.ndarray:
     """A whole AR(1) sequence (eqs. 6-7): ``(n_steps, *shape)``, or ``(R, n_steps, *shape)``.
 
     The theoretical ACF at lag ``tau`` (for ``loc = 0`` and ``beta < 1``, in the

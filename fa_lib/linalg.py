@@ -27,13 +27,15 @@ def frobenius_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = _checks.ndim_at_least("b", b, 2)
     if a.shape[-2:] != b.shape[-2:]:
         raise ValueError(
-            f"matrices must have the same shape in their last two axes; got {a.shape} and {b.shape}."
+            f"matrices must have the same shape in their last two axes; got {a.shape} "
+            f"and {b.shape}."
         )
     try:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(
-            f"the leading axes of the matrices do not broadcast; got shapes {a.shape} and {b.shape}."
+            f"the leading axes of the matrices do not broadcast; got shapes {a.shape} "
+            f"and {b.shape}."
         ) from None
     return np.einsum("...ij,...ij->...", a, b)
 

@@ -50,7 +50,8 @@ class Network:
         self.activation = get(self.activation)
         if len(self.W) < 1 or len(self.B) != len(self.W):
             raise ValueError(
-                f"need d >= 1 weight matrices and as many B entries; got {len(self.W)} and {len(self.B)}."
+                f"need d >= 1 weight matrices and as many B entries; got {len(self.W)} "
+                f"and {len(self.B)}."
             )
         lead = np.shape(self.W[0])[:-2]
         for l, w in enumerate(self.W):
@@ -70,11 +71,15 @@ class Network:
                 continue
             if bl is None or bl.shape != linalg.transpose(w).shape:
                 got = None if bl is None else bl.shape
-                raise ValueError(f"B[{l}] must have the shape of W[{l}]^T {linalg.transpose(w).shape}; got {got}.")
+                raise ValueError(
+                    f"B[{l}] must have the shape of W[{l}]^T "
+                    f"{linalg.transpose(w).shape}; got {got}."
+                )
         if self.b is not None:
             if len(self.b) != len(self.W) + 1:
                 raise ValueError(
-                    f"b must list d + 1 = {len(self.W) + 1} entries (b[0] = None); got {len(self.b)}."
+                    f"b must list d + 1 = {len(self.W) + 1} entries (b[0] = None); "
+                    f"got {len(self.b)}."
                 )
             for l in range(1, len(self.W) + 1):
                 expected = (*lead, 1, self.W[l - 1].shape[-1])
@@ -141,7 +146,9 @@ def init_network(
     if biases:
         _checks.positive("bias_sd", bias_sd)
     if isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a sequence of Generators, one per repetition (ensembles.streams).")
+        raise ValueError(
+            "rng must be a sequence of Generators, one per repetition (ensembles.streams)."
+        )
     d = len(sizes) - 1
     per_rep = []
     for g in rng:
@@ -150,10 +157,14 @@ def init_network(
         bias = [g.normal(0.0, bias_sd, (1, sizes[l])) for l in range(1, d + 1)] if biases else []
         per_rep.append((w, b_fb, bias))
     W = [np.stack([p[0][l] for p in per_rep]).astype(dtype) for l in range(d)]
-    B: list[np.ndarray | None] = [None] + [np.stack([p[1][l - 1] for p in per_rep]).astype(dtype) for l in range(1, d)]
+    B: list[np.ndarray | None] = [None] + [
+        np.stack([p[1][l - 1] for p in per_rep]).astype(dtype) for l in range(1, d)
+    ]
     b = None
     if biases:
-        b = [None] + [np.stack([p[2][l - 1] for p in per_rep]).astype(dtype) for l in range(1, d + 1)]
+        b = [None] + [
+            np.stack([p[2][l - 1] for p in per_rep]).astype(dtype) for l in range(1, d + 1)
+        ]
     return Network(W, B, get(activation), b)
 
 
@@ -174,10 +185,13 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
     """
     x = _checks.finite("X", _checks.ndim_at_least("X", x, 2))
     if x.shape[-1] != net.sizes[0]:
-        raise ValueError(f"X has {x.shape[-1]} columns but the network has n_0 = {net.sizes[0]} inputs.")
+        raise ValueError(
+            f"X has {x.shape[-1]} columns but the network has n_0 = {net.sizes[0]} inputs."
+        )
     if x.ndim > 3 or (x.ndim == 3 and x.shape[0] not in (1, net.reps)):
         raise ValueError(
-            f"X has {x.shape[0]} repetitions but the network has R = {net.reps}; expected X of shape "
+            f"X has {x.shape[0]} repetitions but the network has R = {net.reps}; "
+            "expected X of shape "
             f"(R, n_b, n_0) or (n_b, n_0), got {x.shape}."
         )
     # Computed in the network's precision (a float32 network stays float32).
@@ -194,7 +208,9 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
     return Z, L
 
 
-def deltas(net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str) -> list[np.ndarray | None]:
+def deltas(
+    net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str
+) -> list[np.ndarray | None]:
     """Error signals of every layer (eqs. 15-18).
 
     ``delta_d = E * f'(Z_d)``; ``delta_l = delta_{l+1} M_l * f'(Z_l)`` for
@@ -215,7 +231,9 @@ def deltas(net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str)
             f"got {len(Z)}."
         )
     if e.shape[-1] != net.sizes[-1]:
-        raise ValueError(f"E has {e.shape[-1]} columns but the network has n_d = {net.sizes[-1]} outputs.")
+        raise ValueError(
+            f"E has {e.shape[-1]} columns but the network has n_d = {net.sizes[-1]} outputs."
+        )
     zd = Z[d]
     if e.shape[-2:] != zd.shape[-2:] or e.shape[:-2] not in ((), (1,), zd.shape[:-2]):
         raise ValueError(
@@ -232,7 +250,9 @@ def deltas(net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str)
     return out
 
 
-def weight_updates(L: list[np.ndarray], delta: list[np.ndarray | None], eta: float) -> list[np.ndarray]:
+def weight_updates(
+    L: list[np.ndarray], delta: list[np.ndarray | None], eta: float
+) -> list[np.ndarray]:
     """Update directions ``dW_l = eta L_l^T delta_{l+1}``, summed over the batch (eqs. 14, 19)."""
     eta = _checks.positive("eta", eta)
     return [eta * (linalg.transpose(L[l]) @ delta[l + 1]) for l in range(len(L) - 1)]
@@ -307,7 +327,9 @@ class Rule:
         if self.layer_norm is not None:
             _checks.positive("layer_norm", self.layer_norm)
         if self.wn_gamma is not None and self.layer_norm is not None:
-            raise ValueError("choose neuron-wise WN (wn_gamma) or layer-wise normalisation, not both.")
+            raise ValueError(
+                "choose neuron-wise WN (wn_gamma) or layer-wise normalisation, not both."
+            )
 
 
 def prepare(net: Network, rule: Rule) -> Network:
@@ -379,7 +401,9 @@ def train_step(net: Network, rule: Rule, x: np.ndarray, target: np.ndarray) -> S
     """
     Z, L = forward(net, x)
     if np.shape(target)[-2:] != L[-1].shape[-2:]:
-        raise ValueError(f"targets have shape {np.shape(target)} but the output Y has shape {L[-1].shape}.")
+        raise ValueError(
+            f"targets have shape {np.shape(target)} but the output Y has shape {L[-1].shape}."
+        )
     return learn(net, rule, Z, L, target - L[-1])
 
 

@@ -38,7 +38,9 @@ class Signal:
     beta: float | Sequence[float] | None = None
     loc: float = 0.0
 
-    def start(self, rng: Sequence[np.random.Generator], shape: tuple[int, ...]) -> Callable[[int], np.ndarray]:
+    def start(
+        self, rng: Sequence[np.random.Generator], shape: tuple[int, ...]
+    ) -> Callable[[int], np.ndarray]:
         """Return ``value(k)``, the stacked matrices ``R x *shape`` at iteration ``k``.
 
         ``value`` must be called with ``k = 0, 1, 2, ...`` in order.
@@ -46,7 +48,12 @@ class Signal:
         reps = len(rng)
         state = {"v": ensembles.normal(rng, shape, loc=self.loc)}
         if self.beta is not None:
-            beta = np.broadcast_to(np.asarray(self.beta, dtype=float), (reps,))
+            beta = np.asarray(self.beta, dtype=float)
+            if beta.ndim > 1 or beta.size not in (1, reps):
+                raise ValueError(
+                    f"beta must be one value or one per repetition ({reps}); got {self.beta!r}."
+                )
+            beta = np.broadcast_to(beta.ravel(), (reps,))
             for b in beta:
                 _checks.probability("beta", b)
             beta = beta.reshape((reps,) + (1,) * len(shape))
@@ -60,7 +67,9 @@ class Signal:
 
             return ar1
         if self.every is not None and int(self.every) < 1:
-            raise ValueError(f"every must be a positive number of iterations or None; got {self.every!r}.")
+            raise ValueError(
+                f"every must be a positive number of iterations or None; got {self.every!r}."
+            )
 
         def redraw(k: int) -> np.ndarray:
             if k > 0 and self.every is not None and k % int(self.every) == 0:
@@ -73,8 +82,23 @@ class Signal:
 CONSTANT = Signal()
 
 
+def _angle_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`fa_lib.linalg.angle` per repetition, NaN where ``a`` or ``b`` is the zero matrix.
+
+    A ReLU net whose output units are all silent for the whole batch has ``delta_2 = 0``
+    and therefore zero updates, whose angle is undefined: recorded as NaN, not an error.
+    """
+    a, b = np.broadcast_arrays(a, b)
+    zero = (linalg.frobenius_norm(a) == 0) | (linalg.frobenius_norm(b) == 0)
+    if not np.any(zero):
+        return linalg.angle(a, b)
+    keep = ~zero[..., None, None]
+    ang = linalg.angle(np.where(keep, a, 1.0), np.where(keep, b, 1.0))
+    return np.where(zero, np.nan, ang)
+
+
 def run_openloop(
-    seed: int,
+    seed: int | np.random.SeedSequence,
     reps: int,
     n_iter: int,
     sizes: tuple[int, int, int],
@@ -115,6 +139,7 @@ def run_openloop(
         ``w1_bt``: ``W_1 ∠ B^T`` after update ``k``; ``dw0``: ``dW_0,FA ∠ dW_0,BP``;
         ``dw1``: ``dW_1 ∠ B^T``; ``norm_w0``, ``norm_w1``: Frobenius norms; with
         ``record_terms`` also ``t1_aln``, ``t1_sup``, ``sum_t1_aln``, ``sum_t1_sup``.
+        An angle whose matrix is zero (a silent ReLU net, ``delta_2 = 0``) is NaN.
     """
     if int(n_iter) < 1 or int(reps) < 1 or int(n_b) < 1:
         raise ValueError(f"n_iter, reps and n_b must be >= 1; got {n_iter}, {reps}, {n_b}.")
@@ -144,20 +169,22 @@ def run_openloop(
         step = learn(net, rule, Z, L, ek)
         ensure_finite(net, k, rule.eta)
         bt = linalg.transpose(net.B[1])
-        out["w1_bt"][k] = linalg.angle(net.W[1], bt)
-        out["dw0"][k] = linalg.angle(step.dW[0], step.dW_bp[0])
-        out["dw1"][k] = linalg.angle(step.dW[1], bt)
+        out["w1_bt"][k] = _angle_or_nan(net.W[1], bt)
+        out["dw0"][k] = _angle_or_nan(step.dW[0], step.dW_bp[0])
+        out["dw1"][k] = _angle_or_nan(step.dW[1], bt)
         out["norm_w0"][k] = linalg.frobenius_norm(net.W[0])
         out["norm_w1"][k] = linalg.frobenius_norm(net.W[1])
         if record_terms:
             if prev is not None:
                 w0_old, x_old, d1_old = prev
-                t_aln = terms.alignment_term(w0_old, x_old, xk, d1_old, step.delta[2], rule.eta, activation)
+                t_aln = terms.alignment_term(
+                    w0_old, x_old, xk, d1_old, step.delta[2], rule.eta, activation
+                )
                 t_sup = terms.sup_alignment_term(w0_old, xk, step.delta[2], rule.eta, activation)
                 sums = (t_aln, t_sup) if sums is None else (sums[0] + t_aln, sums[1] + t_sup)
-                out["t1_aln"][k] = linalg.angle(t_aln, bt)
-                out["t1_sup"][k] = linalg.angle(t_sup, bt)
-                out["sum_t1_aln"][k] = linalg.angle(sums[0], bt)
-                out["sum_t1_sup"][k] = linalg.angle(sums[1], bt)
+                out["t1_aln"][k] = _angle_or_nan(t_aln, bt)
+                out["t1_sup"][k] = _angle_or_nan(t_sup, bt)
+                out["sum_t1_aln"][k] = _angle_or_nan(sums[0], bt)
+                out["sum_t1_sup"][k] = _angle_or_nan(sums[1], bt)
             prev = (w0_before, xk, step.delta[1])
     return out

@@ -14,8 +14,14 @@ from fa_lib import stats
 def use_style() -> None:
     """Set the book's seaborn / matplotlib style (call once at the top of a chapter)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "axes.titleweight": "bold",
-                         "figure.constrained_layout.use": True})
+    plt.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 150,
+            "axes.titleweight": "bold",
+            "figure.constrained_layout.use": True,
+        }
+    )
 
 
 def palette(n: int) -> list:
@@ -64,7 +70,9 @@ def histograms(
 ) -> None:
     """Overlaid step histograms (as densities) of several named samples."""
     for (name, values), color in zip(samples.items(), palette(len(samples)), strict=True):
-        ax.hist(np.ravel(values), bins=bins, density=True, histtype="stepfilled", alpha=0.3, color=color)
+        ax.hist(
+            np.ravel(values), bins=bins, density=True, histtype="stepfilled", alpha=0.3, color=color
+        )
         ax.hist(np.ravel(values), bins=bins, density=True, histtype="step", color=color, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")

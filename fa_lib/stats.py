@@ -35,7 +35,9 @@ def acf(signal: np.ndarray, max_lag: int | None = None) -> tuple[np.ndarray, np.
         raise ValueError(f"signal must have at least 2 samples; got {n}.")
     max_lag = n - 1 if max_lag is None else int(max_lag)
     if not 0 <= max_lag < n:
-        raise ValueError(f"max_lag must lie in [0, {n - 1}] for a signal of length {n}; got {max_lag}.")
+        raise ValueError(
+            f"max_lag must lie in [0, {n - 1}] for a signal of length {n}; got {max_lag}."
+        )
     # Products summed by FFT (zero-padded to avoid wrap-around), then divided by N - |tau|.
     size = 1 << int(np.ceil(np.log2(2 * n - 1)))
     f = np.fft.rfft(s, size, axis=-1)
@@ -133,5 +135,10 @@ def ttest_ind(x: np.ndarray, y: np.ndarray) -> TTest:
     half = float(_st.t.ppf(0.995, dof) * se)
     pooled = float(np.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2))
     return TTest(
-        d, pooled, int(x.size + y.size), float(res.statistic), float(res.pvalue), (d - half, d + half)
+        d,
+        pooled,
+        int(x.size + y.size),
+        float(res.statistic),
+        float(res.pvalue),
+        (d - half, d + half),
     )

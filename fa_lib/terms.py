@@ -10,7 +10,9 @@ from fa_lib.activations import Activation, get
 T = linalg.transpose
 
 
-def transform_matrix(e_old: np.ndarray, x_old: np.ndarray, x_now: np.ndarray, e_now: np.ndarray) -> np.ndarray:
+def transform_matrix(
+    e_old: np.ndarray, x_old: np.ndarray, x_now: np.ndarray, e_now: np.ndarray
+) -> np.ndarray:
     """Transformation matrix ``M^o[k] = E[k-o]^T X[k-o] X[k]^T E[k]`` (eq. 27).
 
     With ``o = 0`` and constant ``E``, ``X`` this is the PSD matrix

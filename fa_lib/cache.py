@@ -1,0 +1,415 @@
+"""The on-disk results cache: an experiment's arrays, keyed by its config and the code.
+
+A chapter asks an experiment for results; the experiment calls :func:`cached`
+with a name, its configuration and a function that computes the results. The
+results are stored as one ``.npz`` file per entry, whose name holds the first
+characters of a SHA-256 key over
+
+- the entry's name,
+- the configuration, as canonical JSON (sorted keys; NumPy scalars and arrays
+  turned into numbers and lists; tuples into lists), and
+- a fingerprint of the code: the SHA-256 over every ``.py`` file of the
+  ``fa_lib`` package, in sorted order of their paths,
+
+so that changing either the configuration or any line of ``fa_lib`` computes
+the results again. The fingerprint is taken once per process, when this module
+is imported (:func:`loaded_code_fingerprint`), i.e. of the code the process
+loaded: a Jupyter kernel that keeps running while ``fa_lib`` is edited keeps
+filing its results under the old code's fingerprint, so they are never served
+to a process that runs the new code. Restart the kernel to use edited code.
+
+Nothing is pickled: arrays are written with :func:`numpy.savez` and read with
+``allow_pickle=False``, and the metadata (the key, the configuration, the list
+of arrays) is a JSON string stored in the same file as the 0-d unicode array
+``__meta__``.
+
+Entries are written to a temporary file in the cache directory and moved into
+place with :func:`os.replace`, which is atomic: a reader never sees a partial
+entry, and when two processes fill the same entry at once both finish and the
+last rename wins. An entry that cannot be read, is truncated, or whose
+metadata does not match is reported with a warning, deleted and recomputed.
+
+Environment variables:
+
+``FA_CACHE_DIR``
+    The cache directory, when :func:`cached` is not given one. The default is
+    ``_cache/`` in the repository root (the parent of the ``fa_lib`` package).
+``FA_CACHE``
+    ``off`` disables the cache (every call computes); ``on`` or unset enables it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "cache_dir",
+    "cache_enabled",
+    "cache_key",
+    "cached",
+    "canonical_json",
+    "code_fingerprint",
+    "loaded_code_fingerprint",
+]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The directory of the ``fa_lib`` package, whose ``.py`` files make the code fingerprint."""
+
+META_KEY = "__meta__"
+"""Name of the 0-d unicode array that holds an entry's JSON metadata."""
+
+FORMAT_VERSION = 1
+"""Version of the entry layout; part of the key, so a new layout never reads an old file."""
+
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Keys that cannot be passed to np.savez as keyword arguments, or that the cache uses itself.
+_RESERVED_KEYS = frozenset({META_KEY, "file", "args", "kwds", "allow_pickle"})
+# What reading a damaged or foreign .npz file can raise.
+_READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
+
+
+def cache_enabled() -> bool:
+    """Return whether the cache is on, as set by the environment variable ``FA_CACHE``.
+
+    Returns
+    -------
+    bool
+        False when ``FA_CACHE=off``; True when it is ``on``, empty or unset.
+
+    Raises
+    ------
+    ValueError
+        If ``FA_CACHE`` holds anything other than ``on`` or ``off``.
+    """
+    value = os.environ.get("FA_CACHE", "").strip().lower() or "on"
+    if value not in ("on", "off"):
+        raise ValueError(f"FA_CACHE={value!r} is not understood; expected 'on' or 'off'.")
+    return value == "on"
+
+
+def cache_dir(directory: Path | str | None = None) -> Path:
+    """Return the cache directory (without creating it).
+
+    Parameters
+    ----------
+    directory
+        An explicit directory. When None, the environment variable
+        ``FA_CACHE_DIR`` is used if set, else ``_cache/`` in the repository
+        root (the parent directory of the ``fa_lib`` package).
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path of the cache directory.
+    """
+    if directory is None:
+        env = os.environ.get("FA_CACHE_DIR", "").strip()
+        directory = Path(env).expanduser() if env else PACKAGE_DIR.parent / "_cache"
+    return Path(directory).expanduser().resolve()
+
+
+_cache_dir = cache_dir  # cached() has a parameter of the same name
+
+
+def _to_jsonable(value: Any, where: str) -> Any:
+    """Return ``value`` as plain JSON types, raising ValueError for anything else."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.generic):
+        return _to_jsonable(value.item(), where)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise ValueError(f"config{where} is an object array; use numbers or strings.")
+        return _to_jsonable(value.tolist(), where)
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"config{where} has a key {k!r} that is not a str.")
+            out[k] = _to_jsonable(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, list | tuple):
+        return [_to_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise ValueError(
+        f"config{where} has type {type(value).__name__}, which the cache cannot key on; "
+        "use numbers, strings, bools, None, lists, tuples, dicts or NumPy arrays."
+    )
+
+
+def canonical_json(config: Mapping[str, Any]) -> str:
+    """Return the canonical JSON text of a configuration.
+
+    Parameters
+    ----------
+    config
+        A mapping with str keys whose values are numbers, strings, bools, None,
+        lists, tuples, mappings, :class:`pathlib.Path` objects, NumPy scalars or
+        NumPy arrays (nested freely).
+
+    Returns
+    -------
+    str
+        Compact JSON with sorted keys; tuples and arrays become lists and NumPy
+        scalars Python numbers, so equal configurations give equal text.
+
+    Raises
+    ------
+    ValueError
+        If ``config`` is not a mapping or holds a value of another type.
+    """
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config must be a mapping; got {type(config).__name__}.")
+    return json.dumps(
+        _to_jsonable(config, ""), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+
+
+def code_fingerprint(package_dir: Path | None = None) -> str:
+    """Return the SHA-256 over the ``.py`` files of the ``fa_lib`` package.
+
+    Parameters
+    ----------
+    package_dir
+        The package directory; the default is the directory of this module.
+
+    Returns
+    -------
+    str
+        Hex digest over the relative path and the bytes of every ``.py`` file
+        below ``package_dir`` (subpackages included), in sorted order of paths.
+    """
+    root = PACKAGE_DIR if package_dir is None else Path(package_dir)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    for path in files:
+        rel = path.relative_to(root).as_posix().encode()
+        body = path.read_bytes()
+        for part in (rel, body):
+            digest.update(len(part).to_bytes(8, "little"))
+            digest.update(part)
+    return digest.hexdigest()
+
+
+_LOADED_FINGERPRINT = code_fingerprint()
+
+
+def loaded_code_fingerprint() -> str:
+    """Return the code fingerprint taken when this module was imported.
+
+    Returns
+    -------
+    str
+        :func:`code_fingerprint` of the ``fa_lib`` package as it was on disk at
+        import time, the code this process runs (edits made later are not
+        loaded, so they must not change the key of the results it computes).
+    """
+    return _LOADED_FINGERPRINT
+
+
+def _check_name(name: str) -> str:
+    """Return ``name``, raising ValueError unless it is safe inside a file name."""
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"cache entry name {name!r} must be a non-empty str of letters, digits, '_', '.' "
+            "or '-' that starts with a letter or digit."
+        )
+    return name
+
+
+def cache_key(name: str, config: Mapping[str, Any], *, fingerprint: str | None = None) -> str:
+    """Return the SHA-256 key of an entry.
+
+    Parameters
+    ----------
+    name
+        The entry's name (letters, digits, ``_``, ``.``, ``-``).
+    config
+        The configuration (see :func:`canonical_json`).
+    fingerprint
+        The code fingerprint; the default is :func:`loaded_code_fingerprint`.
+
+    Returns
+    -------
+    str
+        The hex digest over the name, the canonical JSON of ``config``, the
+        code fingerprint and the entry layout version.
+    """
+    _check_name(name)
+    code = loaded_code_fingerprint() if fingerprint is None else fingerprint
+    payload = json.dumps(
+        {"name": name, "config": canonical_json(config), "code": code, "format": FORMAT_VERSION},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _check_results(results: Any) -> dict[str, np.ndarray]:
+    """Return ``results`` as a dict of arrays, raising ValueError if it is not one."""
+    if not isinstance(results, Mapping):
+        raise ValueError(
+            f"compute() must return a mapping of str -> numpy array; got {type(results).__name__}."
+        )
+    out: dict[str, np.ndarray] = {}
+    for key, value in results.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(
+                f"compute() returned a result key {key!r}; keys must be non-empty str."
+            )
+        if key in _RESERVED_KEYS:
+            raise ValueError(
+                f"compute() returned the reserved result key {key!r}; "
+                f"rename it (reserved: {sorted(_RESERVED_KEYS)})."
+            )
+        try:
+            array = np.asarray(value)
+        except ValueError as err:  # ragged sequences
+            raise ValueError(f"result {key!r} cannot be made into an array: {err}") from None
+        if array.dtype.hasobject:
+            raise ValueError(
+                f"result {key!r} has dtype {array.dtype} (Python objects); the cache stores only "
+                "numeric, bool and string arrays, without pickle."
+            )
+        out[key] = array
+    return out
+
+
+def _read(path: Path, key: str) -> dict[str, np.ndarray]:
+    """Read and verify the entry at ``path``, raising ValueError if it is not valid."""
+    with np.load(path, allow_pickle=False) as npz:
+        if META_KEY not in npz.files:
+            raise ValueError(f"no {META_KEY} array")
+        meta = json.loads(str(npz[META_KEY][()]))
+        if not isinstance(meta, dict) or meta.get("key") != key:
+            raise ValueError("its key does not match")
+        names = meta.get("arrays")
+        stored = sorted(f for f in npz.files if f != META_KEY)
+        if not isinstance(names, list) or sorted(names) != stored:
+            raise ValueError(f"it holds arrays {stored}, its metadata lists {names}")
+        # Reading every member checks its CRC, so a damaged member raises here.
+        return {name: npz[name] for name in names}
+
+
+def _write(path: Path, results: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+    """Write an entry atomically: a temporary file in the same directory, then os.replace."""
+    arrays = dict(results)
+    arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, allow_pickle=False, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached(
+    name: str,
+    config: Mapping[str, Any],
+    compute: Callable[[], Mapping[str, np.ndarray]],
+    *,
+    cache_dir: Path | None = None,
+) -> dict[str, np.ndarray]:
+    """Return the results of ``compute()``, from the cache when an entry exists.
+
+    Parameters
+    ----------
+    name
+        The entry's name, used in the file name (letters, digits, ``_``, ``.``, ``-``),
+        for example the experiment and panel: ``"fig3_openloop"``.
+    config
+        Everything the results depend on besides the code (sizes, seeds,
+        learning rates, ...); see :func:`canonical_json` for the allowed types.
+    compute
+        Called without arguments when there is no valid entry; must return a
+        mapping of str to arrays (numbers are converted with :func:`numpy.asarray`).
+    cache_dir
+        The cache directory; the default is ``FA_CACHE_DIR`` or ``<repo>/_cache``
+        (see :func:`fa_lib.cache.cache_dir`). It is created when missing.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The results, read back from the entry or as computed.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` or ``config`` is not valid, or ``compute()`` returns
+        something other than a mapping of str to non-object arrays.
+
+    Warns
+    -----
+    RuntimeWarning
+        When an existing entry is damaged or does not match (it is deleted and
+        the results are recomputed), or when the entry cannot be written (the
+        computed results are still returned).
+
+    Notes
+    -----
+    With ``FA_CACHE=off`` the cache is neither read nor written. Two processes
+    that miss the same entry at the same time both compute and both write; each
+    writes its own temporary file and renames it into place, so the entry is
+    always complete.
+    """
+    _check_name(name)
+    config_text = canonical_json(config)
+    if not cache_enabled():
+        return _check_results(compute())
+
+    fingerprint = loaded_code_fingerprint()
+    key = cache_key(name, config, fingerprint=fingerprint)
+    directory = _cache_dir(cache_dir)
+    path = directory / f"{name}-{key[:20]}.npz"
+
+    if path.exists():
+        try:
+            return _read(path, key)
+        except _READ_ERRORS as err:
+            warnings.warn(
+                f"results cache entry {path} is damaged or does not match ({err}); "
+                "deleting it and computing again.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            path.unlink(missing_ok=True)
+
+    results = _check_results(compute())
+    meta = {
+        "name": name,
+        "key": key,
+        "config": json.loads(config_text),
+        "code": fingerprint,
+        "format": FORMAT_VERSION,
+        "arrays": sorted(results),
+        "numpy": np.__version__,
+    }
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write(path, results, meta)
+    except OSError as err:
+        warnings.warn(
+            f"could not write results cache entry {path} ({err}); the results are not cached.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return results

@@ -1,0 +1,281 @@
+"""Tests of the on-disk results cache, fa_lib.cache."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import multiprocessing as mp
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fa_lib import cache
+from fa_lib.cache import cached
+
+FINGERPRINT = "f" * 64
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(monkeypatch):
+    """Run every test with the cache enabled, whatever the caller's environment says.
+
+    The code fingerprint is pinned, so that edits to fa_lib made while the tests run
+    (by a worker process importing the package later) cannot change the keys.
+    """
+    monkeypatch.delenv("FA_CACHE", raising=False)
+    monkeypatch.delenv("FA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(cache, "_LOADED_FINGERPRINT", FINGERPRINT)
+
+
+class Counter:
+    """A compute function that counts its calls."""
+
+    def __init__(self, results):
+        self.calls = 0
+        self.results = results
+
+    def __call__(self):
+        self.calls += 1
+        return self.results
+
+
+def _expected():
+    return {
+        "angles": np.linspace(0.0, 90.0, 7),
+        "counts": np.arange(12, dtype=np.int32).reshape(3, 4),
+        "flag": np.array(True),
+        "label": np.array("quick"),
+    }
+
+
+def _entries(directory: Path) -> list[Path]:
+    return sorted(directory.iterdir())
+
+
+def _never():
+    raise AssertionError("compute() was called although a valid entry exists")
+
+
+def test_round_trip(tmp_path):
+    compute = Counter(_expected())
+    config = {"n": 3, "eta": 0.002, "shape": (100, 10)}
+    first = cached("fig", config, compute, cache_dir=tmp_path)
+    second = cached("fig", config, compute, cache_dir=tmp_path)
+    assert compute.calls == 1
+    for got in (first, second):
+        assert sorted(got) == sorted(_expected())
+        for key, value in _expected().items():
+            np.testing.assert_array_equal(got[key], value)
+            assert got[key].dtype == value.dtype
+    (entry,) = _entries(tmp_path)
+    assert entry.name.startswith("fig-") and entry.suffix == ".npz"
+    with np.load(entry, allow_pickle=False) as npz:  # no pickle needed to read it
+        assert "__meta__" in npz.files
+        assert npz["__meta__"].dtype.kind == "U" and npz["__meta__"].ndim == 0
+
+
+def test_numbers_are_converted(tmp_path):
+    got = cached("nums", {}, lambda: {"x": 1.5, "y": [1, 2, 3]}, cache_dir=tmp_path)
+    assert isinstance(got["x"], np.ndarray) and got["x"].shape == ()
+    np.testing.assert_array_equal(got["y"], [1, 2, 3])
+    again = cached("nums", {}, _never, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again["y"], [1, 2, 3])
+
+
+def test_config_change_recomputes(tmp_path):
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    cached("fig", {"n": 4}, compute, cache_dir=tmp_path)
+    cached("other", {"n": 3}, compute, cache_dir=tmp_path)
+    assert compute.calls == 3
+    assert len(_entries(tmp_path)) == 3
+    cached("fig", {"n": 4}, compute, cache_dir=tmp_path)
+    assert compute.calls == 3
+
+
+def test_canonical_config():
+    a = {"shape": (100, 10), "eta": np.float64(0.5), "n": np.int64(3), "v": np.arange(3)}
+    b = {"v": [0, 1, 2], "n": 3, "eta": 0.5, "shape": [100, 10]}
+    assert cache.canonical_json(a) == cache.canonical_json(b)
+    assert cache.cache_key("x", a) == cache.cache_key("x", b)
+    assert cache.cache_key("x", a) != cache.cache_key("x", {**b, "n": 4})
+    with pytest.raises(ValueError, match="not a str"):
+        cache.canonical_json({1: 2})
+    with pytest.raises(ValueError, match="set"):
+        cache.canonical_json({"s": {1, 2}})
+
+
+def test_code_change_recomputes(tmp_path, monkeypatch):
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    monkeypatch.setattr(cache, "_LOADED_FINGERPRINT", "0" * 64)
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+
+
+def test_fingerprint_is_taken_at_import(tmp_path):
+    # A copy of the module in a package of its own: its fingerprint is of that package.
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "cache.py").write_bytes(Path(cache.__file__).read_bytes())
+    (pkg / "engine.py").write_text("x = 1\n")
+    spec = importlib.util.spec_from_file_location("pkg_cache_copy", pkg / "cache.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    at_import = module.code_fingerprint(pkg)
+    assert module.loaded_code_fingerprint() == at_import
+    (pkg / "engine.py").write_text("x = 2\n")  # an edit after the import ...
+    assert module.code_fingerprint(pkg) != at_import
+    assert module.loaded_code_fingerprint() == at_import  # ... does not change the keys
+
+
+def test_fingerprint_covers_package_files(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "notes.txt").write_text("ignored\n")
+    before = cache.code_fingerprint(pkg)
+    (pkg / "notes.txt").write_text("changed\n")
+    assert cache.code_fingerprint(pkg) == before
+    (pkg / "sub" / "b.py").write_text("y = 3\n")
+    assert cache.code_fingerprint(pkg) != before
+
+
+@pytest.mark.parametrize("keep", [0, 10, 0.5, -30])
+def test_corrupt_entry_is_detected_and_recomputed(tmp_path, keep):
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    data = entry.read_bytes()
+    cut = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+    entry.write_bytes(data[:cut])
+    with pytest.warns(RuntimeWarning, match=entry.name):
+        got = cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+    np.testing.assert_array_equal(got["angles"], _expected()["angles"])
+    assert len(_entries(tmp_path)) == 1  # the damaged entry was replaced
+    np.testing.assert_array_equal(
+        cached("fig", {"n": 3}, _never, cache_dir=tmp_path)["counts"], _expected()["counts"]
+    )
+
+
+def test_damaged_member_is_detected(tmp_path):
+    cached("fig", {"n": 3}, lambda: {"w": np.zeros(1000)}, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    data = bytearray(entry.read_bytes())
+    with zipfile.ZipFile(entry) as zf:
+        info = zf.getinfo("w.npy")
+    at = info.header_offset + 30 + len(info.filename) + 500  # inside the array's bytes
+    data[at] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        got = cached("fig", {"n": 3}, lambda: {"w": np.ones(3)}, cache_dir=tmp_path)
+    np.testing.assert_array_equal(got["w"], np.ones(3))
+
+
+def test_mismatched_entry_is_replaced(tmp_path):
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    np.savez(entry, __meta__=np.array('{"key": "someone else"}'), angles=np.zeros(2))
+    with pytest.warns(RuntimeWarning, match="does not match"):
+        got = cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+    np.testing.assert_array_equal(got["angles"], _expected()["angles"])
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"a": np.array([1, "x", None], dtype=object)}, "object"),
+        ({"a": [np.zeros(2), np.zeros(3)]}, "cannot be made into an array|object"),
+        ({1: np.zeros(2)}, "keys must be non-empty str"),
+        ({"__meta__": np.zeros(2)}, "reserved"),
+        ([np.zeros(2)], "mapping"),
+        (np.zeros(2), "mapping"),
+    ],
+)
+def test_bad_results_are_rejected(tmp_path, bad, message):
+    with pytest.raises(ValueError, match=message):
+        cached("bad", {}, lambda: bad, cache_dir=tmp_path)
+    assert not tmp_path.exists() or _entries(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "../up", ".hidden", "with space", 3])
+def test_bad_names_are_rejected(tmp_path, name):
+    with pytest.raises(ValueError, match="name"):
+        cached(name, {}, _expected, cache_dir=tmp_path)
+
+
+def test_cache_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("FA_CACHE", "off")
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path / "c"))
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute)
+    got = cached("fig", {"n": 3}, compute)
+    assert compute.calls == 2
+    np.testing.assert_array_equal(got["counts"], _expected()["counts"])
+    assert not (tmp_path / "c").exists()
+    with pytest.raises(ValueError, match="object"):
+        cached("fig", {}, lambda: {"a": np.array([None])})
+    monkeypatch.setenv("FA_CACHE", "sometimes")
+    with pytest.raises(ValueError, match="FA_CACHE"):
+        cached("fig", {"n": 3}, compute)
+
+
+def test_cache_dir_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path / "from_env"))
+    cached("fig", {"n": 3}, _expected)
+    assert len(_entries(tmp_path / "from_env")) == 1
+    monkeypatch.delenv("FA_CACHE_DIR")
+    assert cache.cache_dir() == Path(cache.__file__).resolve().parent.parent / "_cache"
+
+
+def _big_results(seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"a": rng.standard_normal((1000, 1000)), "b": np.arange(10)}
+
+
+def _digest(results: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(results):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(results[key]).tobytes())
+    return h.hexdigest()
+
+
+def _fill(directory: str, barrier, queue) -> None:
+    """Worker: wait for the other process, then fill the same cache entry."""
+    cache._LOADED_FINGERPRINT = FINGERPRINT  # as in the parent (see _cache_on)
+
+    def compute():
+        barrier.wait(timeout=60)  # both processes have missed the entry by now
+        return _big_results(7)
+
+    try:
+        got = cached("race", {"seed": 7}, compute, cache_dir=Path(directory))
+        queue.put(("ok", _digest(got)))
+    except BaseException as err:  # report to the parent rather than dying silently
+        queue.put(("error", repr(err)))
+
+
+def test_two_processes_fill_the_same_entry(tmp_path):
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_fill, args=(str(tmp_path), barrier, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    reports = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    expected = _digest(_big_results(7))
+    assert reports == [("ok", expected), ("ok", expected)]
+    (entry,) = _entries(tmp_path)  # one entry, no temporary files left behind
+    assert entry.suffix == ".npz" and not entry.name.startswith(".")
+    got = cached("race", {"seed": 7}, _never, cache_dir=tmp_path)
+    assert _digest(got) == expected
