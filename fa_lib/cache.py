@@ -8,11 +8,17 @@ characters of a SHA-256 key over
 - the entry's name,
 - the configuration, as canonical JSON (sorted keys; NumPy scalars and arrays
   turned into numbers and lists; tuples into lists), and
-- a fingerprint of the code: the SHA-256 over every ``.py`` file of the
-  ``fa_lib`` package, in sorted order of their paths,
+- a fingerprint of the code that produced it: the SHA-256 over the source of
+  the ``fa_lib`` module that defines ``compute`` and of every ``fa_lib`` module
+  it uses, directly or through others (:func:`module_fingerprint`; the
+  presentation modules ``plotting``, ``claims`` and ``report`` and the
+  bookkeeping modules ``cache`` and ``config`` are left out). A ``compute``
+  defined outside ``fa_lib`` (a notebook cell, a test) is keyed by every
+  ``.py`` file of the package,
 
-so that changing either the configuration or any line of ``fa_lib`` computes
-the results again. The fingerprint is taken once per process, when this module
+so that changing either the configuration or a line of the code that computed
+the results computes them again, while editing one chapter's module leaves the
+other chapters' results valid. The fingerprint is taken once per process, when this module
 is imported (:func:`loaded_code_fingerprint`), i.e. of the code the process
 loaded: a Jupyter kernel that keeps running while ``fa_lib`` is edited keeps
 filing its results under the old code's fingerprint, so they are never served
@@ -41,9 +47,12 @@ Environment variables:
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import re
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -62,6 +71,9 @@ __all__ = [
     "canonical_json",
     "code_fingerprint",
     "loaded_code_fingerprint",
+    "module_dependencies",
+    "module_fingerprint",
+    "fingerprint_of",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -222,6 +234,69 @@ def loaded_code_fingerprint() -> str:
     return _LOADED_FINGERPRINT
 
 
+_NOT_CODE = frozenset(
+    {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report"}
+)
+_MODULE_FINGERPRINTS: dict[str, str] = {}
+
+
+def module_dependencies(module_name: str) -> list[str]:
+    """Return the ``fa_lib`` modules that ``module_name`` uses, itself included, sorted.
+
+    A module uses another when one of its globals is that module, or is a function,
+    class or object defined in it; the relation is followed transitively. The
+    bookkeeping and presentation modules (``cache``, ``config``, ``plotting``,
+    ``claims``, ``report``) are not counted: they do not change computed results.
+    """
+    seen: set[str] = set()
+    todo = [module_name]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in _NOT_CODE or not name.startswith("fa_lib"):
+            continue
+        module = sys.modules.get(name) or importlib.import_module(name)
+        seen.add(name)
+        for value in vars(module).values():
+            if inspect.ismodule(value):
+                todo.append(value.__name__)
+            else:
+                owner = getattr(value, "__module__", None)
+                if isinstance(owner, str):
+                    todo.append(owner)
+    return sorted(seen)
+
+
+def module_fingerprint(module_name: str) -> str:
+    """Return the SHA-256 over the source files of :func:`module_dependencies`.
+
+    Taken once per process, at the first use of a module, so that a process keeps
+    filing its results under the code it loaded.
+    """
+    if module_name not in _MODULE_FINGERPRINTS:
+        digest = hashlib.sha256()
+        for name in module_dependencies(module_name):
+            path = Path(sys.modules[name].__file__)
+            for part in (name.encode(), path.read_bytes()):
+                digest.update(len(part).to_bytes(8, "little"))
+                digest.update(part)
+        _MODULE_FINGERPRINTS[module_name] = digest.hexdigest()
+    return _MODULE_FINGERPRINTS[module_name]
+
+
+def fingerprint_of(compute: Callable[..., Any]) -> str:
+    """Return the code fingerprint for the results of ``compute``.
+
+    :func:`module_fingerprint` of the ``fa_lib`` module that defines ``compute``
+    (a function, lambda or :func:`functools.partial` of one); for code defined
+    elsewhere, :func:`loaded_code_fingerprint` (the whole package).
+    """
+    func = getattr(compute, "func", compute)
+    owner = getattr(func, "__module__", None)
+    if isinstance(owner, str) and owner.startswith("fa_lib.") and owner not in _NOT_CODE:
+        return module_fingerprint(owner)
+    return loaded_code_fingerprint()
+
+
 def _check_name(name: str) -> str:
     """Return ``name``, raising ValueError unless it is safe inside a file name."""
     if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
@@ -376,7 +451,7 @@ def cached(
     if not cache_enabled():
         return _check_results(compute())
 
-    fingerprint = loaded_code_fingerprint()
+    fingerprint = fingerprint_of(compute)
     key = cache_key(name, config, fingerprint=fingerprint)
     directory = _cache_dir(cache_dir)
     path = directory / f"{name}-{key[:20]}.npz"

@@ -279,3 +279,40 @@ def test_two_processes_fill_the_same_entry(tmp_path):
     assert entry.suffix == ".npz" and not entry.name.startswith(".")
     got = cached("race", {"seed": 7}, _never, cache_dir=tmp_path)
     assert _digest(got) == expected
+
+
+def _load_as(name: str, path, monkeypatch):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_are_keyed_by_the_code_they_use(tmp_path, monkeypatch):
+    # fa_lib._t_uses calls fa_lib._t_dep; fa_lib._t_other is unrelated.
+    (tmp_path / "dep.py").write_text("def f():\n    return 1\n")
+    (tmp_path / "other.py").write_text("def g():\n    return 2\n")
+    (tmp_path / "uses.py").write_text("import sys\nf = sys.modules['fa_lib._t_dep'].f\n")
+    _load_as("fa_lib._t_dep", tmp_path / "dep.py", monkeypatch)
+    _load_as("fa_lib._t_other", tmp_path / "other.py", monkeypatch)
+    uses = _load_as("fa_lib._t_uses", tmp_path / "uses.py", monkeypatch)
+    assert cache.module_dependencies("fa_lib._t_uses") == ["fa_lib._t_dep", "fa_lib._t_uses"]
+    monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
+    before = cache.fingerprint_of(uses.f)
+    assert before == cache.module_fingerprint("fa_lib._t_dep") != cache.loaded_code_fingerprint()
+    (tmp_path / "other.py").write_text("def g():\n    return 3\n")
+    monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
+    assert cache.fingerprint_of(uses.f) == before  # an unrelated edit keeps the results
+    (tmp_path / "dep.py").write_text("def f():\n    return 4\n")
+    monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
+    assert cache.fingerprint_of(uses.f) != before  # an edit of used code recomputes
+
+
+def test_code_outside_the_package_is_keyed_by_the_whole_package():
+    assert cache.fingerprint_of(lambda: {}) == cache.loaded_code_fingerprint()
+    deps = cache.module_dependencies("fa_lib.network")
+    assert "fa_lib.linalg" in deps and "fa_lib.cache" not in deps
