@@ -114,7 +114,14 @@ def ttest_1samp(x: np.ndarray, popmean: float) -> TTest:
     res = _st.ttest_1samp(x, popmean)
     m, s = float(np.mean(x)), float(np.std(x, ddof=1))
     half = float(_st.t.ppf(0.995, x.size - 1)) * s / np.sqrt(x.size)
-    return TTest(m, s, int(x.size), float(res.statistic), float(res.pvalue), (m - half, m + half))
+    return TTest(
+        m,
+        s,
+        int(x.size),
+        float(res.statistic),
+        float(res.pvalue),
+        (float(m - half), float(m + half)),
+    )
 
 
 def ttest_ind(x: np.ndarray, y: np.ndarray) -> TTest:
@@ -140,5 +147,5 @@ def ttest_ind(x: np.ndarray, y: np.ndarray) -> TTest:
         int(x.size + y.size),
         float(res.statistic),
         float(res.pvalue),
-        (d - half, d + half),
+        (float(d - half), float(d + half)),
     )
