@@ -8,13 +8,22 @@ same code as for trained networks (:func:`fa_lib.network.learn`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from fa_lib import _checks, ensembles, linalg, terms
-from fa_lib.network import Network, Rule, ensure_finite, forward, init_network, learn, prepare
+from fa_lib.network import (
+    Network,
+    Rule,
+    Step,
+    ensure_finite,
+    forward,
+    init_network,
+    learn,
+    prepare,
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ def run_openloop(
     activation: str = "relu",
     record_terms: bool = False,
     progress: bool = False,
+    observe: Callable[[int, Network, Step], Mapping[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``reps`` stacked open-loop two-layer nets and record angles every iteration.
 
@@ -132,12 +142,19 @@ def run_openloop(
         ``T^1_sup`` (eq. 22), their running sums and ``dW_1``; NaN at ``k = 0``.
     progress : bool
         Show a progress bar.
+    observe : callable, optional
+        ``observe(k, net, step)`` is called after update ``k`` (``step`` holds
+        ``X[k]`` as ``step.L[0]``, ``E[k]`` as ``step.E``, the deltas and the
+        directions); each array of length ``reps`` it returns is recorded under its
+        name, like the built-in traces.
 
     Returns
     -------
     dict of ndarray, each ``n_iter x reps``
         ``w1_bt``: ``W_1 ∠ B^T`` after update ``k``; ``dw0``: ``dW_0,FA ∠ dW_0,BP``;
-        ``dw1``: ``dW_1 ∠ B^T``; ``norm_w0``, ``norm_w1``: Frobenius norms; with
+        ``dw1``: ``dW_1 ∠ B^T``; ``norm_w0``, ``norm_w1``: Frobenius norms; ``dead``:
+        1 where ``delta_2 = 0`` (every output unit silent for the whole batch: the
+        net never changes again and its direction angles are NaN); with
         ``record_terms`` also ``t1_aln``, ``t1_sup``, ``sum_t1_aln``, ``sum_t1_sup``.
         An angle whose matrix is zero (a silent ReLU net, ``delta_2 = 0``) is NaN.
     """
@@ -151,7 +168,7 @@ def run_openloop(
     prepare(net, rule)
     x_at = x.start([s[1] for s in subs], (int(n_b), sizes[0]))
     e_at = e.start([s[2] for s in subs], (int(n_b), sizes[2]))
-    names = ["w1_bt", "dw0", "dw1", "norm_w0", "norm_w1"]
+    names = ["w1_bt", "dw0", "dw1", "norm_w0", "norm_w1", "dead"]
     if record_terms:
         names += ["t1_aln", "t1_sup", "sum_t1_aln", "sum_t1_sup"]
     out = {n: np.full((int(n_iter), int(reps)), np.nan) for n in names}
@@ -174,6 +191,12 @@ def run_openloop(
         out["dw1"][k] = _angle_or_nan(step.dW[1], bt)
         out["norm_w0"][k] = linalg.frobenius_norm(net.W[0])
         out["norm_w1"][k] = linalg.frobenius_norm(net.W[1])
+        out["dead"][k] = ~np.any(step.delta[2] != 0, axis=(-2, -1))
+        if observe is not None:
+            for name, value in observe(k, net, step).items():
+                if name not in out:
+                    out[name] = np.full((int(n_iter), int(reps)), np.nan)
+                out[name][k] = value
         if record_terms:
             if prev is not None:
                 w0_old, x_old, d1_old = prev

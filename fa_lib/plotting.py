@@ -44,22 +44,29 @@ def trace_band(
     ----------
     ax : Axes
     traces : ndarray, shape (n_iter, R)
-        NaN rows (iterations with no value) are dropped.
+        NaN values (an iteration with no value, a repetition whose angle is
+        undefined) are skipped: each point averages the repetitions that have one.
     smooth : int, optional
         Causal moving-average length applied to each trace first (60 in the paper).
     """
     traces = np.asarray(traces, dtype=float)
     if x is None:
         x = np.arange(traces.shape[0])
-    keep = ~np.any(np.isnan(traces), axis=1)
-    x, traces = np.asarray(x)[keep], traces[keep]
-    if smooth:
-        traces = stats.moving_average(traces, smooth, axis=0)
-    mean = traces.mean(axis=1)
-    line = ax.plot(x, mean, label=label, color=color, linestyle=linestyle)[0]
+    mean, err, n = stats.mean_sem(traces, smooth)
+    keep = n > 0
+    line = ax.plot(np.asarray(x)[keep], mean[keep], label=label, color=color, linestyle=linestyle)[
+        0
+    ]
     if traces.shape[1] > 1:
-        err = stats.sem(traces, axis=1)
-        ax.fill_between(x, mean - err, mean + err, color=line.get_color(), alpha=0.25, linewidth=0)
+        ok = n > 1
+        ax.fill_between(
+            np.asarray(x)[ok],
+            (mean - err)[ok],
+            (mean + err)[ok],
+            color=line.get_color(),
+            alpha=0.25,
+            linewidth=0,
+        )
 
 
 def histograms(

@@ -84,6 +84,54 @@ def sem(x: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.std(x, axis=axis, ddof=1) / np.sqrt(n)
 
 
+def nan_moving_average(traces: np.ndarray, length: int) -> np.ndarray:
+    """Causal moving average along axis 0 that skips NaN samples.
+
+    Like :func:`fa_lib.stats.moving_average` (Methods 4.7): sample ``k`` is the mean
+    of the available (non-NaN) samples among ``k - length + 1 .. k``; NaN if none.
+    """
+    x = np.asarray(traces, dtype=float)
+    if int(length) < 1:
+        raise ValueError(f"length must be a positive integer; got {length!r}.")
+    ok = ~np.isnan(x)
+    c = np.cumsum(np.where(ok, x, 0.0), axis=0)
+    n = np.cumsum(ok, axis=0).astype(float)
+    c[length:] = c[length:] - c[:-length].copy()
+    n[length:] = n[length:] - n[:-length].copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, c / np.where(n > 0, n, 1.0), np.nan)
+
+
+def mean_sem(
+    traces: np.ndarray, smooth: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean ± SEM over repetitions at each iteration, skipping NaN repetitions.
+
+    Parameters
+    ----------
+    traces : ndarray, shape (n_iter, R)
+    smooth : int, optional
+        Moving-average length applied to each repetition first (:func:`nan_moving_average`).
+
+    Returns
+    -------
+    mean, sem, n : ndarray, shape (n_iter,)
+        ``sem`` is NaN where fewer than two repetitions have a value.
+    """
+    x = np.asarray(traces, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"traces must be n_iter x R; got shape {x.shape}.")
+    if smooth:
+        x = nan_moving_average(x, smooth)
+    n = np.sum(~np.isnan(x), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(x, axis=1) / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isnan(x), 0.0, x - mean[:, None])
+        sd = np.sqrt(np.sum(dev**2, axis=1) / np.maximum(n - 1, 1))
+        sem = np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan)
+    return mean, sem, n
+
+
 @dataclass(frozen=True)
 class TTest:
     """Result of a t-test, with the descriptive numbers the chapters report."""

@@ -116,7 +116,7 @@ def _reference_run(seed, reps, n_iter, eta, redraw):
         return np.degrees(np.arccos(np.clip(c, -1, 1)))
 
     names = ["w1_bt", "dw0", "dw1", "norm_w0", "norm_w1", "t1_aln", "t1_sup"]
-    out = {n: [] for n in names + ["sum_t1_aln", "sum_t1_sup"]}
+    out = {n: [] for n in names + ["sum_t1_aln", "sum_t1_sup", "dead"]}
     x, e = draw()
     prev, sum_aln, sum_sup = None, 0.0, 0.0
     for k in range(n_iter):
@@ -155,6 +155,7 @@ def _reference_run(seed, reps, n_iter, eta, redraw):
         out["dw1"].append(ang(dw1, bt))
         out["norm_w0"].append(np.sqrt(np.sum(w0 * w0, axis=(1, 2))))
         out["norm_w1"].append(np.sqrt(np.sum(w1 * w1, axis=(1, 2))))
+        out["dead"].append(np.all(d2 == 0, axis=(1, 2)).astype(float))
         out["t1_aln"].append(t_aln)
         out["t1_sup"].append(t_sup)
         out["sum_t1_aln"].append(s_aln)
@@ -241,6 +242,7 @@ def test_run_openloop_records_terms_from_the_second_iteration():
         "dw1",
         "norm_w0",
         "norm_w1",
+        "dead",
         "t1_aln",
         "t1_sup",
         "sum_t1_aln",
@@ -292,3 +294,15 @@ def test_run_openloop_rejects_bad_input():
         run_openloop(0, 2, 5, SIZES, N_B, rule, activation="tanh")
     with pytest.raises(ValueError, match=r"beta must lie in \[0, 1\]"):
         run_openloop(0, 2, 5, SIZES, N_B, rule, x=Signal(beta=1.2))
+
+
+def test_observe_records_extra_traces_each_iteration():
+    seen = []
+
+    def observe(k, net, step):
+        seen.append(k)
+        return {"w1_norm_again": np.sqrt(np.sum(net.W[1] ** 2, axis=(1, 2)))}
+
+    out = run_openloop(3, 2, 5, SIZES, N_B, Rule("fa", eta=0.01), observe=observe)
+    assert seen == list(range(5))
+    np.testing.assert_allclose(out["w1_norm_again"], out["norm_w1"], rtol=1e-12)

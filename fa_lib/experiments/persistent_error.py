@@ -40,8 +40,8 @@ from threadpoolctl import threadpool_limits
 
 from fa_lib import _checks, config, ensembles, linalg
 from fa_lib.cache import cached
-from fa_lib.network import Rule, ensure_finite, forward, init_network, learn, prepare
-from fa_lib.openloop import CONSTANT
+from fa_lib.network import Network, Rule, Step
+from fa_lib.openloop import run_openloop
 
 CHAPTER = "persistent_error"
 
@@ -566,27 +566,21 @@ def openloop_linear(
     """
     d = _dims(dims)
     reps, n_iter = _count("reps", reps), _count("n_iter", n_iter)
-    rule = Rule(method="fa", eta=eta, compare_bp=True)
-    subs = [g.spawn(3) for g in ensembles.streams(seed, reps)]
-    net = init_network([s[0] for s in subs], (d.n_i, d.n_h, d.n_o), "identity", sd=1.0)
-    prepare(net, rule)
-    x = CONSTANT.start([s[1] for s in subs], (d.n_b, d.n_i))(0)
-    e = CONSTANT.start([s[2] for s in subs], (d.n_b, d.n_o))(0)
-    b = net.B[1]
-    m = transform(e, x)
-    lim1, lim0, bt = w1_limit(b, m), w0_limit(x, e, b), T(b)
-    names = ("w1_limit", "w0_limit", "w1_bt", "dw0")
-    out = {k: np.empty((n_iter, reps)) for k in names}
-    for k in range(n_iter):
-        z, layers = forward(net, x)
-        step = learn(net, rule, z, layers, e)
-        ensure_finite(net, k, rule.eta)
-        out["w1_limit"][k] = linalg.angle(net.W[1], lim1)
-        out["w0_limit"][k] = linalg.angle(net.W[0], lim0)
-        out["w1_bt"][k] = linalg.angle(net.W[1], bt)
-        out["dw0"][k] = linalg.angle(step.dW[0], step.dW_bp[0])
-    out["asym_w1_bt"] = w1_bt_angle(b, m)
-    out["asym_dw0"] = dw0_angle(b, m)
+    fixed: dict[str, np.ndarray] = {}
+
+    def limits(k: int, net: Network, step: Step) -> dict[str, np.ndarray]:
+        if not fixed:  # X and E are constant: the limits are fixed by the first step
+            x, e, b = step.L[0], step.E, net.B[1]
+            m = transform(e, x)
+            fixed.update(b=b, m=m, lim1=w1_limit(b, m), lim0=w0_limit(x, e, b))
+        return {"w1_limit": linalg.angle(net.W[1], fixed["lim1"]),
+                "w0_limit": linalg.angle(net.W[0], fixed["lim0"])}
+
+    run = run_openloop(seed, reps, n_iter, (d.n_i, d.n_h, d.n_o), d.n_b,
+                       Rule(method="fa", eta=eta), activation="identity", observe=limits)
+    out = {k: run[k] for k in ("w1_limit", "w0_limit", "w1_bt", "dw0")}
+    out["asym_w1_bt"] = w1_bt_angle(fixed["b"], fixed["m"])
+    out["asym_dw0"] = dw0_angle(fixed["b"], fixed["m"])
     return out
 
 
