@@ -72,10 +72,14 @@ def table(chapter: str) -> pd.DataFrame:
 
 
 def claims_dir() -> Path:
-    """Where chapters save their claim tables for the report page (``<cache>/claims``)."""
+    """Where chapters save their claim tables for the report page.
+
+    ``<cache>/claims/<scale>``: a quick-scale test run never overwrites the claims
+    that a paper-scale build measured.
+    """
     from fa_lib import cache
 
-    return Path(cache.cache_dir()) / "claims"
+    return Path(cache.cache_dir()) / "claims" / config.scale()
 
 
 def save(chapter: str) -> Path:

@@ -5,6 +5,30 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Run the reproduction report after the chapters, and the browser test of the book last.
+
+    ``book/report.ipynb`` reads the claims the chapter notebooks save, and
+    ``tests/test_browser.py`` builds the book from the results cache the notebooks
+    fill, so both must come after the chapters (pytest collects ``tests`` before
+    ``book``; within ``book`` the order is alphabetical, which already puts
+    ``report`` after the chapters). The sort is stable: everything else keeps its order.
+    """
+
+    def rank(item) -> int:
+        path = Path(item.path)
+        if path.name == "test_browser.py":
+            return 2
+        if path.name == "report.ipynb" and path.parent.name == "book":
+            return 1
+        return 0
+
+    items.sort(key=rank)

@@ -1,0 +1,426 @@
+"""The reproduction report: every chapter's checked claims, gathered in one overview.
+
+Nothing of the paper is computed here. Each chapter records its claims with
+:func:`fa_lib.claims.check` and saves them with :func:`fa_lib.claims.save` as
+JSON under ``<results cache>/claims/``. :func:`build_report` reads those files
+and counts the verdicts per chapter and overall, against the chapters listed in
+the book's table of contents (``_toc.yml``), so that a chapter that has not been
+run with this results cache is reported as missing instead of silently left out,
+and a chapter whose claims were measured at another scale than the current one
+(``FA_SCALE``) is flagged.
+
+The module is also a small Sphinx extension (:func:`setup`, enabled with
+``sphinx: extra_extensions: [fa_lib.report]`` in ``_config.yml``). Sphinx reads a
+page again only when its source file changed, but the report depends on the
+claim files that the chapters write while the book is built; the extension marks
+the report page as outdated on every build, so it is always read (and, with its
+notebook metadata ``mystnb.execution_mode: force``, executed) after the chapters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fa_lib import claims, config
+
+__all__ = [
+    "REPORT_DOC",
+    "Report",
+    "build_report",
+    "chapter_title",
+    "saved_times",
+    "setup",
+    "style_claims",
+    "style_totals",
+    "toc_chapters",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (the parent of the ``fa_lib`` package)."""
+
+REPORT_DOC = "book/report"
+"""The Sphinx document name of the report page."""
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+ALL = "all chapters"
+"""Label of the row of overall totals in :attr:`Report.totals`."""
+
+_COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da"}
+_NOTE_COLOUR = "#fff3cd"
+
+
+def toc_chapters(toc_file: Path | str | None = None) -> list[str]:
+    """Return the names of the book's chapter notebooks, in the order of the table of contents.
+
+    Parameters
+    ----------
+    toc_file
+        The Jupyter Book table of contents; the default is ``_toc.yml`` in the
+        repository root. When the file does not exist (e.g. ``fa_lib`` installed
+        outside the repository), the notebooks ``book/*.ipynb`` next to it are
+        listed in alphabetical order instead.
+
+    Returns
+    -------
+    list of str
+        The file stems of the notebooks (``.ipynb`` files) named by ``file:``
+        entries of the table of contents, without the report itself; a chapter's
+        stem is the name it saves its claims under (``CHAPTER``).
+
+    Raises
+    ------
+    ValueError
+        If the table of contents is not a YAML mapping.
+    """
+    path = ROOT / "_toc.yml" if toc_file is None else Path(toc_file)
+    report = Path(REPORT_DOC).name
+    if not path.is_file():
+        book = path.parent / "book"
+        return sorted(p.stem for p in book.glob("*.ipynb") if p.stem != report)
+
+    import yaml  # PyYAML comes with Jupyter Book
+
+    toc = yaml.safe_load(path.read_text())
+    if not isinstance(toc, Mapping):
+        raise ValueError(f"{path} is not a YAML mapping (a Jupyter Book table of contents).")
+
+    files: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            if isinstance(node.get("file"), str):
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc)
+    names = []
+    for entry in files:
+        source = path.parent / entry
+        notebook = source if source.suffix == ".ipynb" else source.with_name(source.name + ".ipynb")
+        if notebook.is_file() and notebook.stem != report and notebook.stem not in names:
+            names.append(notebook.stem)
+    return names
+
+
+def chapter_title(chapter: str, book_dir: Path | str | None = None) -> str:
+    """Return a chapter's title: the first level-1 heading of its notebook.
+
+    Parameters
+    ----------
+    chapter
+        The chapter's name (the stem of ``book/<chapter>.ipynb``).
+    book_dir
+        The directory of the notebooks; the default is ``book/`` in the repository root.
+
+    Returns
+    -------
+    str
+        The text of the first ``# `` heading in a markdown cell, or ``chapter``
+        itself when the notebook or the heading is not found.
+    """
+    path = (ROOT / "book" if book_dir is None else Path(book_dir)) / f"{chapter}.ipynb"
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return chapter
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        for line in (source if isinstance(source, str) else "".join(source)).splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return chapter
+
+
+def saved_times(directory: Path | str | None = None) -> dict[str, datetime]:
+    """Return when each chapter's claims file was last written (UTC).
+
+    Parameters
+    ----------
+    directory
+        The claims directory; the default is :func:`fa_lib.claims.claims_dir`.
+
+    Returns
+    -------
+    dict of str to datetime
+        Chapter name to the modification time of ``<chapter>.json``.
+    """
+    d = claims.claims_dir() if directory is None else Path(directory)
+    if not d.is_dir():
+        return {}
+    return {
+        p.stem: datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc)
+        for p in sorted(d.glob("*.json"))
+    }
+
+
+def _check_saved(chapter: str, payload: Any) -> list[dict[str, Any]]:
+    """Return the claims of one saved payload, raising ValueError if it is malformed."""
+    where = f"the claims file of chapter {chapter!r}"
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"{where} does not hold a JSON object.")
+    if payload.get("scale") not in config.SCALES:
+        raise ValueError(
+            f"{where} gives the scale {payload.get('scale')!r}; expected one of {config.SCALES}."
+        )
+    entries = payload.get("claims")
+    if not isinstance(entries, list):
+        raise ValueError(f"{where} has no list 'claims'.")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"claim {i} in {where} is not a JSON object.")
+        for key in ("statement", "measured", "criterion"):
+            if not isinstance(entry.get(key), str):
+                raise ValueError(f"claim {i} in {where} has no text {key!r}.")
+        if not isinstance(entry.get("holds"), bool):
+            raise ValueError(f"claim {i} in {where} has no true/false 'holds'.")
+    return list(entries)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every chapter's claims and their totals, as read from the saved claim files.
+
+    Attributes
+    ----------
+    scale : str
+        The scale of this build (``FA_SCALE``), against which the saved scales are checked.
+    chapters : tuple of str
+        The chapters in the order shown: those of the table of contents, then any
+        other chapter that saved claims.
+    claims : pandas.DataFrame
+        One row per claim: ``chapter``, ``claim``, ``measured``, ``criterion``, ``verdict``.
+    totals : pandas.DataFrame
+        One row per chapter and a last row :data:`ALL`, indexed by chapter, with
+        the columns ``scale`` (at which the claims were measured), ``saved (UTC)``,
+        ``checked``, ``reproduced``, ``not reproduced`` (missing values for a
+        chapter without a claims file) and ``note``.
+    missing : tuple of str
+        Chapters of the table of contents without a claims file.
+    other_scale : tuple of str
+        Chapters whose claims were measured at a scale other than :attr:`scale`.
+    not_in_toc : tuple of str
+        Chapters that saved claims but are not in the table of contents.
+    """
+
+    scale: str
+    chapters: tuple[str, ...]
+    claims: pd.DataFrame
+    totals: pd.DataFrame
+    missing: tuple[str, ...]
+    other_scale: tuple[str, ...]
+    not_in_toc: tuple[str, ...]
+
+    @property
+    def n_checked(self) -> int:
+        """The number of claims checked over all chapters."""
+        return len(self.claims)
+
+    @property
+    def n_reproduced(self) -> int:
+        """The number of claims that reproduced."""
+        return int((self.claims["verdict"] == REPRODUCED).sum())
+
+    @property
+    def n_not_reproduced(self) -> int:
+        """The number of claims that did not reproduce."""
+        return self.n_checked - self.n_reproduced
+
+    @property
+    def n_run(self) -> int:
+        """The number of chapters with a claims file."""
+        return len(self.chapters) - len(self.missing)
+
+    def chapter_claims(self, chapter: str) -> pd.DataFrame:
+        """Return the claims of one chapter: claim, measured, criterion, verdict."""
+        if chapter not in self.chapters:
+            raise ValueError(f"{chapter!r} is not a chapter of this report: {self.chapters}.")
+        rows = self.claims[self.claims["chapter"] == chapter]
+        return rows.drop(columns="chapter").reset_index(drop=True)
+
+
+def build_report(
+    saved: Mapping[str, Mapping[str, Any]] | None = None,
+    chapters: Sequence[str] | None = None,
+    scale: str | None = None,
+    saved_at: Mapping[str, datetime] | None = None,
+) -> Report:
+    """Gather the saved claims of every chapter into a :class:`Report`.
+
+    Parameters
+    ----------
+    saved
+        Chapter name to the content of its claims file, as returned by
+        :func:`fa_lib.claims.load_all` (the default).
+    chapters
+        The chapters the book should have claims for; the default is
+        :func:`toc_chapters`.
+    scale
+        The scale of this build; the default is :func:`fa_lib.config.scale`.
+    saved_at
+        Chapter name to the time its claims were saved; the default is
+        :func:`saved_times`.
+
+    Returns
+    -------
+    Report
+        The claims and the totals per chapter and overall.
+
+    Raises
+    ------
+    ValueError
+        If a claims file is malformed, a chapter name is repeated, or ``scale``
+        is not a known scale.
+    """
+    saved = claims.load_all() if saved is None else saved
+    expected = list(toc_chapters() if chapters is None else chapters)
+    if len(set(expected)) != len(expected):
+        raise ValueError(f"chapters must not repeat; got {expected}.")
+    scale = config.scale() if scale is None else scale
+    if scale not in config.SCALES:
+        raise ValueError(f"scale {scale!r} is not one of {config.SCALES}.")
+    saved_at = saved_times() if saved_at is None else saved_at
+
+    extra = [name for name in sorted(saved) if name not in expected]
+    order = [*expected, *extra]
+    rows, totals = [], []
+    for name in order:
+        if name not in saved:
+            totals.append((name, None, None, pd.NA, pd.NA, pd.NA, "no claims file: not run with "
+                           "this results cache"))
+            continue
+        entries = _check_saved(name, saved[name])
+        n_ok = sum(bool(e["holds"]) for e in entries)
+        rows += [
+            (
+                name,
+                e["statement"],
+                e["measured"],
+                e["criterion"],
+                REPRODUCED if e["holds"] else NOT_REPRODUCED,
+            )
+            for e in entries
+        ]
+        notes = []
+        if saved[name]["scale"] != scale:
+            notes.append(f"measured at the {saved[name]['scale']} scale, not {scale}")
+        if name in extra:
+            notes.append("not in the table of contents")
+        if not entries:
+            notes.append("no claims recorded")
+        when = saved_at.get(name)
+        totals.append(
+            (
+                name,
+                saved[name]["scale"],
+                None if when is None else when.strftime("%Y-%m-%d %H:%M"),
+                len(entries),
+                n_ok,
+                len(entries) - n_ok,
+                "; ".join(notes),
+            )
+        )
+    claim_table = pd.DataFrame(
+        rows, columns=["chapter", "claim", "measured", "criterion", "verdict"]
+    )
+    columns = ["chapter", "scale", "saved (UTC)", "checked", "reproduced", "not reproduced", "note"]
+    total_table = pd.DataFrame(totals, columns=columns)
+    counts = ["checked", "reproduced", "not reproduced"]
+    total_table[counts] = total_table[counts].astype("Int64")
+    scales = sorted({saved[n]["scale"] for n in order if n in saved})
+    overall = pd.DataFrame(
+        [
+            (
+                ALL,
+                ", ".join(scales) or None,
+                None,
+                len(rows),
+                sum(r[4] == REPRODUCED for r in rows),
+                sum(r[4] == NOT_REPRODUCED for r in rows),
+                "",
+            )
+        ],
+        columns=columns,
+    )
+    overall[counts] = overall[counts].astype("Int64")
+    total_table = pd.concat([total_table, overall], ignore_index=True).set_index("chapter")
+    return Report(
+        scale=scale,
+        chapters=tuple(order),
+        claims=claim_table,
+        totals=total_table,
+        missing=tuple(n for n in expected if n not in saved),
+        other_scale=tuple(n for n in order if n in saved and saved[n]["scale"] != scale),
+        not_in_toc=tuple(extra),
+    )
+
+
+def _verdict_colour(value: Any) -> str:
+    colour = _COLOURS.get(value)
+    return f"background-color: {colour}" if colour else ""
+
+
+def style_claims(table: pd.DataFrame) -> pd.io.formats.style.Styler:
+    """Return a chapter's claims table for display: verdicts coloured, text left-aligned."""
+    return (
+        table.style.format(escape="html")
+        .hide(axis="index")
+        .map(_verdict_colour, subset=["verdict"])
+        .set_properties(**{"text-align": "left", "vertical-align": "top"})
+        .set_table_styles([{"selector": "", "props": "margin-bottom: 2em;"}])
+    )
+
+
+def style_totals(totals: pd.DataFrame) -> pd.io.formats.style.Styler:
+    """Return the totals table for display: missing values as a dash, the total row in bold."""
+
+    def bold_total(row: pd.Series) -> list[str]:
+        return ["font-weight: bold" if row["chapter"] == ALL else "" for _ in row]
+
+    def flag_note(value: Any) -> str:
+        return f"background-color: {_NOTE_COLOUR}" if value else ""
+
+    return (
+        totals.reset_index()
+        .style.hide(axis="index")
+        .format(na_rep="–", escape="html")
+        .apply(bold_total, axis=1)
+        .map(flag_note, subset=["note"])
+        .set_properties(**{"text-align": "left"})
+    )
+
+
+def _report_always_outdated(app: Any, env: Any, added: set, changed: set, removed: set) -> list:
+    """Sphinx ``env-get-outdated`` handler: read the report page again on every build."""
+    return [REPORT_DOC] if REPORT_DOC in env.found_docs else []
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Register the Sphinx extension that re-reads the report page on every build.
+
+    Parameters
+    ----------
+    app
+        The Sphinx application.
+
+    Returns
+    -------
+    dict
+        The extension's metadata (safe for parallel reading and writing).
+    """
+    app.connect("env-get-outdated", _report_always_outdated)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
+

@@ -1,0 +1,467 @@
+"""The book as readers see it: build it at quick scale and open every page in a real browser.
+
+The book is built with ``jupyter-book build -W --keep-going --path-output <tmp> .`` at
+``FA_SCALE=quick`` with the test session's results cache (``FA_CACHE_DIR``, or the
+default ``_cache/``), so that the chapters' results come from the cache that the
+notebook tests (nbval) have just filled: ``tests/conftest.py`` moves this module to the
+end of the session. The build must be free of warnings. Then every built HTML page is
+opened in headless Chromium (Debian's ``chromium``), which dumps the rendered DOM and
+takes a screenshot (kept under ``<tmp>/_build/screenshots/``; the path is printed), and
+the tests check that
+
+- every page loads and renders (non-empty DOM with an article, a non-blank screenshot);
+- every figure has its image, and every image of the book's outputs decodes to a
+  picture that is not blank (pixel variance), and no figure fell back to its text
+  representation (``<Figure size ...>``);
+- no page shows a traceback, an error or stderr output of a notebook, or a docutils
+  error message;
+- every relative link resolves to a built file, and every anchor to an id in it;
+- the reproduction report lists every chapter's claims with the totals of the saved
+  claim files.
+
+When Chromium is missing, the browser tests are skipped, except on CI (``CI=true``),
+where they fail. With a warm results cache the module takes about two minutes.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--hide-scrollbars",
+    "--window-size=1280,2000",
+]
+BUILD_TIMEOUT = 3600  # seconds; a cold results cache computes every chapter at quick scale
+PAGE_TIMEOUT = 120  # seconds per page in Chromium
+ERROR_CLASSES = {"traceback", "stderr", "system-message", "problematic"}
+FIGURE_TEXT = re.compile(r"<(Figure|Axes)[^>]*(size|with)[^>]*>")
+
+
+def _chromium() -> str | None:
+    """Return Chromium's executable (``FA_CHROMIUM``, ``chromium`` on PATH, /usr/bin/chromium)."""
+    for candidate in (os.environ.get("FA_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@dataclass
+class Node:
+    """An element of a parsed page: tag, attributes and the classes of its ancestors."""
+
+    tag: str
+    attrs: dict[str, str]
+    ancestors: tuple[str, ...]
+
+
+@dataclass
+class Page:
+    """A parsed HTML document: its elements, ids, text and the figures' contents."""
+
+    nodes: list[Node] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    text: str = ""  # the visible text, without the source of code cells
+    error_nodes: list[str] = field(default_factory=list)
+    figures: list[set[str]] = field(default_factory=list)
+
+
+class _Parser(HTMLParser):
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+            "param", "source", "track", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.page = Page()
+        self.stack: list[tuple[str, set[str]]] = []
+        self.text: list[str] = []
+        self.errors: list[list] = []  # [element, first and end index in text, stack depth]
+        self.skip = 0  # inside <script> or <style>
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {k: v or "" for k, v in attrs}
+        classes = set(attrs.get("class", "").split())
+        ancestors = tuple(t for t, _ in self.stack)
+        self.page.nodes.append(Node(tag, attrs, ancestors))
+        for key in ("id", "name"):
+            if attrs.get(key) and (key == "id" or tag == "a"):
+                self.page.ids.add(attrs[key])
+        in_output = any("output" in c or "cell_output" in c for _, c in self.stack)
+        bad = classes & ERROR_CLASSES
+        if bad and (in_output or "output" in classes or bad & {"system-message", "problematic"}):
+            self.errors.append([f"<{tag} class={attrs.get('class')!r}>", len(self.text), None,
+                                len(self.stack)])
+        for t, c in self.stack:
+            if t == "figure":
+                c.add(f"has-{tag}")
+        if tag == "figure":
+            self.page.figures.append(classes)
+            classes = self.page.figures[-1]
+        if tag in ("script", "style"):
+            self.skip += 1
+        if tag not in self.VOID:
+            self.stack.append((tag, classes))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self.skip = max(0, self.skip - 1)
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                for error in self.errors:
+                    if error[2] is None and error[3] >= i:
+                        error[2] = len(self.text)
+                break
+
+    def handle_data(self, data):
+        if not self.skip and not any("cell_input" in c for _, c in self.stack):
+            self.text.append(data)
+
+
+def parse(markup: str) -> Page:
+    """Parse an HTML document into a :class:`Page` (text without scripts and code-cell sources)."""
+    parser = _Parser()
+    parser.feed(markup)
+    parser.close()
+    parser.page.text = " ".join(" ".join(parser.text).split())
+    parser.page.error_nodes = [
+        f"{element}: {' '.join(' '.join(parser.text[start:end]).split())[:300]!r}"
+        for element, start, end, _ in parser.errors
+    ]
+    return parser.page
+
+
+@dataclass
+class Built:
+    """The result of building the book."""
+
+    out: Path
+    html: Path
+    returncode: int
+    log: str
+    seconds: float
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            line for line in _strip_ansi(self.log).splitlines()
+            if re.search(r"\b(WARNING|ERROR|CRITICAL|SEVERE)\b", line)
+            and "[IPKernelApp]" not in line  # the kernel's own log, not a build warning
+        ]
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Built:
+    """Build the book at quick scale into a fresh directory, with the session's results cache."""
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, FA_SCALE="quick")
+    # Glued figures need the kernels' inline backend: an exported non-interactive backend
+    # (MPLBACKEND=Agg, common in CI setups) would turn them into "<Figure size ...>" text.
+    env.pop("MPLBACKEND", None)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jb) if jb.is_file() else "jupyter-book", "build", "-W", "--keep-going",
+               "--path-output", str(out), "."]
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=BUILD_TIMEOUT)
+    seconds = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    (out / "build.log").write_text(log)
+    print(f"\nbook built in {seconds:.0f} s into {out / '_build' / 'html'} "
+          f"(log: {out / 'build.log'})")
+    return Built(out, out / "_build" / "html", proc.returncode, log, seconds)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Chromium's executable; skip the browser tests without it, fail on CI."""
+    path = _chromium()
+    if path is None:
+        message = ("headless Chromium not found (FA_CHROMIUM, chromium on PATH or "
+                   "/usr/bin/chromium): install Debian's chromium (apt-get install chromium)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def test_book_builds_without_warnings(built):
+    tail = "\n".join(_strip_ansi(built.log).splitlines()[-40:])
+    assert not built.warnings, (
+        f"{len(built.warnings)} warning(s) in the book build (-W), see {built.out / 'build.log'}:\n"
+        + "\n".join(built.warnings)
+    )
+    assert built.returncode == 0, f"jupyter-book build failed ({built.returncode}):\n{tail}"
+
+
+@dataclass
+class Rendered:
+    """One page as Chromium rendered it."""
+
+    path: Path
+    dom: str
+    screenshot: Path | None  # None for a page that only redirects
+    returncode: int
+    stderr: str
+
+
+def _redirect(page: Path) -> str | None:
+    """Return the target of a page that only redirects (``<meta http-equiv="refresh">``)."""
+    for node in parse(page.read_text(errors="replace")).nodes:
+        if node.tag == "meta" and node.attrs.get("http-equiv", "").lower() == "refresh":
+            target = node.attrs.get("content", "").partition("url=")[2].strip()
+            return target or None
+    return None
+
+
+def _render(chromium: str, page: Path, html_dir: Path, shots: Path) -> Rendered:
+    name = page.relative_to(html_dir).with_suffix("").as_posix().replace("/", "__")
+    shot = shots / f"{name}.png"
+    if _redirect(page):
+        # Chromium follows the redirect before the DOM is dumped; check the file itself.
+        return Rendered(page, page.read_text(errors="replace"), None, 0, "")
+    with tempfile.TemporaryDirectory(prefix="chromium-", dir=shots.parent) as profile:
+        proc = subprocess.run(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+             "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=PAGE_TIMEOUT, cwd=shots,
+        )
+    return Rendered(page, proc.stdout, shot, proc.returncode, proc.stderr)
+
+
+@pytest.fixture(scope="module")
+def pages(built) -> list[Path]:
+    """Every built HTML page (not the theme's static files or the copied sources)."""
+    if not built.html.is_dir():
+        pytest.fail(f"the build produced no HTML ({built.html}); see {built.out / 'build.log'}")
+    skip = {"_static", "_sources", "_images"}
+    found = sorted(p for p in built.html.rglob("*.html")
+                   if not skip & set(p.relative_to(built.html).parts))
+    assert found, f"no HTML pages under {built.html}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered(chromium, built, pages) -> dict[Path, Rendered]:
+    """Open every page in headless Chromium: rendered DOM and a 1280 x 2000 screenshot."""
+    shots = built.out / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda p: _render(chromium, p, built.html, shots), pages))
+    print(f"\nscreenshots of {len(results)} pages: {shots}")
+    return {r.path: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def parsed(rendered) -> dict[Path, Page]:
+    return {path: parse(r.dom) for path, r in rendered.items()}
+
+
+def _image_problem(path: Path) -> str | None:
+    """Return why an image file is not a proper picture, or None."""
+    if not path.is_file():
+        return "file missing"
+    if path.suffix.lower() == ".svg":
+        return None if "<svg" in path.read_text(errors="replace") else "not an SVG"
+    import matplotlib.image as mpimg
+
+    try:
+        pixels = np.asarray(mpimg.imread(path), dtype=float)
+    except (OSError, ValueError, SyntaxError) as err:  # PIL's decoding errors
+        return f"cannot be decoded ({err})"
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[..., :3] * pixels[..., 3:] + (1 - pixels[..., 3:])  # on white
+    if pixels.size == 0 or float(pixels.var()) < 1e-5:
+        return f"blank (pixel variance {float(pixels.var()) if pixels.size else 0:.2g})"
+    return None
+
+
+def _toc_documents() -> list[str]:
+    """The documents of the table of contents (root and every ``file:`` entry)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    docs = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str) and node is not toc:
+                docs.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc)
+    return [str(Path(d).with_suffix("")) if Path(d).suffix in (".md", ".ipynb") else d
+            for d in docs]
+
+
+def test_pages_load(rendered, parsed, built):
+    problems = [
+        f"{doc}: in _toc.yml but no page {doc}.html was built"
+        for doc in _toc_documents()
+        if not (built.html / f"{doc}.html").is_file()
+    ]
+    for path, r in rendered.items():
+        rel = path.relative_to(built.html)
+        page = parsed[path]
+        if r.returncode != 0:
+            problems.append(f"{rel}: chromium exited with {r.returncode}: {r.stderr[-500:]}")
+            continue
+        target = _redirect(path)
+        if target is not None:
+            if not (path.parent / unquote(urlsplit(target).path)).is_file():
+                problems.append(f"{rel}: redirects to {target}, which does not exist")
+            continue
+        if "<html" not in r.dom[:2000].lower():
+            problems.append(f"{rel}: the rendered DOM is empty")
+            continue
+        if not any(n.tag in ("article", "main") for n in page.nodes):
+            problems.append(f"{rel}: no <article> or <main> in the rendered page")
+        shot = _image_problem(r.screenshot)
+        if shot:
+            problems.append(f"{rel}: screenshot {r.screenshot.name}: {shot}")
+    shots = built.out / "_build" / "screenshots"
+    assert not problems, "\n".join(problems) + f"\n(screenshots: {shots})"
+
+
+def test_figures_have_images(rendered, parsed, built):
+    problems, checked = [], 0
+    for path in rendered:
+        rel = path.relative_to(built.html)
+        page = parsed[path]
+        for i, fig in enumerate(page.figures, 1):
+            if not fig & {"has-img", "has-table"}:
+                problems.append(f"{rel}: figure {i} has no image (or table)")
+        match = FIGURE_TEXT.search(html.unescape(page.text))
+        if match:
+            problems.append(f"{rel}: a figure was rendered as text: {match.group(0)!r}")
+        for node in page.nodes:
+            if node.tag != "img":
+                continue
+            src = node.attrs.get("src", "")
+            parts = urlsplit(src)
+            if parts.scheme or src.startswith("//"):
+                continue  # external (launch-button logos are local; badges may not be)
+            target = (path.parent / unquote(parts.path)).resolve()
+            is_output = "_images" in Path(parts.path).parts or "figure" in node.ancestors
+            if not is_output and not target.is_file():
+                problems.append(f"{rel}: image {src} is missing")
+                continue
+            if is_output:
+                checked += 1
+                why = _image_problem(target)
+                if why:
+                    problems.append(f"{rel}: image {src}: {why}")
+    shots = built.out / "_build" / "screenshots"
+    assert not problems, "\n".join(problems) + f"\n(screenshots: {shots})"
+    print(f"\n{checked} figure images checked")
+
+
+def test_no_errors_in_pages(rendered, parsed, built):
+    problems = []
+    for path in rendered:
+        rel = path.relative_to(built.html)
+        page = parsed[path]
+        if "Traceback" in page.text:
+            i = page.text.index("Traceback")
+            problems.append(f"{rel}: 'Traceback' in the page: ...{page.text[i:i + 200]}...")
+        problems += [f"{rel}: error output {node}" for node in page.error_nodes]
+    assert not problems, "\n".join(problems)
+
+
+def _target_ids(target: Path, parsed: dict[Path, Page], cache: dict[Path, set[str]]) -> set[str]:
+    if target in parsed:
+        return parsed[target].ids
+    if target not in cache:
+        cache[target] = parse(target.read_text(errors="replace")).ids
+    return cache[target]
+
+
+def test_internal_links_resolve(rendered, parsed, built):
+    problems, n_links = [], 0
+    html_root = built.html.resolve()
+    static_ids: dict[Path, set[str]] = {}
+    for path in rendered:
+        rel = path.relative_to(built.html)
+        page = parsed[path]
+        for node in page.nodes:
+            for attr in ("href", "src"):
+                url = node.attrs.get(attr)
+                if url is None or (attr == "src" and node.tag not in ("script", "img")):
+                    continue
+                parts = urlsplit(url)
+                if parts.scheme or url.startswith("//") or url.strip() == "":
+                    continue  # external, mailto:, javascript:, data: ...
+                n_links += 1
+                target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+                if target.is_dir():
+                    target = target / "index.html"
+                if not target.is_relative_to(html_root):
+                    problems.append(f"{rel}: {attr}={url!r} leaves the built book")
+                    continue
+                if not target.is_file():
+                    problems.append(f"{rel}: {attr}={url!r}: {target.relative_to(html_root)} "
+                                    "does not exist")
+                    continue
+                fragment = unquote(parts.fragment)
+                if fragment and target.suffix == ".html":
+                    if fragment not in _target_ids(target.resolve(), parsed, static_ids):
+                        problems.append(f"{rel}: {attr}={url!r}: no id {fragment!r} in "
+                                        f"{target.relative_to(html_root)}")
+    assert not problems, f"{len(problems)} broken of {n_links} links:\n" + "\n".join(problems)
+
+
+def test_report_lists_every_chapter(parsed, built, monkeypatch):
+    report_page = built.html / "book" / "report.html"
+    assert report_page in parsed, (
+        "book/report.html was not built: add `- file: book/report` to _toc.yml"
+    )
+    monkeypatch.setenv("FA_SCALE", "quick")
+    from fa_lib import report
+
+    rep = report.build_report()
+    text = parsed[report_page].text
+    assert not rep.missing, f"chapters without a claims file after the build: {rep.missing}"
+    assert "no claims file" not in text, "the report page says that a chapter was not run"
+    expected = (f"{rep.n_checked} claims were checked in {rep.n_run} of the "
+                f"{len(rep.chapters)} chapters: {rep.n_reproduced} reproduced and "
+                f"{rep.n_not_reproduced} did not")
+    assert expected in text, f"the report page does not say {expected!r}"
+    for chapter in rep.chapters:
+        for claim in rep.chapter_claims(chapter)["claim"]:
+            assert " ".join(claim.split()) in text, f"{chapter}: claim not on the page: {claim}"

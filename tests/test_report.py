@@ -1,0 +1,106 @@
+"""Tests of fa_lib.report, the reproduction report's gathering of the chapters' claims."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from fa_lib import claims, report
+
+
+def payload(chapter, scale, verdicts):
+    return {
+        "chapter": chapter,
+        "scale": scale,
+        "claims": [
+            {"chapter": chapter, "statement": f"claim {i} <b>", "measured": f"m{i}",
+             "holds": h, "criterion": f"c{i}"}
+            for i, h in enumerate(verdicts)
+        ],
+    }
+
+
+def test_totals_missing_and_other_scale():
+    saved = {
+        "a": payload("a", "quick", [True, False, True]),
+        "b": payload("b", "paper", [True]),
+        "z": payload("z", "quick", []),
+    }
+    when = {"a": datetime(2026, 1, 2, 3, 4, tzinfo=UTC)}
+    rep = report.build_report(saved, chapters=["a", "b", "c"], scale="quick", saved_at=when)
+    assert rep.chapters == ("a", "b", "c", "z")
+    assert (rep.n_checked, rep.n_reproduced, rep.n_not_reproduced, rep.n_run) == (4, 3, 1, 3)
+    assert rep.missing == ("c",) and rep.other_scale == ("b",) and rep.not_in_toc == ("z",)
+    t = rep.totals
+    assert list(t.index) == ["a", "b", "c", "z", report.ALL]
+    assert t.loc["a", "saved (UTC)"] == "2026-01-02 03:04"
+    assert t.loc["c", "checked"] is pd.NA
+    assert "not quick" in t.loc["b", "note"] and "table of contents" in t.loc["z", "note"]
+    assert t.loc[report.ALL, ["checked", "reproduced", "not reproduced"]].tolist() == [4, 3, 1]
+    assert t.loc[report.ALL, "scale"] == "paper, quick"
+    assert rep.chapter_claims("a")["verdict"].tolist() == [
+        "reproduced", "not reproduced", "reproduced"]
+    html = report.style_claims(rep.chapter_claims("a")).to_html()
+    assert "&lt;b&gt;" in html and "<b>" not in html  # claim text is escaped
+    report.style_totals(rep.totals).to_html()
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="scale"):
+        report.build_report({"a": {"scale": "huge", "claims": []}}, chapters=["a"], scale="quick")
+    with pytest.raises(ValueError, match="holds"):
+        bad = payload("a", "quick", [True])
+        bad["claims"][0]["holds"] = "yes"
+        report.build_report({"a": bad}, chapters=["a"], scale="quick")
+    with pytest.raises(ValueError, match="repeat"):
+        report.build_report({}, chapters=["a", "a"], scale="quick")
+    with pytest.raises(ValueError, match="scale"):
+        report.build_report({}, chapters=[], scale="medium")
+    rep = report.build_report({}, chapters=["a"], scale="quick")
+    with pytest.raises(ValueError, match="not a chapter"):
+        rep.chapter_claims("b")
+
+
+def test_reads_saved_claims(tmp_path, monkeypatch):
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("FA_SCALE", "quick")
+    claims.check("ch_test", "s", "m", True, "c")
+    path = claims.save("ch_test")
+    assert json.loads(path.read_text())["scale"] == "quick"
+    rep = report.build_report(chapters=["ch_test", "other"])
+    assert rep.n_checked == 1 and rep.missing == ("other",)
+    assert rep.totals.loc["ch_test", "saved (UTC)"]
+
+
+def test_toc_chapters(tmp_path):
+    (tmp_path / "book").mkdir()
+    for name in ("b", "a", "report"):
+        (tmp_path / "book" / f"{name}.ipynb").write_text("{}")
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("root: book/intro\nchapters:\n- file: book/b\n- file: book/x\n"
+                   "- file: book/report\n- file: book/a.ipynb\n")
+    assert report.toc_chapters(toc) == ["b", "a"]
+    assert report.toc_chapters(tmp_path / "missing.yml") == ["a", "b"]
+    toc.write_text("- just a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        report.toc_chapters(toc)
+
+
+def test_chapter_title(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "source": "# not a title"},
+                    {"cell_type": "markdown", "source": ["intro\n", "# The title\n"]}]}
+    (tmp_path / "ch.ipynb").write_text(json.dumps(nb))
+    assert report.chapter_title("ch", tmp_path) == "The title"
+    assert report.chapter_title("none", tmp_path) == "none"
+
+
+def test_sphinx_hook_marks_report_outdated():
+    class Env:
+        found_docs = {"book/intro", report.REPORT_DOC}
+
+    assert report._report_always_outdated(None, Env(), set(), set(), set()) == [report.REPORT_DOC]
+    Env.found_docs = {"book/intro"}
+    assert report._report_always_outdated(None, Env(), set(), set(), set()) == []

@@ -1,0 +1,360 @@
+"""The ways readers run the book: the README's commands, CI workflows, Binder and Colab.
+
+- The GitHub workflows (``.github/workflows/*.yml``) are valid YAML with the structure
+  GitHub Actions expects; the test workflow runs the README's install and test commands
+  (found in the README's fenced code blocks) with the README's environment, and the book
+  workflow runs its build command at paper scale and publishes ``_build/html``.
+- ``runtime.txt`` (Binder, repo2docker) pins a Python version that ``pyproject.toml``
+  allows and that the workflows use; the ``start`` script defaults ``FA_SCALE`` to quick.
+- Every notebook of the book is committed without outputs, uses the ``python3`` kernel
+  and starts with the same Colab cell, which installs ``fa_lib`` from the repository
+  named in ``_config.yml`` when it is not importable and does nothing in a checkout; the
+  report page is executed on every build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+README = ROOT / "README.md"
+ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def split_command(line: str) -> tuple[dict[str, str], list[str]]:
+    """Split a shell command line into its leading ``NAME=value`` assignments and its words."""
+    words = shlex.split(line, comments=True)
+    env = {}
+    while words and ENV_ASSIGNMENT.match(words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
+
+def readme_commands() -> dict[str, tuple[dict[str, str], list[str]]]:
+    """The README's install, build and test commands, from its fenced shell code blocks."""
+    text = README.read_text()
+    blocks = re.findall(r"^```(?:bash|sh|shell|console)\s*\n(.*?)^```", text, re.M | re.S)
+    found: dict[str, tuple[dict[str, str], list[str]]] = {}
+    for block in blocks:
+        for line in block.splitlines():
+            line = line.strip().removeprefix("$ ")
+            if not line or line.startswith("#"):
+                continue
+            env, words = split_command(line)
+            if words[:2] == ["pip", "install"] or words[:4] == ["python", "-m", "pip", "install"]:
+                kind = "install"
+            elif words[:2] == ["jupyter-book", "build"]:
+                kind = "build"
+            elif words[:1] == ["pytest"] or words[:3] == ["python", "-m", "pytest"]:
+                kind = "test"
+            else:
+                continue
+            found.setdefault(kind, (env, words))
+    return found
+
+
+def load_workflow(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path.name} is not a YAML mapping"
+    # YAML 1.1 (PyYAML) reads the key `on` as the boolean True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def workflow(name: str) -> dict:
+    path = WORKFLOWS / f"{name}.yml"
+    assert path.is_file(), f"missing workflow {path.relative_to(ROOT)}"
+    return load_workflow(path)
+
+
+def run_steps(wf: dict) -> list[tuple[str, int, dict[str, str], list[str], dict]]:
+    """Every command line of every ``run`` step: (job, step index, env, words, step)."""
+    out = []
+    for job_name, job in wf["jobs"].items():
+        for i, step in enumerate(job.get("steps", [])):
+            for line in str(step.get("run", "")).splitlines():
+                if line.strip() and not line.strip().startswith("#"):
+                    env, words = split_command(line.strip())
+                    out.append((job_name, i, env, words, step))
+    return out
+
+
+def effective_env(wf: dict, job: str, step: dict, inline: dict[str, str]) -> dict[str, str]:
+    """The environment of a command: workflow, job and step ``env`` and inline assignments."""
+    env = {}
+    for layer in (wf.get("env"), wf["jobs"][job].get("env"), step.get("env"), inline):
+        env.update({k: str(v) for k, v in (layer or {}).items()})
+    return env
+
+
+def find_command(wf: dict, words: list[str]):
+    """The first (job, step index, env, step) whose run step has the command ``words``."""
+    for job, i, env, w, step in run_steps(wf):
+        if w == words:
+            return job, i, env, step
+    return None
+
+
+def is_placeholder(value: str) -> bool:
+    return value.startswith(("/path/to", "<", "path/to"))
+
+
+def notebook(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def toc_notebooks() -> list[Path]:
+    """The notebooks in the table of contents, plus the report page."""
+    from fa_lib import report
+
+    names = [*report.toc_chapters(ROOT / "_toc.yml"), "report"]
+    return [ROOT / "book" / f"{name}.ipynb" for name in names]
+
+
+def source(cell: dict) -> str:
+    text = cell.get("source", "")
+    return text if isinstance(text, str) else "".join(text)
+
+
+# ---------------------------------------------------------------------------- workflows
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_workflow_is_valid(path):
+    wf = load_workflow(path)
+    assert isinstance(wf.get("name"), str) and wf["name"], f"{path.name}: no name"
+    assert wf.get("on"), f"{path.name}: no trigger ('on')"
+    jobs = wf.get("jobs")
+    assert isinstance(jobs, dict) and jobs, f"{path.name}: no jobs"
+    text = path.read_text()
+    assert text.count("${{") == text.count("}}"), f"{path.name}: unbalanced ${{{{ }}}}"
+    for name, job in jobs.items():
+        where = f"{path.name}, job {name!r}"
+        assert isinstance(job, dict), f"{where}: not a mapping"
+        assert job.get("runs-on"), f"{where}: no runs-on"
+        for need in [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert need in jobs, f"{where}: needs the unknown job {need!r}"
+        if "timeout-minutes" in job:
+            assert isinstance(job["timeout-minutes"], int) and job["timeout-minutes"] > 0, where
+        steps = job.get("steps")
+        assert isinstance(steps, list) and steps, f"{where}: no steps"
+        for i, step in enumerate(steps):
+            assert isinstance(step, dict), f"{where}, step {i}: not a mapping"
+            assert ("uses" in step) != ("run" in step), (
+                f"{where}, step {i}: needs exactly one of 'uses' and 'run'"
+            )
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[\w.-]+", step["uses"]), (
+                    f"{where}, step {i}: 'uses: {step['uses']}' is not owner/repo@ref"
+                )
+            assert "working-directory" not in step, (
+                f"{where}, step {i}: the README's commands run from the repository root"
+            )
+
+
+def test_readme_has_install_build_and_test_commands():
+    commands = readme_commands()
+    assert set(commands) == {"install", "build", "test"}, (
+        f"README's fenced code blocks give {sorted(commands)}; expected an install "
+        "(pip install ...), a build (jupyter-book build ...) and a test (pytest) command"
+    )
+
+
+@pytest.mark.parametrize("kind", ["install", "test"])
+def test_test_workflow_runs_readme_command(kind):
+    env, words = readme_commands()[kind]
+    wf = workflow("tests")
+    hit = find_command(wf, words)
+    assert hit, f"tests.yml does not run the README's {kind} command {shlex.join(words)!r}"
+    job, index, inline, step = hit
+    actual = effective_env(wf, job, step, inline)
+    for name, value in env.items():
+        assert name in actual, f"tests.yml runs {shlex.join(words)!r} without {name} set"
+        if not is_placeholder(value):
+            assert actual[name] == value, (
+                f"tests.yml runs {shlex.join(words)!r} with {name}={actual[name]}; "
+                f"the README says {name}={value}"
+            )
+    if kind == "test":
+        install = find_command(wf, readme_commands()["install"][1])
+        assert install and install[0] == job and install[1] < index, (
+            "tests.yml must install before it tests, in the same job"
+        )
+
+
+def test_book_workflow_builds_at_paper_scale_and_publishes_html():
+    wf = workflow("book")
+    env, words = readme_commands()["build"]
+    hit = find_command(wf, words)
+    assert hit, f"book.yml does not run the README's build command {shlex.join(words)!r}"
+    job, index, inline, step = hit
+    actual = effective_env(wf, job, step, inline)
+    assert actual.get("FA_SCALE", "paper") == "paper", "the published book is built at paper scale"
+    assert actual.get("MPLBACKEND", "module://matplotlib_inline.backend_inline") == (
+        "module://matplotlib_inline.backend_inline"
+    ), (
+        f"book.yml sets MPLBACKEND={actual['MPLBACKEND']}: the notebooks' glued figures then "
+        "render as '<Figure size ...>' text instead of images"
+    )
+    install = find_command(wf, readme_commands()["install"][1])
+    assert install and install[0] == job and install[1] < index, "install before the build"
+    steps = wf["jobs"][job]["steps"]
+    uploads = [
+        s for s in steps[index + 1:]
+        if str(s.get("uses", "")).startswith("actions/upload-pages-artifact@")
+    ]
+    assert uploads, "book.yml does not upload the built book (actions/upload-pages-artifact)"
+    assert str(uploads[0].get("with", {}).get("path", "")).rstrip("/") == "_build/html"
+    deploys = [
+        s for j in wf["jobs"].values() for s in j.get("steps", [])
+        if str(s.get("uses", "")).startswith("actions/deploy-pages@")
+    ]
+    assert deploys, "book.yml does not deploy to GitHub Pages (actions/deploy-pages)"
+    permissions = wf.get("permissions", {})
+    assert permissions.get("pages") == "write" and permissions.get("id-token") == "write"
+
+
+def test_book_workflow_deploys_the_configured_branch():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    branch = config["repository"]["branch"]
+    push = workflow("book")["on"].get("push", {})
+    assert branch in push.get("branches", []), (
+        f"book.yml does not build on pushes to {branch!r} (_config.yml repository.branch)"
+    )
+
+
+# ---------------------------------------------------------------------------- Binder
+
+
+def runtime_version() -> Version:
+    text = (ROOT / "runtime.txt").read_text().strip()
+    match = re.fullmatch(r"python-(\d+\.\d+)", text)
+    assert match, f"runtime.txt holds {text!r}; repo2docker expects 'python-X.Y'"
+    return Version(match.group(1))
+
+
+def test_runtime_python_is_allowed_by_pyproject():
+    import tomllib
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    version = runtime_version()
+    assert version in SpecifierSet(requires), (
+        f"runtime.txt pins Python {version}, which pyproject.toml's requires-python "
+        f"{requires!r} does not allow"
+    )
+
+
+@pytest.mark.parametrize("name", ["tests", "book"])
+def test_workflows_use_the_runtime_python(name):
+    versions = {
+        str(step["with"]["python-version"])
+        for job in workflow(name)["jobs"].values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/setup-python@")
+    }
+    assert versions == {str(runtime_version())}, (
+        f"{name}.yml sets up Python {sorted(versions)}; runtime.txt pins {runtime_version()}"
+    )
+
+
+def test_start_defaults_to_quick_scale():
+    start = ROOT / "start"
+    assert start.is_file() and os.access(start, os.X_OK), "'start' must be an executable file"
+    text = start.read_text()
+    assert text.startswith("#!"), "'start' needs a shebang line"
+    assert re.search(r'^exec "\$@"\s*$', text, re.M), "'start' must end by exec-ing its arguments"
+    probe = [sys.executable, "-c", "import os; print(os.environ.get('FA_SCALE'))"]
+    env = {k: v for k, v in os.environ.items() if k != "FA_SCALE"}
+    out = subprocess.run([str(start), *probe], env=env, capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "quick", f"'start' sets FA_SCALE={out.stdout.strip()!r}"
+    out = subprocess.run([str(start), *probe], env={**env, "FA_SCALE": "paper"},
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "paper", "'start' must keep an FA_SCALE the user has set"
+
+
+# ---------------------------------------------------------------------------- notebooks
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_committed_without_outputs(path):
+    nb = notebook(path)
+    assert nb["metadata"].get("kernelspec", {}).get("name") == "python3", (
+        f"{path.name}: kernel name must be python3"
+    )
+    dirty = [
+        i for i, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count"))
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; commit notebooks without them"
+
+
+def test_report_is_executed_on_every_build():
+    nb = notebook(ROOT / "book" / "report.ipynb")
+    assert nb["metadata"].get("mystnb", {}).get("execution_mode") == "force", (
+        "book/report.ipynb needs the notebook metadata {'mystnb': {'execution_mode': 'force'}}"
+    )
+
+
+def colab_cells() -> dict[str, str]:
+    cells = {}
+    for path in toc_notebooks():
+        code = [c for c in notebook(path)["cells"] if c["cell_type"] == "code"]
+        first = code[0] if code else {}
+        assert "remove-cell" in first.get("metadata", {}).get("tags", []), (
+            f"{path.name}: the first code cell (the Colab cell) must be tagged remove-cell"
+        )
+        cells[path.name] = source(first)
+    return cells
+
+
+def test_colab_cell_installs_from_the_configured_repository():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url, branch = config["repository"]["url"], config["repository"]["branch"]
+    cells = colab_cells()
+    for name, cell in cells.items():
+        assert 'find_spec("fa_lib")' in cell, f"{name}: the Colab cell must test for fa_lib"
+        assert f"git+{url}@{branch}" in cell, (
+            f"{name}: the Colab cell must pip-install git+{url}@{branch} (_config.yml)"
+        )
+        assert 'os.environ.setdefault("FA_SCALE", "quick")' in cell, (
+            f"{name}: the Colab cell must default FA_SCALE to quick"
+        )
+    assert len(set(cells.values())) == 1, (
+        f"the Colab cells differ between notebooks: {sorted(cells)}; keep them identical"
+    )
+
+
+def test_colab_cell_does_nothing_in_a_checkout(tmp_path):
+    cell = next(iter(colab_cells().values()))
+    script = tmp_path / "colab_cell.py"
+    script.write_text(
+        cell + "\nimport fa_lib, os\nprint(os.environ.get('FA_SCALE'), fa_lib.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FA_SCALE", "PYTHONPATH")}
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT / "book", env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    scale, _, location = out.stdout.strip().rpartition("\n")[2].partition(" ")
+    assert scale == "None", "in a checkout the Colab cell must not set FA_SCALE"
+    assert Path(location).resolve().is_relative_to(ROOT), (
+        f"in a checkout fa_lib must come from the checkout, not {location}"
+    )
+    assert out.stdout.strip().count("\n") == 0, f"the cell printed: {out.stdout!r}"
