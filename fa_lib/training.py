@@ -1,0 +1,596 @@
+"""Training stacked repetitions of a deep network on MNIST, with per-iteration recorders.
+
+The setting of Sec. 2.5 and Methods 4.3, 4.9: the training set split into fixed
+mini-batches that are visited in the same order every epoch (never reshuffled);
+targets are mutually exclusive n-hot codes of the 10 classes; ``E = Y* - Y``
+with the loss ``1/2 sum E^2`` summed over the batch; the network, its feedback
+matrices and the learning rule are those of :mod:`fa_lib.network`, stacked over
+``R`` repetitions (one independent random stream each).
+
+A run is described by one :class:`TrainConfig`; :func:`run` trains it and
+returns NumPy arrays filled in place, iteration by iteration:
+
+==================  ===========================  ==============================================
+key                 shape                        content
+==================  ===========================  ==============================================
+``w_bt``            ``n_iter x R x (d-1)``       ``W_l ∠ B_l^T`` (eq. 33), ``l = 1..d-1``, with
+                                                 the weights used at iteration ``k``
+``norm_w``          ``n_iter x R x d``           ``|W_l|_F``, ``l = 0..d-1``, same weights
+``loss``            ``n_iter x R``               ``1/2 sum E^2`` per sample (mean over the batch)
+``active``          ``n_iter x R x d``           fraction of the ``Z_l`` entries of the batch that
+                                                 are > 0 (units not silent), ``l = 1..d``
+``dw_bp``           ``n_iter x R x d``           ``dW_l,FA ∠ dW_l,BP`` (``record_bp``)
+``dw_bt``           ``n_iter x R x (d-1)``       ``dW_l,FA ∠ B_l^T`` (``record_terms``)
+``t{o}_aln``        ``n_iter x R x (d-1)``       ``T^o_l,aln ∠ B_l^T`` (eq. 21, ``record_terms``)
+``t{o}_sup``        ``n_iter x R x (d-1)``       ``T^o_l,sup ∠ B_l^T`` (eq. 22, ``record_terms``)
+``trace_L``         ``n_iter x R x d x n_tr``    chosen elements of ``L_l``, ``l = 1..d``
+``trace_delta``     ``n_iter x R x d x n_tr``    the same elements of ``delta_l``
+``test_acc``        ``(epochs + 1) x R``         test accuracy before training and after each
+                                                 epoch
+``codes``           ``R x 10 x width``           the n-hot code of every class
+``codes_after``     ``R x 10 x width``           the new codes from ``relabel_epoch`` on; test
+                                                 accuracy after each later epoch uses them
+``acc_relabel``     ``R``                        test accuracy with the new codes at the change
+``z_snapshot``      ``R x batch_size x width``   ``Z_d`` at the last iteration of ``snapshot_epoch``
+``diverged_at``     ``()``                       first iteration with NaN/Inf weights, or -1
+==================  ===========================  ==============================================
+
+Entries that were not computed (terms off the ``terms_every`` grid, iterations
+before ``o``, iterations after a divergence, angles with a zero matrix) are NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fa_lib import cache, ensembles, linalg, mnist, terms
+from fa_lib.network import (
+    Network,
+    Rule,
+    Step,
+    ensure_finite,
+    forward,
+    init_network,
+    learn,
+    prepare,
+)
+
+N_CLASSES = 10
+"""Number of MNIST classes."""
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (also the key of its cache entry).
+
+    Attributes
+    ----------
+    width : int
+        Neurons in every hidden layer and in the output layer (50 or 100 in Sec. 2.5).
+    depth : int
+        Number of weight layers ``d`` (5: 225-50-50-50-50-50).
+    n_hot : int or None
+        Ones per class code (Methods 4.9); ``None`` means ``width // 10`` (5-hot for
+        width 50, 10-hot for width 100).
+    method : {"fa", "bp"}
+        BP-TRW / FA (eq. 18) or BP (eq. 16).
+    eta : float
+        Learning rate.
+    wn_gamma : float or None
+        Neuron-wise weight normalisation (eq. 32) after every update, or ``None``.
+    normalise_b : bool
+        With WN, also normalise the columns of every ``B_l`` to gamma at the start
+        (Methods 4.4); ``False`` leaves ``B`` as drawn.
+    layer_norm : float or None
+        Layer-wise normalisation ``W_l <- c W_l / |W_l|_F`` after every update (c = 7.07).
+    match_b : bool
+        B-norm matching ``B_l <- B_l |W_l|_F / |B_l|_F`` after every update.
+    epochs, reps, seed : int
+        Epochs, stacked repetitions ``R``, and the seed of :func:`fa_lib.ensembles.streams`.
+    n_batches : int
+        How many of the fixed mini-batches (in their original order) make an epoch
+        (60 = the whole training set; fewer at quick scale).
+    batch_size : int
+        Samples per mini-batch (1000).
+    n_test : int or None
+        Test accuracy on the first ``n_test`` test images (None: all 10,000).
+    image_size : int
+        Side of the resized images (15: 225 inputs).
+    init_sd : float
+        SD of the iid normal entries of every ``W_l`` and ``B_l`` (0.1).
+    biases : bool
+        Train biases (initial SD 0.1) as in the authors' later code; the paper: none.
+    dtype : {"float32", "float64"}
+        Precision of the whole computation (the authors' code: float32).
+    record_bp : bool
+        Record ``dW_l,FA ∠ dW_l,BP`` (computes the BP directions for comparison only).
+    record_terms : bool
+        Record ``dW_l ∠ B_l^T`` and the angles with ``B_l^T`` of the alignment terms
+        ``T^o_aln`` (eq. 21) for ``o`` in ``aln_orders`` and of ``T^o_sup`` (eq. 22) for
+        ``o`` in ``sup_orders``, in every hidden layer, at every ``terms_every``-th iteration.
+    aln_orders, sup_orders : tuple of int
+        Orders of the recorded terms (Fig. 7: ``(1, 60)`` and ``(1,)``).
+    terms_every : int
+        Iteration step of the terms (they cost about as much as a training step);
+        it must divide every order of ``aln_orders`` and ``sup_orders`` larger than 1.
+    n_traces : int
+        Number of elements of ``L_l`` and ``delta_l`` traced per layer (Fig. 7A, B).
+    relabel_epoch : int or None
+        Flexibility (Sec. 2.6, Methods 4.9): after this many epochs every repetition draws
+        new mutually exclusive codes from its own code stream and trains on them; ``None``: never.
+    label_smoothing : (float, float) or None
+        Train on smoothed targets ``(low, high)``: zeros -> low, ones -> high (Supp. Note 4:
+        (0.05, 0.95); the authors' code: (0.05, 1.0); :func:`fa_lib.mnist.label_smoothing`).
+        Decoding still uses the 0/1 codes. ``None``: the 0/1 codes.
+    snapshot_epoch : int or None
+        Keep ``Z_d`` of the forward pass of the last iteration of this epoch (Fig. 8B).
+    """
+
+    width: int = 50
+    depth: int = 5
+    n_hot: int | None = None
+    method: str = "fa"
+    eta: float = 0.0005
+    wn_gamma: float | None = None
+    normalise_b: bool = True
+    layer_norm: float | None = None
+    match_b: bool = False
+    epochs: int = 100
+    reps: int = 10
+    seed: int = 0
+    n_batches: int = 60
+    batch_size: int = 1000
+    n_test: int | None = None
+    image_size: int = 15
+    init_sd: float = 0.1
+    biases: bool = False
+    dtype: str = "float32"
+    record_bp: bool = False
+    record_terms: bool = False
+    aln_orders: tuple[int, ...] = (1, 60)
+    sup_orders: tuple[int, ...] = (1,)
+    terms_every: int = 1
+    n_traces: int = 0
+    relabel_epoch: int | None = None
+    label_smoothing: tuple[float, float] | None = None
+    snapshot_epoch: int | None = None
+
+    def __post_init__(self) -> None:  # noqa: D105
+        for name in ("width", "depth", "epochs", "reps", "n_batches", "batch_size",
+                     "image_size", "terms_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if self.depth < 2:
+            raise ValueError(f"depth must be >= 2 weight layers (FA needs a B); got {self.depth}.")
+        if self.n_test is not None and (not isinstance(self.n_test, int) or self.n_test < 1):
+            raise ValueError(f"n_test must be a positive integer or None; got {self.n_test!r}.")
+        if self.n_traces < 0:
+            raise ValueError(f"n_traces must be >= 0; got {self.n_traces!r}.")
+        if self.n_traces > min(self.batch_size, self.width):
+            raise ValueError(f"n_traces must be <= batch_size and width; got {self.n_traces}.")
+        if self.hot * N_CLASSES > self.width:
+            raise ValueError(
+                f"{N_CLASSES} mutually exclusive {self.hot}-hot codes need width >= "
+                f"{self.hot * N_CLASSES}; got width {self.width}."
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}; got {self.dtype!r}.")
+        if not self.init_sd > 0:
+            raise ValueError(f"init_sd must be > 0; got {self.init_sd!r}.")
+        if self.record_bp and self.method != "fa":
+            raise ValueError("record_bp compares FA with BP directions: it needs method='fa'.")
+        if self.record_terms and self.method != "fa":
+            raise ValueError("record_terms follows the FA alignment terms: it needs method='fa'.")
+        for o in (*self.aln_orders, *self.sup_orders):
+            if not isinstance(o, int | np.integer) or o < 1:
+                raise ValueError(f"term orders must be positive integers; got {o!r}.")
+            if o > 1 and o % self.terms_every:
+                raise ValueError(
+                    f"terms_every = {self.terms_every} must divide every term order > 1; got {o}."
+                )
+        for name, last in (("relabel_epoch", self.epochs - 1), ("snapshot_epoch", self.epochs)):
+            value = getattr(self, name)
+            ok = isinstance(value, int | np.integer) and 1 <= value <= last
+            if value is not None and not ok:
+                raise ValueError(
+                    f"{name} must be an int in [1, {last}] (epochs = {self.epochs}) or None; "
+                    f"got {value!r}."
+                )
+        if self.label_smoothing is not None:
+            ls = self.label_smoothing
+            if not (isinstance(ls, tuple | list) and len(ls) == 2 and float(ls[0]) < float(ls[1])):
+                raise ValueError(f"label_smoothing must be None or (low, high) with low < high; "
+                                 f"got {ls!r}.")
+        self.rule()  # validates method, eta, wn_gamma, layer_norm
+
+    @property
+    def hot(self) -> int:
+        """Ones per class code (``n_hot``, or ``width // 10``)."""
+        return self.width // N_CLASSES if self.n_hot is None else int(self.n_hot)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer widths ``(n_0, ..., n_d)``."""
+        return (self.image_size**2, *([self.width] * self.depth))
+
+    @property
+    def n_iter(self) -> int:
+        """Total number of iterations (``epochs * n_batches``)."""
+        return self.epochs * self.n_batches
+
+    def rule(self) -> Rule:
+        """Return the :class:`fa_lib.network.Rule` of this run."""
+        return Rule(method=self.method, eta=self.eta, wn_gamma=self.wn_gamma,
+                    normalise_b=self.normalise_b, layer_norm=self.layer_norm,
+                    match_b=self.match_b, compare_bp=self.record_bp)
+
+    def as_dict(self) -> dict:
+        """Return the configuration as a plain dict (the cache key)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> TrainConfig:
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@functools.lru_cache(maxsize=2)
+def load_data(size: int = 15, dtype: str = "float32") -> mnist.MNIST:
+    """MNIST preprocessed as in Methods 4.3 (pixels / 255, ``size x size``), read once per process.
+
+    The data directory is found by :func:`fa_lib.mnist.load_mnist` (``FA_MNIST_DIR``).
+    The returned arrays are read-only.
+    """
+    data = mnist.load_mnist(size=size, dtype=np.dtype(dtype))
+    for a in (data.x_train, data.y_train, data.x_test, data.y_test):
+        a.flags.writeable = False
+    return data
+
+
+def encode(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Targets ``Y*`` of stacked repetitions: row ``i`` is the code of ``labels[i]``.
+
+    Parameters
+    ----------
+    codes : ndarray, shape (R, C, m)
+        Each repetition's code matrix (row ``c`` = code of class ``c``).
+    labels : ndarray of int, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (R, n, m)
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 3:
+        raise ValueError(f"codes must be stacked (R, C, m); got shape {codes.shape}.")
+    return np.take(codes, labels, axis=1)
+
+
+def decode(outputs: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Predicted classes of stacked repetitions: the class whose code units sum highest.
+
+    The stacked form of :func:`fa_lib.mnist.decode`: ``argmax_c sum_j Y_ij codes_cj``
+    for every repetition.
+
+    Parameters
+    ----------
+    outputs : ndarray, shape (R, n, m)
+    codes : ndarray, shape (R, C, m)
+
+    Returns
+    -------
+    ndarray of int64, shape (R, n)
+    """
+    outputs, codes = np.asarray(outputs), np.asarray(codes)
+    if outputs.ndim != 3 or codes.ndim != 3 or outputs.shape[0] != codes.shape[0] \
+            or outputs.shape[2] != codes.shape[2]:
+        raise ValueError(
+            f"outputs (R, n, m) and codes (R, C, m) must agree; got {outputs.shape} and "
+            f"{codes.shape}."
+        )
+    return np.argmax(outputs @ linalg.transpose(codes), axis=-1).astype(np.int64)
+
+
+def accuracy(net: Network, codes: np.ndarray, x: np.ndarray, y: np.ndarray,
+             chunk: int = 2500) -> np.ndarray:
+    """Fraction of correctly classified samples, per repetition (Methods 4.9 decoding).
+
+    Parameters
+    ----------
+    net : Network
+        ``R`` stacked networks.
+    codes : ndarray, shape (R, C, m)
+    x : ndarray, shape (n, n_0)
+        Inputs shared by all repetitions (evaluated in chunks of ``chunk`` rows).
+    y : ndarray of int, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (R,)
+    """
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(
+            f"x and y need the same, non-zero number of samples; got {len(x)} and {len(y)}."
+        )
+    correct = np.zeros(net.reps)
+    for start in range(0, len(x), chunk):
+        _, L = forward(net, x[start:start + chunk])
+        correct += np.sum(decode(L[-1], codes) == y[start:start + chunk], axis=-1)
+    return correct / len(x)
+
+
+def angle_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`fa_lib.linalg.angle` (eq. 33) of stacked pairs, NaN where a matrix is zero.
+
+    A network whose units are all silent gives ``dW = 0``, whose angle is undefined.
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (..., n, m)
+        Stacks with the same leading axes.
+    """
+    if a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"a and b must have the same leading axes; got {a.shape} and {b.shape}.")
+    ok = (linalg.frobenius_norm(a) * linalg.frobenius_norm(b)) > 0
+    if np.all(ok):
+        return linalg.angle(a, b)
+    out = np.full(ok.shape, np.nan)
+    if np.any(ok):
+        out[ok] = linalg.angle(a[ok], b[ok])
+    return out
+
+
+class _Terms:
+    """Ring buffer of past iterations and the alignment terms of Fig. 7 (eqs. 21-22).
+
+    Keeps references (no copies: the engine allocates new arrays every iteration)
+    to ``W_{l-1}``, ``L_{l-1}`` and ``delta_l`` of only those iterations that a
+    later term looks back at: ``k - o`` for every order ``o`` and every ``k`` of
+    the grid ``k % terms_every == 0``.
+    """
+
+    def __init__(self, cfg: TrainConfig, out: dict[str, np.ndarray]) -> None:
+        self.cfg, self.out = cfg, out
+        self.orders = sorted(set(cfg.aln_orders) | set(cfg.sup_orders))
+        self.store: dict[int, tuple] = {}
+
+    def keep(self, k: int, w_before: list[np.ndarray], step: Step) -> None:
+        """Remember iteration ``k`` if a later term needs it; forget what none needs."""
+        d = self.cfg.depth
+        if any((k + o) % self.cfg.terms_every == 0 for o in self.orders):
+            self.store[k] = (w_before[: d - 1], step.L[: d - 1], step.delta[:d])
+        oldest = k + 1 - self.orders[-1]
+        for j in [j for j in self.store if j < oldest]:
+            del self.store[j]
+
+    def record(self, k: int, net: Network, step: Step) -> None:
+        """Angles with ``B_l^T`` of ``dW_l`` and, on the grid, of the terms at iteration ``k``."""
+        cfg, out, d = self.cfg, self.out, net.depth
+        eta, act = cfg.eta, net.activation
+        bt = [None] + [linalg.transpose(net.B[ell]) for ell in range(1, d)]
+        for ell in range(1, d):
+            out["dw_bt"][k, :, ell - 1] = angle_or_nan(step.dW[ell], bt[ell])
+        if k % cfg.terms_every:
+            return
+        for o in cfg.aln_orders:
+            if k - o in self.store:
+                w_old, l_old, d_old = self.store[k - o]
+                for ell in range(1, d):
+                    t = terms.alignment_term(w_old[ell - 1], l_old[ell - 1], step.L[ell - 1],
+                                             d_old[ell], step.delta[ell + 1], eta, act)
+                    out[f"t{o}_aln"][k, :, ell - 1] = angle_or_nan(t, bt[ell])
+        for o in cfg.sup_orders:
+            if k - o in self.store:
+                w_old = self.store[k - o][0]
+                for ell in range(1, d):
+                    t = terms.sup_alignment_term(w_old[ell - 1], step.L[ell - 1],
+                                                 step.delta[ell + 1], eta, act)
+                    out[f"t{o}_sup"][k, :, ell - 1] = angle_or_nan(t, bt[ell])
+
+
+def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
+    n, r, d = cfg.n_iter, cfg.reps, cfg.depth
+    out = {
+        "w_bt": np.full((n, r, d - 1), np.nan),
+        "norm_w": np.full((n, r, d), np.nan),
+        "loss": np.full((n, r), np.nan),
+        "active": np.full((n, r, d), np.nan),
+        "test_acc": np.full((cfg.epochs + 1, r), np.nan),
+    }
+    if cfg.record_bp:
+        out["dw_bp"] = np.full((n, r, d), np.nan)
+    if cfg.record_terms:
+        out["dw_bt"] = np.full((n, r, d - 1), np.nan)
+        for o in cfg.aln_orders:
+            out[f"t{o}_aln"] = np.full((n, r, d - 1), np.nan)
+        for o in cfg.sup_orders:
+            out[f"t{o}_sup"] = np.full((n, r, d - 1), np.nan)
+    if cfg.n_traces:
+        out["trace_L"] = np.full((n, r, d, cfg.n_traces), np.nan)
+        out["trace_delta"] = np.full((n, r, d, cfg.n_traces), np.nan)
+    return out
+
+
+def _progress(iterable: range, show: bool | None, desc: str):
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, mininterval=10.0, leave=False)
+
+
+def _blas_limit(threads: int | None):
+    """Limit the BLAS threads (small stacked products run best on one thread)."""
+    import contextlib
+
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(threads), user_api="blas")
+
+
+def run(
+    cfg: TrainConfig,
+    data: mnist.MNIST | None = None,
+    *,
+    stop_on_divergence: bool = False,
+    progress: bool | None = None,
+    blas_threads: int | None = 1,
+) -> dict[str, np.ndarray]:
+    """Train ``cfg.reps`` stacked networks on MNIST and record every iteration.
+
+    Repetition ``r`` draws its weights, feedback matrices (iid ``N(0, init_sd^2)``),
+    its class codes (Methods 4.9) and its traced elements from its own stream
+    (:func:`fa_lib.ensembles.streams`), so it is the same alone or stacked. Iteration
+    ``k`` uses mini-batch ``k mod n_batches`` (fixed batches, fixed order). The test set
+    is evaluated before training and after every epoch.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    data : MNIST, optional
+        Preprocessed MNIST; by default :func:`load_data` (``FA_MNIST_DIR``).
+    stop_on_divergence : bool
+        If False (default) a NaN/Inf weight raises FloatingPointError naming the
+        iteration and eta. If True the run stops there and returns what it recorded,
+        with ``diverged_at`` set to that iteration (the rest NaN).
+    progress : bool, optional
+        Show a tqdm bar (default: when stderr is a terminal).
+    blas_threads : int or None
+        BLAS threads during the run (1 by default: the stacked products are small and
+        the machine may be shared); None leaves the setting alone.
+
+    Returns
+    -------
+    dict of ndarray
+        See the module docstring; also ``seconds`` (wall time of the run).
+
+    Raises
+    ------
+    FloatingPointError
+        If the weights become NaN or Inf and ``stop_on_divergence`` is False.
+    """
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"cfg must be a TrainConfig; got {type(cfg).__name__}.")
+    t0 = time.perf_counter()
+    dtype = np.dtype(cfg.dtype)
+    if data is None:
+        data = load_data(cfg.image_size, cfg.dtype)
+    if data.x_train.shape[1] != cfg.sizes[0]:
+        raise ValueError(
+            f"data have {data.x_train.shape[1]} features; the config needs {cfg.sizes[0]}."
+        )
+    xb, yb = mnist.minibatches(data.x_train, data.y_train, cfg.batch_size)
+    if cfg.n_batches > len(xb):
+        raise ValueError(f"n_batches = {cfg.n_batches} but the training set has only {len(xb)}.")
+    xb, yb = xb[: cfg.n_batches].astype(dtype, copy=False), yb[: cfg.n_batches]
+    x_test = data.x_test[: cfg.n_test].astype(dtype, copy=False)
+    y_test = data.y_test[: cfg.n_test]
+
+    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    net = init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd,
+                       biases=cfg.biases, dtype=dtype)
+    rule = cfg.rule()
+    prepare(net, rule)
+    codes = np.stack([ensembles.n_hot_codes(s[1], N_CLASSES, cfg.width, cfg.hot) for s in subs])
+    codes = codes.astype(dtype)
+    out = _allocate(cfg)
+    out["codes"] = codes
+    d, reps = cfg.depth, cfg.reps
+    ls = cfg.label_smoothing
+    targets = codes if ls is None else mnist.label_smoothing(codes, *ls).astype(dtype)
+    if cfg.relabel_epoch is not None:
+        out["codes_after"] = np.full_like(codes, np.nan)
+        out["acc_relabel"] = np.full(reps, np.nan)
+    if cfg.snapshot_epoch is not None:
+        out["z_snapshot"] = np.full((reps, cfg.batch_size, cfg.width), np.nan, dtype=dtype)
+    if cfg.n_traces:
+        rows = np.stack([s[2].choice(cfg.batch_size, (d, cfg.n_traces)) for s in subs])
+        cols = np.stack([s[2].choice(cfg.width, (d, cfg.n_traces)) for s in subs])
+        rep_idx = np.arange(reps)[:, None]
+    term_rec = _Terms(cfg, out) if cfg.record_terms else None
+    diverged_at = -1
+
+    with _blas_limit(blas_threads):
+        out["test_acc"][0] = accuracy(net, codes, x_test, y_test)
+        for k in _progress(range(cfg.n_iter), progress, f"MNIST {cfg.method} eta={cfg.eta}"):
+            b = k % cfg.n_batches
+            w_before = list(net.W)
+            for ell in range(1, d):
+                out["w_bt"][k, :, ell - 1] = angle_or_nan(net.W[ell], linalg.transpose(net.B[ell]))
+            out["norm_w"][k] = np.stack([linalg.frobenius_norm(w) for w in net.W], axis=-1)
+            Z, L = forward(net, xb[b])
+            e = encode(targets, yb[b]) - L[-1]
+            if cfg.snapshot_epoch is not None and k == cfg.snapshot_epoch * cfg.n_batches - 1:
+                out["z_snapshot"] = Z[d].copy()
+            out["loss"][k] = 0.5 * np.einsum("rij,rij->r", e, e) / cfg.batch_size
+            for ell in range(1, d + 1):
+                out["active"][k, :, ell - 1] = np.mean(Z[ell] > 0, axis=(-2, -1))
+            step = learn(net, rule, Z, L, e)
+            try:
+                ensure_finite(net, k, cfg.eta)
+            except FloatingPointError:
+                if not stop_on_divergence:
+                    raise
+                diverged_at = k
+                break
+            if cfg.record_bp:
+                for ell in range(d):
+                    out["dw_bp"][k, :, ell] = angle_or_nan(step.dW[ell], step.dW_bp[ell])
+            if cfg.n_traces:
+                for ell in range(1, d + 1):
+                    at = (rep_idx, rows[:, ell - 1], cols[:, ell - 1])
+                    out["trace_L"][k, :, ell - 1] = L[ell][at]
+                    out["trace_delta"][k, :, ell - 1] = step.delta[ell][at]
+            if term_rec is not None:
+                term_rec.record(k, net, step)
+                term_rec.keep(k, w_before, step)
+            if (k + 1) % cfg.n_batches == 0:
+                epoch = (k + 1) // cfg.n_batches
+                out["test_acc"][epoch] = accuracy(net, codes, x_test, y_test)
+                if epoch == cfg.relabel_epoch:  # new codes (Methods 4.9), same stream
+                    codes = np.stack([ensembles.n_hot_codes(s[1], N_CLASSES, cfg.width, cfg.hot)
+                                      for s in subs]).astype(dtype)
+                    targets = (codes if ls is None
+                               else mnist.label_smoothing(codes, *ls).astype(dtype))
+                    out["codes_after"] = codes
+                    out["acc_relabel"] = accuracy(net, codes, x_test, y_test)
+    out["diverged_at"] = np.array(diverged_at)
+    out["seconds"] = np.array(time.perf_counter() - t0)
+    return out
+
+
+def cached_run(
+    name: str,
+    cfg: TrainConfig,
+    *,
+    stop_on_divergence: bool = False,
+    progress: bool | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`run` through the results cache (:func:`fa_lib.cache.cached`), keyed by ``cfg``.
+
+    Parameters
+    ----------
+    name : str
+        The cache entry's name (letters, digits, ``_``, ``.``, ``-``).
+    cfg : TrainConfig
+    stop_on_divergence, progress
+        Passed to :func:`run` (``stop_on_divergence`` is part of the key).
+    """
+    key = {**cfg.as_dict(), "stop_on_divergence": bool(stop_on_divergence)}
+    return cache.cached(
+        name, key, lambda: run(cfg, stop_on_divergence=stop_on_divergence, progress=progress)
+    )
