@@ -13,6 +13,7 @@ code; the 60 mini-batches of 1000 in the original MNIST order every epoch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -389,9 +390,12 @@ def s2_summary(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
         acc = final_accuracy(res)
         dw = layer_mean(res, "dw_bp", LAYERS_FA)
         wb = layer_mean(res, "w_bt")
-        rows.append({"sweep": sweep, "value": value, "WN": wn, "run": name, "n": len(acc),
-                     "acc": np.mean(acc), "acc_sd": np.std(acc, ddof=1),
-                     "dw_bp": np.nanmean(dw), "dw_bp_sd": np.nanstd(dw, ddof=1),
-                     "w_bt": np.nanmean(wb), "w_bt_sd": np.nanstd(wb, ddof=1),
-                     "diverged_at": int(res["diverged_at"])})
+        # A diverged run has no finite angle: its row holds NaN, without a warning.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows.append({"sweep": sweep, "value": value, "WN": wn, "run": name, "n": len(acc),
+                         "acc": np.mean(acc), "acc_sd": np.std(acc, ddof=1),
+                         "dw_bp": np.nanmean(dw), "dw_bp_sd": np.nanstd(dw, ddof=1),
+                         "w_bt": np.nanmean(wb), "w_bt_sd": np.nanstd(wb, ddof=1),
+                         "diverged_at": int(res["diverged_at"])})
     return rows
