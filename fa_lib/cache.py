@@ -8,7 +8,8 @@ characters of a SHA-256 key over
 - the entry's name,
 - the configuration, as canonical JSON (sorted keys; NumPy scalars and arrays
   turned into numbers and lists; tuples into lists), and
-- a fingerprint of the code that produced it: the SHA-256 over the source of
+- a fingerprint of the code that produced it: the SHA-256 over the code (the
+  parsed source without docstrings, comments and layout, :func:`code_text`) of
   the ``fa_lib`` module that defines ``compute`` and of every ``fa_lib`` module
   it uses, directly or through others (:func:`module_fingerprint`; the
   presentation modules ``plotting``, ``claims`` and ``report`` and the
@@ -46,6 +47,7 @@ Environment variables:
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import inspect
@@ -70,6 +72,7 @@ __all__ = [
     "cached",
     "canonical_json",
     "code_fingerprint",
+    "code_text",
     "loaded_code_fingerprint",
     "module_dependencies",
     "module_fingerprint",
@@ -234,6 +237,35 @@ def loaded_code_fingerprint() -> str:
     return _LOADED_FINGERPRINT
 
 
+
+def code_text(source: str) -> str:
+    """Return the code of a Python source without its docstrings, comments and layout.
+
+    Parameters
+    ----------
+    source
+        The text of a module.
+
+    Returns
+    -------
+    str
+        :func:`ast.dump` of the parsed module after the docstrings of the module, its
+        classes and functions are removed: two sources that differ only in
+        docstrings, comments, blank lines or formatting give the same text.
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
 _NOT_CODE = frozenset(
     {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report"}
 )
@@ -267,16 +299,18 @@ def module_dependencies(module_name: str) -> list[str]:
 
 
 def module_fingerprint(module_name: str) -> str:
-    """Return the SHA-256 over the source files of :func:`module_dependencies`.
+    """Return the SHA-256 over the code of the modules of :func:`module_dependencies`.
 
-    Taken once per process, at the first use of a module, so that a process keeps
-    filing its results under the code it loaded.
+    Each module counts by its :func:`code_text`, so editing a docstring, a comment
+    or the layout keeps the results; editing a statement recomputes them. Taken once
+    per process, at the first use of a module, so that a process keeps filing its
+    results under the code it loaded.
     """
     if module_name not in _MODULE_FINGERPRINTS:
         digest = hashlib.sha256()
         for name in module_dependencies(module_name):
             path = Path(sys.modules[name].__file__)
-            for part in (name.encode(), path.read_bytes()):
+            for part in (name.encode(), code_text(path.read_text(encoding="utf-8")).encode()):
                 digest.update(len(part).to_bytes(8, "little"))
                 digest.update(part)
         _MODULE_FINGERPRINTS[module_name] = digest.hexdigest()

@@ -454,7 +454,8 @@ def run(
 
     Repetition ``r`` draws its weights, feedback matrices (iid ``N(0, init_sd^2)``),
     its class codes (Methods 4.9) and its traced elements from its own stream
-    (:func:`fa_lib.ensembles.streams`), so it is the same alone or stacked. Iteration
+    (:func:`fa_lib.ensembles.streams`), so it is the same alone or stacked (in float32 up
+    to rounding: the stacked products may sum in another order). Iteration
     ``k`` uses mini-batch ``k mod n_batches`` (fixed batches, fixed order). The test set
     is evaluated before training and after every epoch.
 

@@ -316,3 +316,26 @@ def test_code_outside_the_package_is_keyed_by_the_whole_package():
     assert cache.fingerprint_of(lambda: {}) == cache.loaded_code_fingerprint()
     deps = cache.module_dependencies("fa_lib.network")
     assert "fa_lib.linalg" in deps and "fa_lib.cache" not in deps
+
+
+def test_docstrings_comments_and_layout_do_not_change_the_code_text():
+    plain = cache.code_text("def f(x):\n    return x + 1\n")
+    documented = cache.code_text(
+        '"""Module."""\n\n# a comment\ndef f(x):\n    """Doc."""\n\n    return x+1  # why\n'
+    )
+    assert documented == plain
+    assert cache.code_text("def f(x):\n    return x + 2\n") != plain
+    assert cache.code_text('def f(x):\n    """Doc."""\n') != cache.code_text("def f(x):\n    x\n")
+
+
+def test_a_docstring_edit_keeps_the_results(tmp_path, monkeypatch):
+    (tmp_path / "dep.py").write_text('def f():\n    """One."""\n    return 1\n')
+    dep = _load_as("fa_lib._t_doc", tmp_path / "dep.py", monkeypatch)
+    monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
+    before = cache.fingerprint_of(dep.f)
+    (tmp_path / "dep.py").write_text('def f():\n    """Two, longer."""\n\n    return 1  # same\n')
+    monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
+    assert cache.fingerprint_of(dep.f) == before
+    (tmp_path / "dep.py").write_text('def f():\n    """Two, longer."""\n    return 2\n')
+    monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
+    assert cache.fingerprint_of(dep.f) != before
