@@ -1,0 +1,48 @@
+"""The command line of ``fa_lib``: ``python -m fa_lib COMMAND [ARGS]``.
+
+Commands:
+
+``reproduce``
+    Fill the results cache with every experiment of the book, making the chapter
+    notebooks' calls, and print the time each took; ``--list`` only says what is cached.
+    See :mod:`fa_lib.reproduce` or ``python -m fa_lib reproduce --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+COMMANDS = ("reproduce",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m fa_lib COMMAND [ARGS]``; return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``python -m fa_lib``; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The command's exit status (bad arguments exit with status 2).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m fa_lib",
+        description="Command line of the book's package. "
+                    "`python -m fa_lib reproduce --help` for the command's options.",
+    )
+    parser.add_argument("command", choices=COMMANDS, help="reproduce: fill the results cache")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    # Imported only now: the command sets FA_SCALE before any experiments module loads.
+    from fa_lib import reproduce
+
+    return reproduce.main(args.args, prog=f"python -m fa_lib {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

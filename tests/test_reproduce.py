@@ -1,0 +1,294 @@
+"""Tests of ``python -m fa_lib reproduce`` (fa_lib/reproduce.py).
+
+The command runs in subprocesses (it must set FA_SCALE before the experiments modules
+are imported) at the quick scale, with a private results cache under tmp_path. The
+chapter that fills the cache is the cheapest one (persistent_error, ~15 s at quick
+scale on one core). The coverage test is static plus stubs: it parses the notebooks and
+the experiments modules and calls the registry with the cache entry points replaced by
+recorders, so it computes nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fa_lib import cache, reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+CHEAP = "persistent_error"
+# The notebook's calls of the cheap chapter (book/persistent_error.ipynb), run in a
+# process that does not import fa_lib.reproduce.
+NOTEBOOK_PATH = """
+from fa_lib.experiments import persistent_error as pe
+CONDS = pe.CONDITIONS
+cfg = pe.get_config()
+sim = pe.run_openloop_sim(cfg)
+res = {c: pe.run_condition(c, cfg) for c in CONDS}
+eig = pe.run_eigenvalues(cfg)
+ctl = pe.run_control(cfg)["angles"]
+fixed = {c: pe.run_condition(c, cfg, fixed_ex=True) for c in CONDS}
+import sys
+assert "fa_lib.reproduce" not in sys.modules
+"""
+
+
+def _env(cache_dir: Path, scale: str = "quick") -> dict[str, str]:
+    env = {**os.environ, "FA_CACHE_DIR": str(cache_dir), "FA_SCALE": scale, "FA_CACHE": "on",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _cli(cache_dir: Path, *args: str, scale: str = "quick") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fa_lib", "reproduce", "--no-progress", *args],
+        cwd=ROOT, env=_env(cache_dir, scale), capture_output=True, text=True, timeout=600,
+    )
+
+
+def _rows(stdout: str) -> dict[tuple[str, str], str]:
+    """(chapter, experiment) -> last column, from the table of the run or of --list."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = line.split()
+        if cells and cells[0] in reproduce.CHAPTERS:
+            rows[cells[0], cells[1]] = cells[-1]
+    return rows
+
+
+def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_list_every_chapter_computes_nothing(tmp_path):
+    # FA_SCALE=paper in the environment: --scale quick must win (the quick registry has
+    # the Fig. 7 runs of their own, which the paper scale does not).
+    out = _cli(tmp_path, "--scale", "quick", "--list", scale="paper")
+    assert out.returncode == 0, out.stderr
+    rows = _rows(out.stdout)
+    assert {c for c, _ in rows} == set(reproduce.CHAPTERS)
+    assert set(rows.values()) == {"no"}
+    assert ("mnist_alignment", "fig7_fa") in rows
+    assert "scale quick" in out.stdout
+    assert not any(tmp_path.iterdir())
+
+
+def test_fill_then_cached_then_notebook_computes_nothing(tmp_path):
+    first = _cli(tmp_path, "--only", CHEAP)
+    assert first.returncode == 0, first.stderr
+    rows = _rows(first.stdout)
+    assert rows and {c for c, _ in rows} == {CHEAP}
+    assert set(rows.values()) == {"no"}, first.stdout
+    files = _snapshot(tmp_path)
+    assert files
+
+    second = _cli(tmp_path, "--only", CHEAP)
+    assert second.returncode == 0, second.stderr
+    assert _rows(second.stdout) == dict.fromkeys(rows, "yes"), second.stdout
+    assert f"{len(rows)} cached before, 0 computed" in second.stdout
+
+    listed = _cli(tmp_path, "--only", CHEAP, "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert _rows(listed.stdout) == dict.fromkeys(rows, "yes"), listed.stdout
+
+    notebook = subprocess.run([sys.executable, "-c", NOTEBOOK_PATH], cwd=ROOT / "book",
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert notebook.returncode == 0, notebook.stderr
+    assert _snapshot(tmp_path) == files  # no entry computed, rewritten or deleted
+
+
+def test_unknown_chapter_is_an_error(tmp_path):
+    out = _cli(tmp_path, "--only", "depth", "no_such_chapter")
+    assert out.returncode == 2
+    assert "unknown chapter(s) 'no_such_chapter'" in out.stderr
+    assert all(c in out.stderr for c in reproduce.CHAPTERS)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args", [["--jobs", "0"], ["--scale", "huge"], ["--bogus"]])
+def test_bad_arguments(tmp_path, args):
+    out = _cli(tmp_path, *args, "--list")
+    assert out.returncode == 2
+    assert "error:" in out.stderr
+
+
+def test_cache_off_is_an_error(tmp_path):
+    env = {**_env(tmp_path), "FA_CACHE": "off"}
+    out = subprocess.run([sys.executable, "-m", "fa_lib", "reproduce", "--list"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "FA_CACHE=off" in out.stderr
+
+
+# --------------------------------------------------------------------------- the watcher
+
+
+def test_watcher_counts_refuses_and_restores(tmp_path, monkeypatch):
+    from fa_lib.experiments import depth  # holds `cached` from `from fa_lib.cache import cached`
+
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("FA_CACHE", "on")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": [1.0, 2.0]}
+
+    def run():
+        cache.cached("reproduce_test_a", {"n": 1}, compute)
+        cache.cached("reproduce_test_b", {"n": 2}, compute)
+
+    real = cache.cached
+    assert not reproduce.is_cached(run) and not calls
+    assert depth.cached is real and cache.cached is real
+    cache.cached("reproduce_test_a", {"n": 1}, compute)  # one of the two entries
+    watch = reproduce.run_watched(run)
+    assert (watch.entries, watch.computed, watch.cached_before) == (2, 1, "partial")
+    assert reproduce.is_cached(run)
+    watch = reproduce.run_watched(run)
+    assert (watch.entries, watch.computed, watch.cached_before) == (2, 0, "yes")
+    assert len(calls) == 2
+    assert depth.cached is real and cache.cached is real
+
+
+def test_format_table_total():
+    rows = [reproduce.Row("depth", "heatmap", 1.25, "no", 1.0),
+            reproduce.Row("flexibility", "[train 2 runs, --jobs 2]", 3.0, "-"),
+            reproduce.Row("flexibility", "bp", 0.5, "yes", 0.25)]
+    lines = reproduce.format_table(rows).splitlines()
+    assert lines[3].split() == ["flexibility", "[train", "2", "runs,", "--jobs", "2]", "3.0",
+                                "-", "-"]
+    assert lines[-1] == ("total: 4.8 s (cpu 1.2 s) for 2 experiments (1 cached before, "
+                         "1 computed, 0 partly computed, 0 failed)")
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _notebook_calls(chapter: str) -> tuple[dict[str, int], set[str]]:
+    """Calls ``<alias>.<function>(`` of the notebook into experiments modules: (sites, modules)."""
+    nb = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text(encoding="utf-8"))
+    lines = [line for cell in nb["cells"] if cell["cell_type"] == "code"
+             for line in "".join(cell["source"]).splitlines()
+             if not line.lstrip().startswith(("%", "!"))]
+    tree = ast.parse("\n".join(lines))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "fa_lib.experiments":
+            aliases.update({a.asname or a.name: a.name for a in node.names})
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("fa_lib.experiments.") and a.asname:
+                    aliases[a.asname] = a.name.rsplit(".", 1)[1]
+    sites: dict[str, int] = {}
+    for node in ast.walk(tree):
+        f = getattr(node, "func", None)
+        if (isinstance(node, ast.Call) and isinstance(f, ast.Attribute)
+                and isinstance(f.value, ast.Name) and f.value.id in aliases):
+            sites[f.attr] = sites.get(f.attr, 0) + 1
+    return sites, set(aliases.values())
+
+
+def _cache_graph(module) -> tuple[set[str], dict[str, set[str]]]:
+    """The module's functions that call the cache themselves, and who calls whom."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    direct: set[str] = set()
+    calls: dict[str, set[str]] = {}
+    for name, fn in funcs.items():
+        called = set()
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            if isinstance(f, ast.Name):
+                called.add(f.id)
+                if f.id in ("cached", "cached_run"):
+                    direct.add(name)
+            elif isinstance(f, ast.Attribute) and f.attr in ("cached", "cached_run"):
+                direct.add(name)
+        calls[name] = called & set(funcs)
+    return direct, calls
+
+
+def _reach(names, direct: set[str], calls: dict[str, set[str]]) -> set[str]:
+    """The functions calling the cache themselves that ``names`` reach within the module."""
+    seen, todo = set(), list(names)
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(calls.get(n, ()))
+    return seen & direct
+
+
+def test_registry_covers_the_notebooks_cache_entry_points(monkeypatch):
+    notebooks = {p.stem for p in (ROOT / "book").glob("*.ipynb")
+                 if "fa_lib.experiments" in p.read_text(encoding="utf-8")}
+    assert notebooks == set(reproduce.CHAPTERS)
+    table = reproduce.registry()
+    assert tuple(table) == reproduce.CHAPTERS
+    for chapter in reproduce.CHAPTERS:
+        module = sys.modules[f"fa_lib.experiments.{chapter}"]
+        sites, modules = _notebook_calls(chapter)
+        assert modules == {chapter}, (chapter, modules)
+        direct, calls = _cache_graph(module)
+        needed = _reach(sites, direct, calls)
+        assert needed, f"the {chapter} notebook calls no cache entry point"
+
+        # Replace every function reaching the cache by a recorder; those calling the
+        # cache themselves stop there, the others call through (so they are counted too).
+        # A record is (name, args, kwargs, made by the registry's callable itself).
+        recorded: list[tuple[str, tuple, dict, bool]] = []
+        depth = [0]
+        for name in _reach_any(direct, calls):
+            original = getattr(module, name)
+
+            def recorder(*args, _name=name, _orig=original, _stop=name in direct,
+                         _log=recorded, _depth=depth, **kwargs):
+                _log.append((_name, args, kwargs, _depth[0] == 0))
+                _depth[0] += 1
+                try:
+                    return None if _stop else _orig(*args, **kwargs)
+                finally:
+                    _depth[0] -= 1
+
+            monkeypatch.setattr(module, name, recorder)
+        labels = [label for label, _ in table[chapter]]
+        assert len(labels) == len(set(labels)), labels
+        for _, run in table[chapter]:
+            run()
+        monkeypatch.undo()
+
+        called = {r[0] for r in recorded}
+        assert needed <= _reach(called, direct, calls), (chapter, needed - called)
+        # Every call site of a function reaching the cache is made by the registry itself
+        # (at least as often; a call from inside another, e.g. fig4_text_eta -> fig4, with
+        # another configuration, does not count);
+        # fill_cache, the notebook's parallel batch of results(), is checked run by run below.
+        for name, n_sites in sites.items():
+            if _reach([name], direct, calls) and name != "fill_cache":
+                made = sum(r[0] == name and r[3] for r in recorded)
+                assert made >= n_sites, (chapter, name, made, n_sites)
+        if hasattr(module, "CONFIGS"):  # MNIST chapters: every run, by name
+            runs = {r[1][0] for r in recorded if r[0] == "results"}
+            assert runs == set(module.CONFIGS), (chapter, set(module.CONFIGS) ^ runs)
+        if chapter == "persistent_error":
+            conds = {(r[1][0], r[2].get("fixed_ex", False)) for r in recorded
+                     if r[0] == "run_condition"}
+            assert conds == {(c, f) for c in module.CONDITIONS for f in (False, True)}
+
+
+def _reach_any(direct: set[str], calls: dict[str, set[str]]) -> set[str]:
+    """Every function of the module that reaches the cache (itself or through others)."""
+    return {n for n in calls if _reach([n], direct, calls)}
