@@ -437,6 +437,7 @@ def cached(
     compute: Callable[[], Mapping[str, np.ndarray]],
     *,
     cache_dir: Path | None = None,
+    fingerprint: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Return the results of ``compute()``, from the cache when an entry exists.
 
@@ -454,6 +455,11 @@ def cached(
     cache_dir
         The cache directory; the default is ``FA_CACHE_DIR`` or ``<repo>/_cache``
         (see :func:`fa_lib.cache.cache_dir`). It is created when missing.
+    fingerprint
+        The code fingerprint that keys the entry; the default is
+        :func:`fingerprint_of` ``(compute)``. Give it only to file results that were
+        computed elsewhere under the key of the code that computes them (for example
+        ``module_fingerprint("fa_lib.training")`` for a checked training run).
 
     Returns
     -------
@@ -485,7 +491,8 @@ def cached(
     if not cache_enabled():
         return _check_results(compute())
 
-    fingerprint = fingerprint_of(compute)
+    if fingerprint is None:
+        fingerprint = fingerprint_of(compute)
     key = cache_key(name, config, fingerprint=fingerprint)
     directory = _cache_dir(cache_dir)
     path = directory / f"{name}-{key[:20]}.npz"

@@ -339,3 +339,15 @@ def test_a_docstring_edit_keeps_the_results(tmp_path, monkeypatch):
     (tmp_path / "dep.py").write_text('def f():\n    """Two, longer."""\n    return 2\n')
     monkeypatch.setattr(cache, "_MODULE_FINGERPRINTS", {})
     assert cache.fingerprint_of(dep.f) != before
+
+
+def test_an_explicit_fingerprint_files_results_under_that_code(tmp_path):
+    first = cached("fig", {"n": 1}, lambda: {"a": np.ones(2)}, cache_dir=tmp_path,
+                   fingerprint="code-A")
+    # Read back by any compute given the same fingerprint, not by the default one.
+    again = cached("fig", {"n": 1}, lambda: {"a": np.zeros(2)}, cache_dir=tmp_path,
+                   fingerprint="code-A")
+    other = cached("fig", {"n": 1}, lambda: {"a": np.zeros(2)}, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again["a"], first["a"])
+    np.testing.assert_array_equal(other["a"], np.zeros(2))
+    assert len(list(tmp_path.glob("fig-*.npz"))) == 2

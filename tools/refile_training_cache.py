@@ -67,7 +67,9 @@ def refile(chapter: str, name: str, cfg: training.TrainConfig, stop_on_divergenc
             check[k], old[k][:n], rtol=1e-5, atol=1e-4, equal_nan=True
         ):
             return f"the current code does not reproduce {k!r}, skipped"
-    cache.cached(f"{chapter}-{name}", key, lambda: old)
+    # Keyed as training.cached_run keys it: by the code of fa_lib.training and its imports.
+    cache.cached(f"{chapter}-{name}", key, lambda: old,
+                 fingerprint=cache.module_fingerprint(training.__name__))
     return f"re-filed from {os.path.basename(files[-1])}"
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the book's computation (not part of the test suite): ``python -m benchmarks``."""
