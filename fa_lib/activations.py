@@ -15,6 +15,14 @@ class Activation:
     name: str
     f: Callable[[np.ndarray], np.ndarray]
     df: Callable[[np.ndarray], np.ndarray]
+    df_from_f: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    """``f'(z)`` computed from ``z`` and ``f(z)`` (cheaper than ``df`` when ``f`` is), or None."""
+
+    def derivative(self, z: np.ndarray, fz: np.ndarray | None = None) -> np.ndarray:
+        """Return ``f'(z)``, from ``fz = f(z)`` when given and :attr:`df_from_f` exists."""
+        if fz is None or self.df_from_f is None:
+            return self.df(z)
+        return self.df_from_f(z, fz)
 
 
 def _relu_df(z: np.ndarray) -> np.ndarray:
@@ -30,7 +38,8 @@ def _tanh_relu_df(z: np.ndarray) -> np.ndarray:
 
 IDENTITY = Activation("identity", lambda z: z, lambda z: np.ones_like(z))
 RELU = Activation("relu", lambda z: np.maximum(z, 0), _relu_df)
-TANH_RELU = Activation("tanh_relu", lambda z: np.tanh(np.maximum(z, 0)), _tanh_relu_df)
+TANH_RELU = Activation("tanh_relu", lambda z: np.tanh(np.maximum(z, 0)), _tanh_relu_df,
+                       lambda z, fz: (z > 0) * (1 - fz * fz))
 
 _BY_NAME = {a.name: a for a in (IDENTITY, RELU, TANH_RELU)}
 

@@ -208,8 +208,17 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
     return Z, L
 
 
+def derivatives(
+    net: Network, Z: list[np.ndarray | None], L: list[np.ndarray] | None = None
+) -> list[np.ndarray | None]:
+    """``f'(Z_l)`` for ``l = 1..d`` (``[0]`` is None), from ``L_l = f(Z_l)`` when given."""
+    act = net.activation
+    return [None] + [act.derivative(Z[l], None if L is None else L[l]) for l in range(1, len(Z))]
+
+
 def deltas(
-    net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str
+    net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str,
+    dfs: list[np.ndarray | None] | None = None,
 ) -> list[np.ndarray | None]:
     """Error signals of every layer (eqs. 15-18).
 
@@ -241,12 +250,13 @@ def deltas(
             "sample of the batch (and the same repetitions)."
         )
     e = e.astype(zd.dtype, copy=False)
-    df = net.activation.df
+    if dfs is None:
+        dfs = derivatives(net, Z)
     out: list[np.ndarray | None] = [None] * (d + 1)
-    out[d] = e * df(Z[d])
+    out[d] = e * dfs[d]
     for l in range(d - 1, 0, -1):
         back = linalg.transpose(net.W[l]) if method == "bp" else net.B[l]
-        out[l] = (out[l + 1] @ back) * df(Z[l])
+        out[l] = (out[l + 1] @ back) * dfs[l]
     return out
 
 
@@ -373,13 +383,14 @@ def learn(net: Network, rule: Rule, Z: list, L: list, e: np.ndarray) -> Step:
     the BP comparison if requested (with the weights *before* the update, as in
     eqs. 14-16), then updates ``W`` (eq. 13) and applies the normalisations.
     """
-    delta = deltas(net, Z, e, rule.method)
+    dfs = derivatives(net, Z, L)  # once, from L = f(Z): shared by FA and the BP comparison
+    delta = deltas(net, Z, e, rule.method, dfs)
     dW = weight_updates(L, delta, rule.eta)
     dW_bp = None
     if rule.method == "bp":
         dW_bp = dW
     elif rule.compare_bp:
-        dW_bp = weight_updates(L, deltas(net, Z, e, "bp"), rule.eta)
+        dW_bp = weight_updates(L, deltas(net, Z, e, "bp", dfs), rule.eta)
     for l in range(net.depth):
         net.W[l] = net.W[l] + dW[l]
     if net.b is not None:
