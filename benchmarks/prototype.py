@@ -2,12 +2,13 @@
 
 The same maths and the same per-iteration records as :func:`fa_lib.training.run` for the
 FA rule without normalisations (``w_bt``, ``norm_w``, ``loss``, ``active``, ``dw_bp``),
-with four changes to the engine's iteration:
+with four changes to the engine's iteration as it was first profiled (1 and 2 are now
+in the engine, :func:`fa_lib.network.derivatives`; 3 and 4 are not):
 
 1. ``f'(Z_l)`` of ``tanh(ReLU)`` is computed from ``L_l = f(Z_l)`` as
    ``(Z_l > 0) (1 - L_l^2)`` instead of evaluating ``tanh`` again;
 2. ``f'(Z_l)`` is computed once per iteration and shared by the FA error signals and
-   the BP comparison (the engine computes it twice with ``record_bp``);
+   the BP comparison;
 3. no ``isfinite`` scans of ``X`` and ``E`` in every call (one ``ensure_finite`` of the
    weights per iteration remains);
 4. angles from ``einsum`` on the stacked arrays (no transposed copies).

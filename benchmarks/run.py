@@ -89,7 +89,7 @@ def mnist_section(quick: bool) -> dict:
     _log("prototype")
     out["prototype"] = {dt: prototype.compare(dt, True, n_batches=10 if quick else 30)
                         for dt in ("float64", "float32")}
-    _log("proposed engine patch (engine_patch.diff) through training.run")
+    _log("engine before / after sharing f'(Z), through training.run")
     out["patch"] = {f"{dt}, {'FA + BP comparison' if bp else 'FA only'}":
                     patch.measure(dt, bp, n_batches=10 if quick else 30)
                     for dt in ("float64", "float32") for bp in (True, False)}
