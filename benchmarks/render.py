@@ -142,6 +142,11 @@ def chapters_table(res: dict) -> str:
             "(measured by the maintainers' paper-scale run; see the README).")
     if ch and ch.get("source"):
         note += f" Quick-scale timings {ch['source']}."
+    if isinstance(ps, dict) and ps.get("command"):
+        note += f"\n\nPaper-scale runs ({ps.get('date', '')}, {ps.get('machine', '')}): "
+        note += ps["command"] + "."
+    if isinstance(ps, dict) and ps.get("notes"):
+        note += " " + ps["notes"]
     return note + "\n\n" + _table(["chapter", "quick cold (s)", "quick warm (s)",
                                    "CPU share cold/warm", "paper cold (s)", "paper warm (s)"],
                                   rows)
