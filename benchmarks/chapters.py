@@ -15,18 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from fa_lib import reproduce
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 
-CHAPTERS = (
-    "persistent_error",
-    "autocorrelation",
-    "acf_weight_normalisation",
-    "depth",
-    "mnist_alignment",
-    "flexibility",
-    "report",
-)
+CHAPTERS = (*reproduce.CHAPTERS, "report")
 """The executable pages of the book, in the order of ``_toc.yml``."""
 
 
