@@ -206,6 +206,19 @@ def test_tables_and_s3_summary():
         flex.fill_cache(["nope"])
 
 
+def test_collapsed_flags_runs_that_lose_phase_one():
+    res = _fake_run(p=4, r=3)  # phase 1 rises steadily: no collapse
+    assert not flex.collapsed(res, last=1).any()
+    acc = res["test_acc"].copy()
+    acc[4, 1] = 0.0  # repetition 1 ends phase 1 at 0%, 40 points below its peak at epoch 3
+    res = {**res, "test_acc": acc}
+    np.testing.assert_array_equal(flex.collapsed(res, fall=30, last=1), [False, True, False])
+    assert not flex.collapsed(res, fall=45, last=1).any()
+    assert flex.s3_summary({n: res for n in flex.CONFIGS}, last=1)[0]["collapsed"] == 1
+    with pytest.raises(ValueError, match="fall"):
+        flex.collapsed(res, fall=0)
+
+
 def test_ls_pairs_and_gamma_spread():
     rows = [{"method": "FA", "eta": 0.0003, "gamma": g, "label smoothing": ls,
              "median": base + (5.0 if ls else 0.0)}

@@ -83,6 +83,7 @@ THRESHOLDS = {
     "matches": 5.0,  # "FA almost matches BP": |FA - BP| after the change below this (points)
     "most": 0.5,  # "most units": fraction of silent or saturated entries of Z_d above this
     "ls_share": 0.75,  # "LS improves": higher median at at least this share of the grid points
+    "collapse": 30.0,  # a run collapses: phase 1 ends this many points below its best epoch
 }
 """The margins of the chapter's checks (percentage points of test accuracy, or fractions).
 A phase's accuracy is the mean over its last ``SCALE["last"]`` epochs (:func:`phase_accuracy`)."""
@@ -289,6 +290,36 @@ def phase_accuracy(res: Mapping[str, np.ndarray], last: int | None = None
     return out
 
 
+def collapsed(res: Mapping[str, np.ndarray], fall: float | None = None,
+              last: int | None = None) -> np.ndarray:
+    """Per repetition, whether phase 1 ends far below its own best test accuracy.
+
+    A run that learns and then loses what it learned while the codes stay the same is
+    unstable, not inflexible: its loss after the change says nothing about the change.
+
+    Parameters
+    ----------
+    res : mapping
+        Results of one run.
+    fall : float, optional
+        Points of test accuracy (default ``THRESHOLDS["collapse"]``); a repetition
+        collapses when the mean of the last ``last`` epochs of phase 1 is more than
+        ``fall`` below the best accuracy of phase 1.
+    last : int, optional
+        As in :func:`phase_accuracy`.
+
+    Returns
+    -------
+    ndarray of bool, shape (R,)
+    """
+    fall = THRESHOLDS["collapse"] if fall is None else float(fall)
+    if not fall > 0:
+        raise ValueError(f"fall must be > 0 points; got {fall}.")
+    p = phase_epochs(res)
+    peak = 100.0 * np.max(np.asarray(res["test_acc"], dtype=float)[: p + 1], axis=0)
+    return phase_accuracy(res, last)["before_last"] < peak - fall
+
+
 def unit_states(z: np.ndarray, threshold: float = SATURATION_DF) -> dict[str, np.ndarray]:
     """Fractions of silent and saturated entries of ``Z_d``, per repetition (Fig. 8B).
 
@@ -356,7 +387,9 @@ def s3_summary(runs: Mapping[str, Mapping[str, np.ndarray]], last: int | None = 
     """One row per grid point of Fig. S3: median, min and max of the final accuracy.
 
     Per run the mean of the last ``last`` test accuracies of phase 2 (the authors:
-    10), then the median, minimum and maximum over the repetitions.
+    10), then the median, minimum and maximum over the repetitions; ``collapsed``
+    counts the repetitions that lost what they learned before the change
+    (:func:`collapsed`).
     """
     rows = []
     for (method, eta, gamma, ls), name in S3_GRID.items():
@@ -364,7 +397,9 @@ def s3_summary(runs: Mapping[str, Mapping[str, np.ndarray]], last: int | None = 
         rows.append({"method": method.upper(), "eta": eta, "gamma": gamma,
                      "label smoothing": ls is not None, "run": name, "n": len(final),
                      "median": float(np.median(final)), "min": float(np.min(final)),
-                     "max": float(np.max(final)), "diverged at": int(runs[name]["diverged_at"])})
+                     "max": float(np.max(final)),
+                     "collapsed": int(np.sum(collapsed(runs[name], last=last))),
+                     "diverged at": int(runs[name]["diverged_at"])})
     return rows
 
 
