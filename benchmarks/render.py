@@ -147,9 +147,17 @@ def chapters_table(res: dict) -> str:
         note += ps["command"] + "."
     if isinstance(ps, dict) and ps.get("notes"):
         note += " " + ps["notes"]
-    return note + "\n\n" + _table(["chapter", "quick cold (s)", "quick warm (s)",
-                                   "CPU share cold/warm", "paper cold (s)", "paper warm (s)"],
-                                  rows)
+    out = note + "\n\n" + _table(["chapter", "quick cold (s)", "quick warm (s)",
+                                  "CPU share cold/warm", "paper cold (s)", "paper warm (s)"],
+                                 rows)
+    runs = ps.get("training_runs") if isinstance(ps, dict) else None
+    if runs:
+        out += ("\n\nPaper-scale training runs, as each run stored its own compute time "
+                "(`python -m benchmarks.paper_runs`; one core each):\n\n"
+                + _table(["runs", "cached", "missing", "seconds", "hours on one core"],
+                         [[g, r["runs"], len(r["missing"]), f"{r['seconds']:.0f}",
+                           f"{r['seconds'] / 3600:.2f}"] for g, r in runs.items()]))
+    return out
 
 
 def budget_tables(res: dict, full: bool) -> str:
@@ -208,8 +216,9 @@ def targets_table(res: dict) -> str:
                      f"{t['warm_rebuild_minutes_quick_scale']['value']:.2f} min"])
     ps = res.get("paper_scale") or {}
     rows.append(["paper-scale cold build (measured)", "<= 90 min",
-                 f"{ps['total_cold_s'] / 60:.1f} min" if ps.get("total_cold_s")
-                 else "not measured yet"])
+                 f"{ps['total_cold_s'] / 60:.1f} min" + (f" ({ps['total_cold_how']})"
+                                                          if ps.get("total_cold_how") else "")
+                 if ps.get("total_cold_s") else "not measured yet"])
     return _table(["target", "goal", "measured"], rows)
 
 

@@ -176,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from benchmarks import render
 
-    if args.render_only:
-        render.render_all(json.loads((RESULTS / "latest.json").read_text()))
+    if args.render_only:  # with the latest paper-scale measurements
+        res = json.loads((RESULTS / "latest.json").read_text())
+        if PAPER_SCALE_FILE.is_file():
+            res["paper_scale"] = json.loads(PAPER_SCALE_FILE.read_text())
+        render.render_all(res)
         return 0
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
