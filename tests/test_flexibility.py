@@ -228,3 +228,7 @@ def test_ls_pairs_and_gamma_spread():
     spread = flex.gamma_spread(rows)
     assert len(spread) == 2 and all(s["n_gammas"] == 2 for s in spread)
     assert all(s["spread"] == pytest.approx(10.0) for s in spread)
+    # Through a DataFrame "no WN" becomes NaN; it must still pair, and stay out of the spread.
+    nan_rows = [{**r, "gamma": float("nan") if r["gamma"] is None else r["gamma"]} for r in rows]
+    assert len(flex.ls_pairs(nan_rows)) == 3
+    assert flex.gamma_spread(nan_rows) == spread

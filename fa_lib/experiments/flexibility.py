@@ -408,13 +408,18 @@ def welch(a: np.ndarray, b: np.ndarray) -> stats.TTest:
     return stats.ttest_ind(np.asarray(a, float), np.asarray(b, float))
 
 
+def _gamma(g: float | None) -> float | None:
+    """A row's gamma with "no WN" as None (a DataFrame turns None into NaN)."""
+    return None if g is None or np.isnan(g) else float(g)
+
+
 def ls_pairs(rows: Iterable[Mapping]) -> list[dict]:
     """Pair the Fig. S3 grid points without and with label smoothing.
 
     Parameters
     ----------
     rows : iterable of mapping
-        Rows of :func:`s3_summary`.
+        Rows of :func:`s3_summary` (or of a DataFrame of them: a NaN gamma is no WN).
 
     Returns
     -------
@@ -424,7 +429,7 @@ def ls_pairs(rows: Iterable[Mapping]) -> list[dict]:
     """
     by_key: dict[tuple, dict] = {}
     for r in rows:
-        key = (r["method"], r["eta"], r["gamma"])
+        key = (r["method"], r["eta"], _gamma(r["gamma"]))
         by_key.setdefault(key, {})["on" if r["label smoothing"] else "off"] = r["median"]
     return [{"method": k[0], "eta": k[1], "gamma": k[2], "median_off": v["off"],
              "median_on": v["on"], "gain": v["on"] - v["off"]}
@@ -440,7 +445,7 @@ def gamma_spread(rows: Iterable[Mapping]) -> list[dict]:
     """
     groups: dict[tuple, list[float]] = {}
     for r in rows:
-        if r["gamma"] is not None:
+        if _gamma(r["gamma"]) is not None:
             groups.setdefault((r["method"], r["eta"], r["label smoothing"]), []).append(r["median"])
     return [{"method": k[0], "eta": k[1], "label smoothing": k[2], "n_gammas": len(v),
              "spread": float(np.max(v) - np.min(v))} for k, v in groups.items()]
