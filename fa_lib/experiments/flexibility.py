@@ -387,15 +387,18 @@ def s3_summary(runs: Mapping[str, Mapping[str, np.ndarray]], last: int | None = 
     """One row per grid point of Fig. S3: median, min and max of the final accuracy.
 
     Per run the mean of the last ``last`` test accuracies of phase 2 (the authors:
-    10), then the median, minimum and maximum over the repetitions; ``collapsed``
+    10), then the median, minimum and maximum over the repetitions; ``median before``
+    is the median of the same mean over phase 1 (before the change); ``collapsed``
     counts the repetitions that lost what they learned before the change
     (:func:`collapsed`).
     """
     rows = []
     for (method, eta, gamma, ls), name in S3_GRID.items():
-        final = phase_accuracy(runs[name], last)["after_last"]
+        acc = phase_accuracy(runs[name], last)
+        final = acc["after_last"]
         rows.append({"method": method.upper(), "eta": eta, "gamma": gamma,
                      "label smoothing": ls is not None, "run": name, "n": len(final),
+                     "median before": float(np.median(acc["before_last"])),
                      "median": float(np.median(final)), "min": float(np.min(final)),
                      "max": float(np.max(final)),
                      "collapsed": int(np.sum(collapsed(runs[name], last=last))),
