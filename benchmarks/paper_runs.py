@@ -2,14 +2,17 @@
 
 Every training run (:func:`fa_lib.training.run`) stores the seconds it took in its
 results (``seconds``). This module reads them back for the MNIST and flexibility chapters
-at ``FA_SCALE=paper`` without computing anything (a run that is not cached is counted as
-missing) and writes them into ``results/paper_scale.json`` under ``training_runs``::
+at ``FA_SCALE=paper`` without computing anything (:func:`fa_lib.reproduce.read_cached`;
+a run that is not cached is listed as missing) and writes them into
+``results/paper_scale.json`` under ``training_runs``::
 
     FA_MNIST_DIR=... python -m benchmarks.paper_runs [--cache-dir DIR]
 
 The times are those of the process that computed each run (one core, one BLAS thread,
 with whatever else the machine ran then), so they add up to the chapter's cold compute
-time on one core, not to the wall time of a build that runs several at a time.
+time on one core, not to the wall time of a build that runs several at a time. A
+chapter's cold time is then its runs' time plus its warm execution (``warm_s``, the
+figures and checks), and ``total_cold_s`` the sum over the chapters.
 """
 
 from __future__ import annotations
@@ -24,21 +27,24 @@ import numpy as np
 
 PAPER_SCALE_FILE = Path(__file__).resolve().parent / "results" / "paper_scale.json"
 
-
-class NotCached(Exception):
-    """A run that the results cache does not hold (nothing is computed here)."""
+GROUPS = {"mnist_alignment": "mnist_alignment", "flexibility_fig8": "flexibility",
+          "flexibility_s3": "flexibility"}
+"""Groups of training runs and the chapter each belongs to."""
 
 
 def _stored_seconds(names: Iterable[str], read: Callable[[str], Mapping]) -> dict:
-    """Total stored seconds of the cached runs ``names``, and which are missing."""
-    total, found, missing = 0.0, 0, []
+    """Stored seconds of each cached run of ``names``, their total, and which are missing."""
+    from fa_lib import reproduce
+
+    per_run, missing = {}, []
     for name in names:
-        try:
-            total += float(np.sum(read(name)["seconds"]))
-            found += 1
-        except NotCached:
+        held, res = reproduce.read_cached(lambda n=name: read(n))
+        if held:
+            per_run[name] = round(float(np.sum(res["seconds"])), 1)
+        else:
             missing.append(name)
-    return {"runs": found, "missing": missing, "seconds": round(total, 1)}
+    return {"runs": len(per_run), "missing": missing,
+            "seconds": round(sum(per_run.values()), 1), "per_run": per_run}
 
 
 def collect() -> dict[str, dict]:
@@ -46,27 +52,40 @@ def collect() -> dict[str, dict]:
     if os.environ.get("FA_SCALE") != "paper":
         raise RuntimeError("set FA_SCALE=paper before importing fa_lib (the runs are "
                            "read at paper scale).")
-    from fa_lib import training
+    from fa_lib.experiments import flexibility as fx
+    from fa_lib.experiments import mnist_alignment as ma
 
-    def _refuse(*args, **kwargs):
-        raise NotCached
+    def fx_read(n):
+        return fx.results(n, progress=False)
 
-    real_run, training.run = training.run, _refuse
-    try:
-        from fa_lib.experiments import flexibility as fx
-        from fa_lib.experiments import mnist_alignment as ma
+    return {
+        "mnist_alignment": _stored_seconds(ma.names(), lambda n: ma.results(n, progress=False)),
+        "flexibility_fig8": _stored_seconds(fx.FIG8_NAMES, fx_read),
+        "flexibility_s3": _stored_seconds(fx.S3, fx_read),
+    }
 
-        def fx_read(n):
-            return fx.results(n, progress=False)
 
-        return {
-            "mnist_alignment": _stored_seconds(ma.names(),
-                                               lambda n: ma.results(n, progress=False)),
-            "flexibility_fig8": _stored_seconds(fx.FIG8_NAMES, fx_read),
-            "flexibility_s3": _stored_seconds(fx.S3, fx_read),
-        }
-    finally:
-        training.run = real_run
+def update(data: dict, runs: Mapping[str, dict]) -> dict:
+    """``paper_scale.json`` with the training runs, their chapters' cold times and the total.
+
+    A training chapter's ``cold_s`` is its runs' stored seconds plus its ``warm_s``, set
+    only when no run is missing and ``warm_s`` was measured; ``total_cold_s`` is the sum
+    over the chapters when every chapter has a cold time.
+    """
+    data = {**data, "training_runs": dict(runs)}
+    chapters = {k: dict(v) for k, v in data.get("chapters", {}).items()}
+    for chapter in dict.fromkeys(GROUPS.values()):
+        groups = [runs[g] for g, c in GROUPS.items() if c == chapter]
+        entry = chapters.setdefault(chapter, {})
+        entry.pop("cold_s", None)
+        if "warm_s" in entry and not any(g["missing"] for g in groups):
+            entry["cold_s"] = round(sum(g["seconds"] for g in groups) + entry["warm_s"], 1)
+            entry["cold_how"] = "stored compute time of its training runs + warm execution"
+    data["chapters"] = chapters
+    data.pop("total_cold_s", None)
+    if chapters and all("cold_s" in c for c in chapters.values()):
+        data["total_cold_s"] = round(sum(c["cold_s"] for c in chapters.values()), 1)
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['seconds']:9.0f} s ({r['seconds'] / 3600:.2f} h on one core)")
     if not args.dry_run:
         data = json.loads(PAPER_SCALE_FILE.read_text()) if PAPER_SCALE_FILE.is_file() else {}
-        data["training_runs"] = runs
-        PAPER_SCALE_FILE.write_text(json.dumps(data, indent=1) + "\n")
+        PAPER_SCALE_FILE.write_text(json.dumps(update(data, runs), indent=1) + "\n")
         print(f"wrote {PAPER_SCALE_FILE}")
     return 0
 

@@ -158,6 +158,16 @@ def targets(res: dict) -> dict:
     if ch:
         out["warm_rebuild_minutes_quick_scale"] = {"target": TARGETS["warm_rebuild_minutes"],
                                                    "value": ch["total_warm_s"] / 60}
+    ps = res.get("paper_scale") or {}
+    if ps.get("total_cold_s"):  # measured (paper_scale.json): one core each, then split over 2
+        two_cores = ps["total_cold_s"] / 60 / 2
+        out["paper_cold_minutes_measured"] = {
+            "target": TARGETS["paper_cold_minutes"], "value": ps["total_cold_s"] / 60,
+            "how": ps.get("total_cold_how", "")}
+        out["paper_measured_ratio_to_floor"] = {
+            "target": TARGETS["paper_within_floor_factor"],
+            "value": two_cores / b["floor_minutes_2cores"], "minutes_2cores": two_cores,
+            "floor_minutes_2cores": b["floor_minutes_2cores"]}
     return out
 
 
@@ -180,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         res = json.loads((RESULTS / "latest.json").read_text())
         if PAPER_SCALE_FILE.is_file():
             res["paper_scale"] = json.loads(PAPER_SCALE_FILE.read_text())
+            res["targets"] = targets(res)
         render.render_all(res)
         return 0
     if args.cpu is not None:

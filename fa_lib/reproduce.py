@@ -322,29 +322,38 @@ def run_watched(run: Callable[[], Any]) -> Watch:
     return watch
 
 
-def is_cached(run: Callable[[], Any]) -> bool:
-    """Return whether every cache entry of an experiment is there, computing nothing.
+def read_cached(run: Callable[[], Any]) -> tuple[bool, Any]:
+    """Call ``run()`` with every ``compute`` refused: read what the cache holds, compute nothing.
 
-    ``run()`` is called with every ``compute`` refused: it reads the entries that exist
-    and stops at the first that does not. (As with any read of the cache, an entry that
-    is damaged is deleted, with a warning.)
+    ``run()`` reads the entries that exist and stops at the first that does not. (As
+    with any read of the cache, an entry that is damaged is deleted, with a warning.)
 
     Parameters
     ----------
     run : callable
-        An experiment's callable (see :func:`registry`).
+        Anything that reads the results cache, e.g. an experiment's callable (see
+        :func:`registry`) or ``lambda: flexibility.results(name)``.
 
     Returns
     -------
-    bool
+    cached : bool
         True when ``run()`` finished without computing anything.
+    value
+        What ``run()`` returned, or None when it would have computed.
     """
     try:
         with _watching(Watch(), refuse=True):
-            run()
+            return True, run()
     except _Refused:
-        return False
-    return True
+        return False, None
+
+
+def is_cached(run: Callable[[], Any]) -> bool:
+    """Return whether every cache entry of an experiment is there, computing nothing.
+
+    See :func:`read_cached`.
+    """
+    return read_cached(run)[0]
 
 
 # --------------------------------------------------------------------------- commands

@@ -145,16 +145,20 @@ def test_watcher_counts_refuses_and_restores(tmp_path, monkeypatch):
         return {"x": [1.0, 2.0]}
 
     def run():
-        cache.cached("reproduce_test_a", {"n": 1}, compute)
+        a = cache.cached("reproduce_test_a", {"n": 1}, compute)
         cache.cached("reproduce_test_b", {"n": 2}, compute)
+        return a
 
     real = cache.cached
+    assert reproduce.read_cached(run) == (False, None) and not calls
     assert not reproduce.is_cached(run) and not calls
     assert depth.cached is real and cache.cached is real
     cache.cached("reproduce_test_a", {"n": 1}, compute)  # one of the two entries
     watch = reproduce.run_watched(run)
     assert (watch.entries, watch.computed, watch.cached_before) == (2, 1, "partial")
     assert reproduce.is_cached(run)
+    held, value = reproduce.read_cached(run)
+    assert held and value["x"].tolist() == [1.0, 2.0]
     watch = reproduce.run_watched(run)
     assert (watch.entries, watch.computed, watch.cached_before) == (2, 0, "yes")
     assert len(calls) == 2
