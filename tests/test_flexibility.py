@@ -232,3 +232,8 @@ def test_ls_pairs_and_gamma_spread():
     nan_rows = [{**r, "gamma": float("nan") if r["gamma"] is None else r["gamma"]} for r in rows]
     assert len(flex.ls_pairs(nan_rows)) == 3
     assert flex.gamma_spread(nan_rows) == spread
+    pairs[1]["gain"] = -1.0  # gamma 0.5
+    by_gamma = flex.ls_gain_by_gamma(pairs + [{**pairs[1], "gain": 3.0}])
+    assert [g["gamma"] for g in by_gamma] == [None, 0.5, 1.0]
+    assert [g["n"] for g in by_gamma] == [1, 2, 1]
+    assert [g["mean_gain"] for g in by_gamma] == pytest.approx([5.0, 1.0, 5.0])

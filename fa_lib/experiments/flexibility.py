@@ -439,6 +439,28 @@ def ls_pairs(rows: Iterable[Mapping]) -> list[dict]:
             for k, v in by_key.items() if {"on", "off"} <= set(v)]
 
 
+def ls_gain_by_gamma(pairs: Iterable[Mapping]) -> list[dict]:
+    """Mean gain of label smoothing per WN gamma, over the methods and learning rates.
+
+    Parameters
+    ----------
+    pairs : iterable of mapping
+        Rows of :func:`ls_pairs` (a NaN gamma is no WN).
+
+    Returns
+    -------
+    list of dict
+        One per gamma in grid order (no WN first): ``gamma`` (None: no WN), ``n`` pairs
+        and ``mean_gain`` (points).
+    """
+    gains: dict[float | None, list[float]] = {}
+    for r in pairs:
+        gains.setdefault(_gamma(r["gamma"]), []).append(float(r["gain"]))
+    order = sorted(gains, key=lambda g: -np.inf if g is None else g)
+    return [{"gamma": g, "n": len(gains[g]), "mean_gain": float(np.mean(gains[g]))}
+            for g in order]
+
+
 def gamma_spread(rows: Iterable[Mapping]) -> list[dict]:
     """Sensitivity to gamma: the range of the Fig. S3 medians over the WN gammas.
 
