@@ -25,9 +25,11 @@ Usage, from the repository root::
 ``--list``
     List the experiments and whether each is already cached, computing nothing.
 ``--jobs N``
-    Train the MNIST runs of ``flexibility`` (:func:`fa_lib.experiments.flexibility.fill_cache`)
-    and of ``mnist_alignment`` that are not cached yet ``N`` at a time, in parallel
-    processes (joblib). Default 1: one at a time, in this process.
+    Compute the experiments that are not cached yet ``N`` at a time, each in a worker
+    process of its own (joblib), in the book's order; the cached ones are only checked.
+    Default 1: one after another, in this process. On a machine with ``N`` cores the
+    workers keep every core busy to the end (the longest experiments, Fig. 4 and the
+    MNIST runs, come early in the book's order or are many of one size).
 ``--no-progress``
     No progress bars (by default a bar over the experiments, and the experiments' own
     bars where they have a ``progress`` argument, on standard error).
@@ -63,7 +65,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import math
 import os
 import sys
 import time
@@ -98,9 +99,6 @@ CHAPTERS: tuple[str, ...] = (
 )
 """The chapters with cached experiments, in the book's order (``_toc.yml``); each is a
 notebook ``book/<chapter>.ipynb`` and a module ``fa_lib.experiments.<chapter>``."""
-
-PARALLEL_CHAPTERS = frozenset({"mnist_alignment", "flexibility"})
-"""The chapters whose experiments (one MNIST run each) ``--jobs`` trains in parallel."""
 
 Experiment = tuple[str, Callable[[], Any]]
 """An experiment: its label and a callable, without arguments, that makes the notebook's call."""
@@ -189,23 +187,6 @@ def registry(progress: bool = False) -> dict[str, list[Experiment]]:
     }
     assert tuple(table) == CHAPTERS, (tuple(table), CHAPTERS)
     return table
-
-
-def _train_mnist_alignment(name: str) -> None:
-    """Train one run of the MNIST-alignment chapter into the cache (a joblib worker's task)."""
-    _experiments_module("mnist_alignment").results(name, progress=False)
-
-
-def _fill_parallel(chapter: str, names: list[str], n_jobs: int) -> None:
-    """Train the runs ``names`` of a chapter of :data:`PARALLEL_CHAPTERS`, ``n_jobs`` at a time."""
-    if chapter == "flexibility":
-        _experiments_module("flexibility").fill_cache(names, n_jobs)
-        return
-    if chapter != "mnist_alignment":
-        raise ValueError(f"chapter {chapter!r} has no parallel runs.")
-    from joblib import Parallel, delayed
-
-    Parallel(n_jobs=min(n_jobs, len(names)))(delayed(_train_mnist_alignment)(n) for n in names)
 
 
 # --------------------------------------------------------------------------- watching the cache
@@ -367,19 +348,18 @@ class Row:
     ----------
     chapter, experiment : str
     seconds : float
-        Wall-clock time of the experiment's call.
-    cpu_seconds : float
-        CPU time of this process during the call (NaN for a parallel training step,
-        whose work is done in other processes).
+        Wall-clock time of the experiment's call (with ``--jobs``, in its worker).
     cached_before : str
-        ``yes``, ``no``, ``partial``, ``-`` (a parallel training step) or ``FAILED``.
+        ``yes``, ``no``, ``partial`` or ``FAILED``.
+    cpu_seconds : float
+        CPU time of the process that made the call, during the call.
     """
 
     chapter: str
     experiment: str
     seconds: float
     cached_before: str
-    cpu_seconds: float = float("nan")
+    cpu_seconds: float
 
 
 def _check_chapters(chapters: Sequence[str] | None) -> list[str]:
@@ -432,6 +412,37 @@ def _progress_bar(total: int, show: bool) -> Any:
     return tqdm(total=total, desc="reproduce", unit="exp", file=sys.stderr)
 
 
+def _timed(run: Callable[[], Any]) -> tuple[float, float, str, str | None]:
+    """Call ``run_watched(run)``: (wall s, CPU s of this process, cached before, traceback)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        state, error = run_watched(run).cached_before, None
+    except Exception:  # noqa: BLE001 - reported by the caller, the rest still runs
+        state, error = "FAILED", traceback.format_exc()
+    return time.perf_counter() - start, time.process_time() - cpu, state, error
+
+
+def _run_in_worker(chapter: str, label: str, environment: dict[str, str]
+                   ) -> tuple[str, str, float, float, str, str | None]:
+    """Run one experiment in a worker process of ``--jobs`` (see :func:`reproduce`).
+
+    ``environment`` holds the parent's ``FA_*`` settings; a worker that already imported
+    the experiments modules at another scale refuses (:func:`_set_scale`).
+    """
+    _set_scale(environment["FA_SCALE"])
+    for name in [k for k in os.environ if k.startswith("FA_") and k not in environment]:
+        del os.environ[name]  # a reused worker keeps no setting the parent dropped
+    os.environ.update(environment)
+    run = dict(registry(progress=False)[chapter])[label]
+    return (chapter, label, *_timed(run))
+
+
+def _fa_environment() -> dict[str, str]:
+    """The ``FA_*`` settings of this process (scale, cache, MNIST), for the workers."""
+    return {**{k: v for k, v in os.environ.items() if k.startswith("FA_")},
+            "FA_SCALE": config.scale()}
+
+
 def reproduce(
     chapters: Sequence[str] | None = None, jobs: int = 1, progress: bool = True
 ) -> tuple[list[Row], list[tuple[str, str, str]]]:
@@ -442,19 +453,22 @@ def reproduce(
     chapters : sequence of str, optional
         Chapters of :data:`CHAPTERS`; default all, in the book's order.
     jobs : int
-        Parallel processes for the MNIST runs of :data:`PARALLEL_CHAPTERS` that are not
-        cached yet; 1 runs everything in this process.
+        1 runs every experiment in this process, one after another. With more, the
+        experiments that are not cached yet are computed ``jobs`` at a time in worker
+        processes (joblib), dispatched in the book's order; the others are only checked
+        (their row's time is that of the check).
     progress : bool
-        Show a bar over the experiments and the experiments' own bars.
+        Show a bar over the experiments and (with ``jobs=1``) the experiments' own bars.
 
     Returns
     -------
     rows : list of Row
-        The time table.
+        The time table, in the book's order. With ``jobs > 1`` a computed row's times are
+        its worker's.
     failures : list of (str, str, str)
         (chapter, experiment, error) of every experiment that raised; the others still ran.
         On Ctrl-C (:class:`KeyboardInterrupt`) the run stops and the experiment it
-        interrupted is the last failure.
+        interrupted (``jobs=1``; with more, ``[workers]``) is the last failure.
 
     Raises
     ------
@@ -465,53 +479,60 @@ def reproduce(
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an int >= 1; got {jobs!r}.")
     _check_cache_on()
-    table = registry(progress)
-    rows: list[Row] = []
+    table = registry(progress and jobs == 1)
+    plan = [(ch, label, run) for ch in chosen for label, run in table[ch]]
+    done: dict[tuple[str, str], Row] = {}
     failures: list[tuple[str, str, str]] = []
-    bar = _progress_bar(sum(len(table[ch]) for ch in chosen), progress)
-    label = ch = ""
+    bar = _progress_bar(len(plan), progress)
+
+    def finish(ch: str, label: str, seconds: float, cpu: float, state: str,
+               error: str | None) -> None:
+        if error is not None:
+            print(error, file=sys.stderr, end="")
+            failures.append((ch, label, error.strip().splitlines()[-1]))
+        done[ch, label] = Row(ch, label, seconds, state, cpu)
+        if bar is not None:
+            bar.update(1)
+
+    ch = label = ""
     try:
-        for ch in chosen:
-            before: dict[str, bool] = {}
-            if jobs > 1 and ch in PARALLEL_CHAPTERS:
-                before = {label: is_cached(run) for label, run in table[ch]}
-                missing = [label for label, ok in before.items() if not ok]
-                if missing:
-                    if bar is not None:
-                        bar.set_postfix_str(f"{ch}: training {len(missing)} runs, {jobs} jobs")
-                    start = time.perf_counter()
-                    try:
-                        _fill_parallel(ch, missing, jobs)
-                        rows.append(Row(ch, f"[train {len(missing)} runs, --jobs {jobs}]",
-                                        time.perf_counter() - start, "-"))
-                    except Exception as err:  # noqa: BLE001 - reported, the rest still runs
-                        traceback.print_exc()
-                        failures.append((ch, "[parallel training]", repr(err)))
-                        rows.append(Row(ch, "[parallel training]",
-                                        time.perf_counter() - start, "FAILED"))
-            for label, run in table[ch]:
+        if jobs == 1:
+            for ch, label, run in plan:
                 if bar is not None:
                     bar.set_postfix_str(f"{ch}: {label}")
+                finish(ch, label, *_timed(run))
+        else:
+            missing = []
+            for ch, label, run in plan:
                 start, cpu = time.perf_counter(), time.process_time()
+                if is_cached(run):
+                    finish(ch, label, time.perf_counter() - start,
+                           time.process_time() - cpu, "yes", None)
+                else:
+                    missing.append((ch, label))
+            ch, label = "[workers]", f"{len(missing)} experiments, --jobs {jobs}"
+            if missing:
+                if bar is not None:
+                    bar.set_postfix_str(f"computing {len(missing)}, {jobs} at a time")
+                from joblib import Parallel, delayed
+
+                env = _fa_environment()
+                workers = Parallel(n_jobs=min(jobs, len(missing)), batch_size=1,
+                                   return_as="generator_unordered")
                 try:
-                    watch = run_watched(run)
-                    state = watch.cached_before
-                    if label in before and not before[label]:
-                        state = "no"  # trained by the parallel step above
-                except Exception as err:  # noqa: BLE001 - reported, the rest still runs
+                    for out in workers(delayed(_run_in_worker)(c, lab, env)
+                                       for c, lab in missing):
+                        finish(*out)
+                except Exception as err:  # noqa: BLE001 - a worker died; report, keep the rest
                     traceback.print_exc()
                     failures.append((ch, label, repr(err)))
-                    state = "FAILED"
-                rows.append(Row(ch, label, time.perf_counter() - start, state,
-                                time.process_time() - cpu))
-                if bar is not None:
-                    bar.update(1)
     except KeyboardInterrupt:
         # Ctrl-C: the finished experiments stay cached; report them and stop.
         failures.append((ch, label, "interrupted (KeyboardInterrupt)"))
     finally:
         if bar is not None:
             bar.close()
+    rows = [done[ch, label] for ch, label, _ in plan if (ch, label) in done]
     return rows, failures
 
 
@@ -529,9 +550,8 @@ def format_table(rows: Sequence[Row]) -> str:
         before), then the totals and the counts of experiments cached before and computed.
     """
     head = ("chapter", "experiment", "seconds", "cpu s", "cached before")
-    body = [(r.chapter, r.experiment, f"{r.seconds:.1f}",
-             "-" if math.isnan(r.cpu_seconds) else f"{r.cpu_seconds:.1f}", r.cached_before)
-            for r in rows]
+    body = [(r.chapter, r.experiment, f"{r.seconds:.1f}", f"{r.cpu_seconds:.1f}",
+             r.cached_before) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(5)]
 
     def line(cells: Sequence[str]) -> str:
@@ -539,13 +559,12 @@ def format_table(rows: Sequence[Row]) -> str:
                 f"{cells[2]:>{widths[2]}}  {cells[3]:>{widths[3]}}  {cells[4]}").rstrip()
 
     out = [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
-    exps = [r for r in rows if r.cached_before != "-"]
-    count = {s: sum(r.cached_before == s for r in exps) for s in ("yes", "no", "partial",
+    count = {s: sum(r.cached_before == s for r in rows) for s in ("yes", "no", "partial",
                                                                      "FAILED")}
     out.append(
         f"total: {sum(r.seconds for r in rows):.1f} s "
-        f"(cpu {sum(r.cpu_seconds for r in rows if not math.isnan(r.cpu_seconds)):.1f} s) "
-        f"for {len(exps)} experiments "
+        f"(cpu {sum(r.cpu_seconds for r in rows):.1f} s) "
+        f"for {len(rows)} experiments "
         f"({count['yes']} cached before, {count['no']} computed, {count['partial']} partly "
         f"computed, {count['FAILED']} failed)"
     )
@@ -587,7 +606,7 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true",
                         help="list the experiments and whether each is cached; compute nothing")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="train the MNIST runs not cached yet N at a time (default 1)")
+                        help="compute the experiments not cached yet N at a time (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="show no progress bars")
     return parser
 
@@ -636,8 +655,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if args.list:
         print(format_list(list_experiments(chapters)))
         return 0
+    start = time.perf_counter()
     rows, failures = reproduce(chapters, jobs=args.jobs, progress=not args.no_progress)
     print(format_table(rows))
+    print(f"wall clock: {time.perf_counter() - start:.1f} s with --jobs {args.jobs}")
     for chapter, label, err in failures:
         print(f"FAILED: {chapter} / {label}: {err}", file=sys.stderr)
     return 1 if failures else 0
