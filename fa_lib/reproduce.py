@@ -12,7 +12,7 @@ notebooks call.
 Usage, from the repository root::
 
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...] [--list]
-                               [--jobs N] [--no-progress]
+                               [--jobs N] [--json PATH] [--no-progress]
 
 ``--scale``
     ``paper`` or ``quick``; sets ``FA_SCALE`` before any experiments module is imported
@@ -30,6 +30,9 @@ Usage, from the repository root::
     Default 1: one after another, in this process. On a machine with ``N`` cores the
     workers keep every core busy to the end (the longest experiments, Fig. 4 and the
     MNIST runs, come early in the book's order or are many of one size).
+``--json PATH``
+    Also write the time table (every row), the wall-clock time, the scale, ``--jobs``,
+    the results cache and the command to ``PATH`` as JSON (the benchmarks read it).
 ``--no-progress``
     No progress bars (by default a bar over the experiments, and the experiments' own
     bars where they have a ``progress`` argument, on standard error).
@@ -64,12 +67,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import datetime
 import importlib
+import json
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +93,7 @@ __all__ = [
     "registry",
     "reproduce",
     "run_watched",
+    "write_json",
 ]
 
 CHAPTERS: tuple[str, ...] = (
@@ -608,6 +615,9 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="compute the experiments not cached yet N at a time (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="show no progress bars")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write the time table, the wall-clock time and the "
+                             "command to this JSON file")
     return parser
 
 
@@ -655,10 +665,45 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if args.list:
         print(format_list(list_experiments(chapters)))
         return 0
+    started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     rows, failures = reproduce(chapters, jobs=args.jobs, progress=not args.no_progress)
+    wall = time.perf_counter() - start
     print(format_table(rows))
-    print(f"wall clock: {time.perf_counter() - start:.1f} s with --jobs {args.jobs}")
+    print(f"wall clock: {wall:.1f} s with --jobs {args.jobs}")
     for chapter, label, err in failures:
         print(f"FAILED: {chapter} / {label}: {err}", file=sys.stderr)
+    if args.json is not None:
+        record = {
+            "command": "python -m fa_lib reproduce " + " ".join(
+                sys.argv[1:] if argv is None else argv),
+            "started": started.isoformat(timespec="seconds"), "scale": config.scale(),
+            "jobs": args.jobs, "cache_dir": str(cache.cache_dir()), "wall_s": wall,
+            "rows": [dataclasses.asdict(r) for r in rows],
+            "failures": [list(f) for f in failures],
+        }
+        write_json(args.json, record)
+        print(f"time table written to {args.json}")
     return 1 if failures else 0
+
+
+def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
+    """Write ``record`` as JSON to ``path`` through a temporary file (no partial file).
+
+    Parameters
+    ----------
+    path : path-like
+        The file; its directory must exist.
+    record : mapping
+        JSON-serialisable.
+    """
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -111,13 +111,20 @@ def test_fill_then_cached_then_notebook_computes_nothing(tmp_path):
 def test_jobs_computes_in_workers_the_same_entries(tmp_path):
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     one = _cli(serial, "--only", CHEAP)
-    two = _cli(parallel, "--only", CHEAP, "--jobs", "2")
+    record = tmp_path / "table.json"
+    two = _cli(parallel, "--only", CHEAP, "--jobs", "2", "--json", str(record))
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
     rows = _rows(two.stdout)
     assert list(rows) == list(_rows(one.stdout))  # same experiments, in the book's order
     assert set(rows.values()) == {"no"}, two.stdout
     assert "wall clock:" in two.stdout and "with --jobs 2" in two.stdout
+    table = json.loads(record.read_text())
+    assert (table["scale"], table["jobs"], table["failures"]) == ("quick", 2, [])
+    assert [(r["chapter"], r["experiment"], r["cached_before"]) for r in table["rows"]] == [
+        (*k, v) for k, v in rows.items()]
+    assert 0 < table["wall_s"] < sum(r["seconds"] for r in table["rows"]) + 60
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["table.json"]
     # The workers key and compute every entry exactly as the serial run does.
     names = sorted(p.name for p in serial.iterdir())
     assert names == sorted(p.name for p in parallel.iterdir())
