@@ -68,11 +68,15 @@ def collect() -> dict[str, dict]:
 def update(data: dict, runs: Mapping[str, dict]) -> dict:
     """``paper_scale.json`` with the training runs, their chapters' cold times and the total.
 
-    A training chapter's ``cold_s`` is its runs' stored seconds plus its ``warm_s``, set
-    only when no run is missing and ``warm_s`` was measured; ``total_cold_s`` is the sum
-    over the chapters when every chapter has a cold time.
+    Without a cold build (``cold_build``, written by :mod:`benchmarks.cold_build`, which
+    then sets the cold times), a training chapter's ``cold_s`` is its runs' stored
+    seconds plus its ``warm_s``, set only when no run is missing and ``warm_s`` was
+    measured, and ``total_cold_s`` is the sum over the chapters when every chapter has a
+    cold time.
     """
     data = {**data, "training_runs": dict(runs)}
+    if "cold_build" in data:  # the cold times come from it (benchmarks.cold_build)
+        return data
     chapters = {k: dict(v) for k, v in data.get("chapters", {}).items()}
     for chapter in dict.fromkeys(GROUPS.values()):
         groups = [runs[g] for g, c in GROUPS.items() if c == chapter]
