@@ -499,6 +499,8 @@ def reproduce(
             failures.append((ch, label, error.strip().splitlines()[-1]))
         done[ch, label] = Row(ch, label, seconds, state, cpu)
         if bar is not None:
+            if jobs > 1 and state != "yes":
+                bar.set_postfix_str(f"{jobs} at a time; done: {ch}: {label}")
             bar.update(1)
 
     ch = label = ""
