@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,8 +59,8 @@ def summarise(record: Mapping, training_runs: Mapping[str, Mapping]) -> dict:
     -------
     dict
         The command, start, ``jobs``, ``wall_s``, and per chapter: ``computed`` (count),
-        ``computed_s``, ``cached`` (the experiments cached before the run) and
-        ``cached_stored_s``.
+        ``computed_s``, ``seconds`` (of each computed experiment), ``cached`` (the
+        experiments cached before the run) and ``cached_stored_s``.
 
     Raises
     ------
@@ -82,10 +83,12 @@ def summarise(record: Mapping, training_runs: Mapping[str, Mapping]) -> dict:
     for row in record["rows"]:
         key = (row["chapter"], row["experiment"])
         entry = chapters.setdefault(row["chapter"], {"computed": 0, "computed_s": 0.0,
-                                                     "cached": [], "cached_stored_s": 0.0})
+                                                     "cached": [], "cached_stored_s": 0.0,
+                                                     "seconds": {}})
         if row["cached_before"] in COMPUTED:
             entry["computed"] += 1
             entry["computed_s"] += row["seconds"]
+            entry["seconds"][row["experiment"]] = round(row["seconds"], 1)
         elif key in stored:
             entry["cached"].append(row["experiment"])
             entry["cached_stored_s"] += stored[key]
@@ -126,8 +129,9 @@ def update(data: dict, cold: Mapping) -> dict:
     out = {**data, "chapters": chapters, "cold_build": {**cold, "minutes": round(minutes, 1)}}
     out["total_cold_s"] = round(sum(c["cold_s"] for c in chapters.values()), 1)
     out["total_cold_how"] = "sum of the chapters' cold times, one core each"
+    command = re.sub(r" --json \S+", "", cold["command"])  # where it wrote, not how it ran
     out["cold_build"]["how"] = (
-        f"`{cold['command']}` from an empty results cache: {cold['wall_s'] / 60:.1f} min "
+        f"`{command}` from an empty results cache: {cold['wall_s'] / 60:.1f} min "
         f"wall" + (f"; the {n_cached} runs cached before it (copied in): their stored time "
                    f"/ {cold['jobs']} cores, {cached_s / cold['jobs'] / 60:.1f} min"
                    if n_cached else "")
