@@ -1,0 +1,65 @@
+"""Tests of ``benchmarks/cold_build.py``: a cold ``reproduce --json`` record, summarised."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import cold_build
+from fa_lib.reproduce import CHAPTERS
+
+RUNS = {"flexibility_s3": {"per_run": {"s3_a": 300.0, "s3_b": 320.0}},
+        "mnist_alignment": {"per_run": {}}}
+
+
+def _record(**changes):
+    rows = [{"chapter": ch, "experiment": "x", "seconds": 10.0, "cached_before": "no",
+             "cpu_seconds": 9.0} for ch in CHAPTERS]
+    rows += [{"chapter": "flexibility", "experiment": n, "seconds": 0.01,
+              "cached_before": "yes", "cpu_seconds": 0.01} for n in ("s3_a", "s3_b")]
+    record = {"command": "python -m fa_lib reproduce --scale paper --jobs 2 --json /tmp/r.json",
+              "started": "2026-01-01T00:00:00+00:00", "scale": "paper", "jobs": 2,
+              "wall_s": 40.0, "rows": rows, "failures": []}
+    return {**record, **changes}
+
+
+def _data():
+    return {"chapters": {ch: {"warm_s": 1.0} for ch in (*CHAPTERS, "report")}
+            | {"report": {"warm_s": 2.0, "cold_s": 2.0}}, "total_warm_s": 60.0}
+
+
+def test_cold_times_and_minutes():
+    cold = cold_build.summarise(_record(), RUNS)
+    flex = cold["chapters"]["flexibility"]
+    assert (flex["computed"], flex["computed_s"], flex["cached"], flex["cached_stored_s"]) == (
+        1, 10.0, ["s3_a", "s3_b"], 620.0)
+    out = cold_build.update(_data(), cold)
+    assert out["chapters"]["flexibility"]["cold_s"] == 10.0 + 620.0 + 1.0
+    assert out["chapters"]["depth"]["cold_s"] == 11.0
+    assert out["total_cold_s"] == 5 * 11.0 + 631.0 + 2.0
+    # wall + cached runs' stored time shared by the 2 jobs + the warm build
+    assert out["cold_build"]["minutes"] == round((40.0 + 620.0 / 2 + 60.0) / 60, 1)
+    assert "--json" not in out["cold_build"]["how"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"scale": "quick"}, "not 'paper'"),
+    ({"failures": [["depth", "heatmap", "boom"]]}, "failures"),
+])
+def test_bad_records(changes, message):
+    with pytest.raises(ValueError, match=message):
+        cold_build.summarise(_record(**changes), RUNS)
+
+
+def test_partial_or_unexplained_records():
+    record = _record()
+    with pytest.raises(ValueError, match="every chapter"):
+        cold_build.summarise({**record, "rows": record["rows"][1:]}, RUNS)
+    record["rows"][0]["cached_before"] = "yes"  # cached, and no stored time
+    with pytest.raises(ValueError, match="no stored compute"):
+        cold_build.summarise(record, RUNS)
+
+
+def test_warm_times_needed():
+    cold = cold_build.summarise(_record(), RUNS)
+    with pytest.raises(ValueError, match="warm"):
+        cold_build.update({"chapters": {}, "total_warm_s": 1.0}, cold)
