@@ -6,7 +6,7 @@ cache computes every experiment of the book, ``N`` at a time, and writes its tim
 before) and its wall-clock time to ``RECORD``. This module puts that record into
 ``results/paper_scale.json``::
 
-    python -m benchmarks.cold_build RECORD [--dry-run]
+    python -m benchmarks.cold_build RECORD [--compare-with BOOK_CACHE] [--dry-run]
 
 An experiment that was already cached when the run started (for example the Fig. S3
 grid, copied into the otherwise empty cache because it alone takes hours) has no time of
@@ -20,6 +20,9 @@ What is written (``cold_build``, and from it every chapter's ``cold_s`` and
 - each chapter's cold time on one core: the seconds of its experiments computed in the
   run, plus the stored seconds of those that were cached, plus its warm execution
   (``warm_s``: the notebook reading the cache, making its figures and checks);
+- with ``--compare-with``, how many of the entries the run wrote are identical, array
+  for array (compute times aside), to the same entries of the book's cache
+  (``compared_with_book``);
 - the whole book's cold build on ``N`` cores (``minutes``): the run's wall-clock time,
   plus the cached experiments' stored seconds divided by ``N`` (they run ``N`` at a time,
   as the last runs of the grid did), plus the warm build (``total_warm_s``).
@@ -28,6 +31,7 @@ What is written (``cold_build``, and from it every chapter's ``cold_s`` and
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 from collections.abc import Mapping
@@ -105,6 +109,46 @@ def summarise(record: Mapping, training_runs: Mapping[str, Mapping]) -> dict:
             "chapters": chapters}
 
 
+def compare_entries(cold_dir: Path, book_dir: Path, since: float,
+                    timings: tuple[str, ...] = ("seconds",)) -> dict:
+    """Compare the entries a cold run wrote with the same entries of the book's cache.
+
+    Parameters
+    ----------
+    cold_dir, book_dir : Path
+        The cold run's results cache and the book's.
+    since : float
+        The run's start (POSIX time): the entries modified since then are the ones it
+        wrote (those copied in beforehand keep their older time).
+    timings : tuple of str
+        Arrays that hold compute times, which differ from run to run.
+
+    Returns
+    -------
+    dict
+        ``entries`` (written by the run), ``identical`` (every other array equal, NaN
+        included, to the book's), and the names of those that ``differ`` or are
+        ``missing`` from the book's cache.
+    """
+    import numpy as np
+
+    written = sorted(p for p in Path(cold_dir).glob("*.npz") if p.stat().st_mtime >= since)
+    differ, missing = [], []
+    for path in written:
+        other = Path(book_dir) / path.name
+        if not other.exists():
+            missing.append(path.name)
+            continue
+        with np.load(path) as a, np.load(other) as b:
+            keys = sorted(set(a.files) - {"__meta__"})
+            if keys != sorted(set(b.files) - {"__meta__"}) or not all(
+                    np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind in "fc")
+                    for k in keys if k not in timings):
+                differ.append(path.name)
+    return {"entries": len(written), "identical": len(written) - len(differ) - len(missing),
+            "differ": differ, "missing": missing}
+
+
 def update(data: dict, cold: Mapping) -> dict:
     """``paper_scale.json`` with ``cold_build`` and the cold times derived from it.
 
@@ -144,11 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cold_build",
                                 description=__doc__.split("\n")[0])
     p.add_argument("record", help="the JSON written by `python -m fa_lib reproduce --json`")
+    p.add_argument("--compare-with", default=None, metavar="DIR",
+                   help="the book's results cache: compare the entries the run wrote with it")
     p.add_argument("--dry-run", action="store_true", help="print only; do not write the JSON")
     args = p.parse_args(argv)
     data = json.loads(PAPER_SCALE_FILE.read_text()) if PAPER_SCALE_FILE.is_file() else {}
     record = json.loads(Path(args.record).read_text())
-    new = update(data, summarise(record, data.get("training_runs", {})))
+    cold = summarise(record, data.get("training_runs", {}))
+    if args.compare_with:
+        since = datetime.datetime.fromisoformat(record["started"]).timestamp()
+        cold["compared_with_book"] = compare_entries(Path(record["cache_dir"]),
+                                                     Path(args.compare_with), since)
+        print(f"compared with {args.compare_with}: {cold['compared_with_book']}")
+    new = update(data, cold)
     for name, c in new["cold_build"]["chapters"].items():
         print(f"{name:26s} {c['computed']:3d} computed {c['computed_s']:8.0f} s, "
               f"{len(c['cached']):3d} cached {c['cached_stored_s']:8.0f} s stored, "

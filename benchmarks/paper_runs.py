@@ -9,10 +9,9 @@ a run that is not cached is listed as missing) and writes them into
     FA_MNIST_DIR=... python -m benchmarks.paper_runs [--cache-dir DIR]
 
 The times are those of the process that computed each run (one core, one BLAS thread,
-with whatever else the machine ran then), so they add up to the chapter's cold compute
-time on one core, not to the wall time of a build that runs several at a time. A
-chapter's cold time is then its runs' time plus its warm execution (``warm_s``, the
-figures and checks), and ``total_cold_s`` the sum over the chapters.
+with whatever else the machine ran then). :mod:`benchmarks.cold_build` uses them for the
+runs that were already cached when a cold build started, and the benchmarks' tables
+compare them with the budget's extrapolation.
 """
 
 from __future__ import annotations
@@ -66,30 +65,12 @@ def collect() -> dict[str, dict]:
 
 
 def update(data: dict, runs: Mapping[str, dict]) -> dict:
-    """``paper_scale.json`` with the training runs, their chapters' cold times and the total.
+    """``paper_scale.json`` with ``training_runs`` set to ``runs``.
 
-    Without a cold build (``cold_build``, written by :mod:`benchmarks.cold_build`, which
-    then sets the cold times), a training chapter's ``cold_s`` is its runs' stored
-    seconds plus its ``warm_s``, set only when no run is missing and ``warm_s`` was
-    measured, and ``total_cold_s`` is the sum over the chapters when every chapter has a
-    cold time.
+    The chapters' cold times come from a cold build (:mod:`benchmarks.cold_build`), which
+    reads these stored times for the runs that were cached before it.
     """
-    data = {**data, "training_runs": dict(runs)}
-    if "cold_build" in data:  # the cold times come from it (benchmarks.cold_build)
-        return data
-    chapters = {k: dict(v) for k, v in data.get("chapters", {}).items()}
-    for chapter in dict.fromkeys(GROUPS.values()):
-        groups = [runs[g] for g, c in GROUPS.items() if c == chapter]
-        entry = chapters.setdefault(chapter, {})
-        entry.pop("cold_s", None)
-        if "warm_s" in entry and not any(g["missing"] for g in groups):
-            entry["cold_s"] = round(sum(g["seconds"] for g in groups) + entry["warm_s"], 1)
-            entry["cold_how"] = "stored compute time of its training runs + warm execution"
-    data["chapters"] = chapters
-    data.pop("total_cold_s", None)
-    if chapters and all("cold_s" in c for c in chapters.values()):
-        data["total_cold_s"] = round(sum(c["cold_s"] for c in chapters.values()), 1)
-    return data
+    return {**data, "training_runs": dict(runs)}
 
 
 def main(argv: list[str] | None = None) -> int:

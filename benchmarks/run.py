@@ -158,23 +158,15 @@ def targets(res: dict) -> dict:
     if ch:
         out["warm_rebuild_minutes_quick_scale"] = {"target": TARGETS["warm_rebuild_minutes"],
                                                    "value": ch["total_warm_s"] / 60}
-    ps = res.get("paper_scale") or {}
-    cold = ps.get("cold_build")
+    cold = (res.get("paper_scale") or {}).get("cold_build")
     if cold:  # measured: one reproduce run from an empty cache (benchmarks.cold_build)
         out["paper_cold_minutes_measured"] = {
             "target": TARGETS["paper_cold_minutes"], "value": cold["minutes"],
             "how": cold["how"]}
-        two_cores = cold["minutes"]
-    elif ps.get("total_cold_s"):  # the chapters' cold times, one core each, split over 2
-        two_cores = ps["total_cold_s"] / 60 / 2
-        out["paper_cold_minutes_measured"] = {
-            "target": TARGETS["paper_cold_minutes"], "value": ps["total_cold_s"] / 60,
-            "how": ps.get("total_cold_how", "")}
-    if cold or ps.get("total_cold_s"):
         out["paper_measured_ratio_to_floor"] = {
             "target": TARGETS["paper_within_floor_factor"],
-            "value": two_cores / b["floor_minutes_2cores"], "minutes_2cores": two_cores,
-            "floor_minutes_2cores": b["floor_minutes_2cores"]}
+            "value": cold["minutes"] / b["floor_minutes_2cores"],
+            "minutes_2cores": cold["minutes"], "floor_minutes_2cores": b["floor_minutes_2cores"]}
     return out
 
 

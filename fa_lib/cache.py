@@ -77,6 +77,7 @@ __all__ = [
     "module_dependencies",
     "module_fingerprint",
     "fingerprint_of",
+    "write_json",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -413,6 +414,28 @@ def _read(path: Path, key: str) -> dict[str, np.ndarray]:
             raise ValueError(f"it holds arrays {stored}, its metadata lists {names}")
         # Reading every member checks its CRC, so a damaged member raises here.
         return {name: npz[name] for name in names}
+
+
+def write_json(path: Path | str, record: Any) -> None:
+    """Write ``record`` as JSON to ``path`` atomically (temporary file, then os.replace).
+
+    Parameters
+    ----------
+    path
+        The file; its directory must exist.
+    record
+        JSON-serialisable. If it is not, nothing is written and no file is left behind.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(record, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _write(path: Path, results: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:

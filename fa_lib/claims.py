@@ -9,7 +9,6 @@ chapter's "Reproduced?" table and the book's report are generated, not typed.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,9 +90,9 @@ def save(chapter: str) -> Path:
         "scale": config.scale(),
         "claims": [asdict(c) for c in _RECORDED.get(chapter, [])],
     }
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    from fa_lib import cache
+
+    cache.write_json(path, payload)
     return path
 
 

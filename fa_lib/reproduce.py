@@ -70,12 +70,11 @@ import contextlib
 import dataclasses
 import datetime
 import importlib
-import json
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +92,6 @@ __all__ = [
     "registry",
     "reproduce",
     "run_watched",
-    "write_json",
 ]
 
 CHAPTERS: tuple[str, ...] = (
@@ -684,28 +682,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             "rows": [dataclasses.asdict(r) for r in rows],
             "failures": [list(f) for f in failures],
         }
-        write_json(args.json, record)
+        cache.write_json(args.json, record)
         print(f"time table written to {args.json}")
     return 1 if failures else 0
 
-
-def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
-    """Write ``record`` as JSON to ``path`` through a temporary file (no partial file).
-
-    Parameters
-    ----------
-    path : path-like
-        The file; its directory must exist.
-    record : mapping
-        JSON-serialisable.
-    """
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

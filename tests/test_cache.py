@@ -351,3 +351,13 @@ def test_an_explicit_fingerprint_files_results_under_that_code(tmp_path):
     np.testing.assert_array_equal(again["a"], first["a"])
     np.testing.assert_array_equal(other["a"], np.zeros(2))
     assert len(list(tmp_path.glob("fig-*.npz"))) == 2
+
+
+def test_write_json_is_atomic(tmp_path):
+    path = tmp_path / "record.json"
+    cache.write_json(path, {"a": [1, 2.5], "b": None})
+    assert path.read_text() == '{\n "a": [\n  1,\n  2.5\n ],\n "b": null\n}\n'
+    with pytest.raises(TypeError):
+        cache.write_json(path, {"a": object()})  # not JSON: the old file stays, nothing else
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+    assert '"b": null' in path.read_text()

@@ -63,3 +63,24 @@ def test_warm_times_needed():
     cold = cold_build.summarise(_record(), RUNS)
     with pytest.raises(ValueError, match="warm"):
         cold_build.update({"chapters": {}, "total_warm_s": 1.0}, cold)
+
+
+def test_compare_entries(tmp_path):
+    import os
+
+    import numpy as np
+
+    cold, book = tmp_path / "cold", tmp_path / "book"
+    cold.mkdir()
+    book.mkdir()
+    x = np.array([1.0, np.nan])
+    np.savez(book / "same.npz", x=x, seconds=np.array(5.0))
+    np.savez(cold / "same.npz", x=x, seconds=np.array(7.0))  # only the time differs
+    np.savez(book / "other.npz", x=x)
+    np.savez(cold / "other.npz", x=x + 1)
+    np.savez(cold / "new.npz", x=x)
+    np.savez(cold / "copied.npz", x=x + 2)  # copied in before the run: not compared
+    os.utime(cold / "copied.npz", (1.0, 1.0))
+    out = cold_build.compare_entries(cold, book, since=100.0)
+    assert out == {"entries": 3, "identical": 1, "differ": ["other.npz"],
+                   "missing": ["new.npz"]}
