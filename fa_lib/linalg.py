@@ -46,7 +46,21 @@ def frobenius_norm(a: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("...ij,...ij->...", a, a))
 
 
-def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+ZERO_POLICIES = ("raise", "nan")
+"""What :func:`angle` does with a zero matrix, whose angle is undefined."""
+
+
+def _real(name: str, x: np.ndarray) -> np.ndarray:
+    """Return ``x`` as a float array (bool and integer matrices converted, not summed as bool)."""
+    x = np.asarray(x)
+    if x.dtype == bool or np.issubdtype(x.dtype, np.integer):
+        return x.astype(np.float64)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{name} must hold real numbers; got dtype {x.dtype}.")
+    return x
+
+
+def angle(a: np.ndarray, b: np.ndarray, *, zero: str = "raise") -> np.ndarray:
     """Angle between two matrices in degrees (eq. 33).
 
     ``A ∠ B = arccos(<A, B>_F / (|A|_F |B|_F))``, the angle between the
@@ -55,25 +69,37 @@ def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     a, b : ndarray, shape (..., n, m)
-        Finite matrices with non-zero norms; leading axes broadcast.
+        Finite real matrices (bool and integer ones are taken as numbers); leading axes
+        broadcast.
+    zero : {"raise", "nan"}
+        For a pair where either matrix is zero (its angle is undefined): raise a
+        ValueError, or give NaN. ``"nan"`` is what the recorders use: a network whose
+        units are all silent for a batch has ``delta = 0`` and zero updates.
 
     Returns
     -------
     ndarray, shape (...)
-        Angles in degrees, in [0, 180].
+        Angles in degrees, in [0, 180] (NaN for a zero matrix with ``zero="nan"``).
 
     Raises
     ------
     ValueError
-        On mismatched shapes, NaN/Inf entries or a zero matrix (its angle is undefined).
+        On mismatched shapes, NaN/Inf entries, an unknown ``zero`` policy, or a zero
+        matrix with ``zero="raise"``.
     """
-    a = _checks.finite("a", a)
-    b = _checks.finite("b", b)
+    if zero not in ZERO_POLICIES:
+        raise ValueError(f"zero must be one of {ZERO_POLICIES}; got {zero!r}.")
+    a = _checks.finite("a", _real("a", a))
+    b = _checks.finite("b", _real("b", b))
     inner = frobenius_inner(a, b)
     norms = frobenius_norm(a) * frobenius_norm(b)
-    if np.any(norms == 0):
+    ok = norms > 0
+    if np.all(ok):
+        cos = np.clip(inner / norms, -1.0, 1.0)
+    elif zero == "raise":
         raise ValueError("angle is undefined for a zero matrix; got a matrix with |A|_F = 0.")
-    cos = np.clip(inner / norms, -1.0, 1.0)
+    else:
+        cos = np.where(ok, np.clip(inner / np.where(ok, norms, 1.0), -1.0, 1.0), np.nan)
     return np.degrees(np.arccos(cos))
 
 

@@ -1,4 +1,8 @@
-"""A d-layer network over stacked repetitions, trained by BP or by FA (BP-TRW).
+"""A d-layer network over stacked repetitions: forward pass, error signals, updates, normalisations.
+
+The learning rule that drives it (feedback pathway, learning rate, normalisations) is
+:class:`fa_lib.rule.Rule`; the pathways (BP, FA, DFA, sign-symmetric, Kolen-Pollack,
+weight mirror) are in :mod:`fa_lib.pathways`.
 
 Shapes follow the paper's row-vector convention (Methods 4.1) with a leading
 repetition axis ``R``:
@@ -6,8 +10,8 @@ repetition axis ``R``:
 - ``X = L_0``: ``R x n_b x n_0`` (or ``n_b x n_0``, shared by all repetitions),
 - ``Z_l = L_{l-1} W_{l-1} (+ b_l)``, ``L_l = f(Z_l)``: ``R x n_b x n_l``, ``l = 1..d``,
 - ``W_l``: ``R x n_l x n_{l+1}``, ``l = 0..d-1``,
-- ``B_l``: ``R x n_{l+1} x n_l``, ``l = 1..d-1`` (``B[0]`` is ``None``: the
-  error is never sent below layer 1).
+- ``B_l``: ``R x n_{l+1} x n_l``, ``l = 1..d-1`` (``R x n_d x n_l`` for DFA; ``B[0]``
+  is ``None``: the error is never sent below layer 1).
 
 Lists are indexed like the paper: ``W[l]``, ``B[l]``, ``Z[l]``, ``L[l]``,
 ``delta[l]`` (entries that do not exist are ``None``).
@@ -15,15 +19,16 @@ Lists are indexed like the paper: ``W[l]``, ``B[l]``, ``Z[l]``, ``L[l]``,
 
 from __future__ import annotations
 
+import copy
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from fa_lib import _checks, linalg
+from fa_lib import _checks, linalg, pathways
 from fa_lib.activations import Activation, get
-
-METHODS = ("bp", "fa")
 
 
 @dataclass
@@ -35,16 +40,21 @@ class Network:
     W : list of ndarray
         Forward weights ``W[l]``, ``R x n_l x n_{l+1}``.
     B : list of ndarray or None
-        Feedback weights ``B[l]``, ``R x n_{l+1} x n_l``; ``B[0] is None``.
+        Feedback weights ``B[l]``, ``R x n_{l+1} x n_l`` (the shape of ``W_l^T``) or
+        ``R x n_d x n_l`` (DFA's direct matrices); ``B[0] is None``.
     activation : Activation
     b : list of ndarray or None
         Biases ``b[l]`` added to ``Z_l`` (``R x 1 x n_l``, ``b[0] is None``), or ``None``.
+    state : dict
+        What a pathway keeps between steps besides ``B`` (runtime streams ``"rng"``,
+        frSF's ``"magnitudes"``); see :mod:`fa_lib.pathways`.
     """
 
     W: list[np.ndarray]
     B: list[np.ndarray | None]
     activation: Activation
     b: list[np.ndarray | None] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.activation = get(self.activation)
@@ -69,11 +79,14 @@ class Network:
             bl = self.B[l]
             if l == 0:
                 continue
-            if bl is None or bl.shape != linalg.transpose(w).shape:
-                got = None if bl is None else bl.shape
+            n_d = self.W[-1].shape[-1]
+            layerwise = linalg.transpose(w).shape
+            direct = (*lead, n_d, w.shape[-2])
+            if bl is None or np.shape(bl) not in (layerwise, direct):
+                got = None if bl is None else np.shape(bl)
                 raise ValueError(
-                    f"B[{l}] must have the shape of W[{l}]^T "
-                    f"{linalg.transpose(w).shape}; got {got}."
+                    f"B[{l}] must have the shape of W[{l}]^T {layerwise} (or, for DFA, "
+                    f"{direct}); got {got}."
                 )
         if self.b is not None:
             if len(self.b) != len(self.W) + 1:
@@ -103,12 +116,13 @@ class Network:
         return self.W[0].shape[0]
 
     def copy(self) -> Network:
-        """A deep copy (weights copied, activation shared)."""
+        """A deep copy (weights, state and streams copied, activation shared)."""
         return Network(
             [w.copy() for w in self.W],
             [None if x is None else x.copy() for x in self.B],
             self.activation,
             None if self.b is None else [None if x is None else x.copy() for x in self.b],
+            copy.deepcopy(self.state),
         )
 
 
@@ -121,6 +135,7 @@ def init_network(
     biases: bool = False,
     bias_sd: float = 0.1,
     dtype: type = np.float64,
+    pathway: str | pathways.Pathway = "fa",
 ) -> Network:
     """Draw ``R = len(rng)`` networks with iid ``N(0, sd^2)`` weights and feedback matrices.
 
@@ -138,22 +153,44 @@ def init_network(
         Standard deviation of the weights (1 in the open-loop figures, 0.1 on MNIST).
     biases : bool
         Whether to add trained biases (the paper: no).
+    bias_sd : float
+        Standard deviation of the initial biases.
+    dtype : type
+        Precision of the arrays (the draws are made in float64 and rounded).
+    pathway : str or Pathway
+        The feedback pathway the network will learn with; it sets the shapes of ``B``
+        (``W_l^T``'s, or ``n_d x n_l`` for DFA, :mod:`fa_lib.pathways`).
+
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers, a non-positive ``sd``, or ``rng`` that is
+        not a non-empty sequence of Generators.
     """
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence):
+        raise ValueError(f"sizes must be a sequence of layer widths; got {sizes!r}.")
+    if len(sizes) < 2 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        raise ValueError(
+            f"sizes must list >= 2 layer widths, each a positive integer; got {list(sizes)}."
+        )
     sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"sizes must list >= 2 positive layer widths; got {sizes}.")
     _checks.positive("sd", sd)
     if biases:
         _checks.positive("bias_sd", bias_sd)
-    if isinstance(rng, np.random.Generator):
+    if isinstance(rng, np.random.Generator) or not isinstance(rng, Sequence) or not rng \
+            or not all(isinstance(g, np.random.Generator) for g in rng):
         raise ValueError(
-            "rng must be a sequence of Generators, one per repetition (ensembles.streams)."
+            "rng must be a non-empty sequence of numpy Generators, one per repetition "
+            f"(fa_lib.ensembles.streams(seed, reps)); got {rng!r}."
         )
+    path = pathways.get(pathway)
     d = len(sizes) - 1
     per_rep = []
     for g in rng:
         w = [g.normal(0.0, sd, (sizes[l], sizes[l + 1])) for l in range(d)]
-        b_fb = [g.normal(0.0, sd, (sizes[l + 1], sizes[l])) for l in range(1, d)]
+        b_fb = [g.normal(0.0, sd, path.feedback_shape(sizes, l)) for l in range(1, d)]
         bias = [g.normal(0.0, bias_sd, (1, sizes[l])) for l in range(1, d + 1)] if biases else []
         per_rep.append((w, b_fb, bias))
     W = [np.stack([p[0][l] for p in per_rep]).astype(dtype) for l in range(d)]
@@ -217,21 +254,35 @@ def derivatives(
 
 
 def deltas(
-    net: Network, Z: list[np.ndarray | None], e: np.ndarray, method: str,
+    net: Network, Z: list[np.ndarray | None], e: np.ndarray,
+    pathway: str | pathways.Pathway,
     dfs: list[np.ndarray | None] | None = None,
 ) -> list[np.ndarray | None]:
-    """Error signals of every layer (eqs. 15-18).
+    """Error signals of every layer (eqs. 15-18), through a feedback pathway.
 
-    ``delta_d = E * f'(Z_d)``; ``delta_l = delta_{l+1} M_l * f'(Z_l)`` for
-    ``0 < l < d`` with ``M_l = W_l^T`` (BP, eq. 16) or ``M_l = B_l`` (FA, eq. 18).
+    ``delta_d = E * f'(Z_d)``; ``delta_l = (delta M_l) * f'(Z_l)`` for ``0 < l < d``, with
+    ``delta M_l`` given by the pathway (:meth:`fa_lib.pathways.Pathway.backward`):
+    ``delta_{l+1} W_l^T`` for BP (eq. 16), ``delta_{l+1} B_l`` for FA (eq. 18),
+    ``delta_d D_l`` for DFA, and so on.
+
+    Parameters
+    ----------
+    net : Network
+    Z : list
+        The internal states of :func:`forward`.
+    e : ndarray
+        The error ``E`` at the output, ``R x n_b x n_d`` (or ``n_b x n_d``).
+    pathway : str or Pathway
+        A name of :data:`fa_lib.pathways.PATHWAYS` or an instance.
+    dfs : list, optional
+        ``f'(Z_l)`` from :func:`derivatives` (computed here when not given).
 
     Returns
     -------
     list
         ``delta[0] is None``; ``delta[l]`` is ``R x n_b x n_l`` for ``l = 1..d``.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    path = pathways.get(pathway)
     e = _checks.finite("E", _checks.ndim_at_least("E", e, 2))
     d = net.depth
     if len(Z) != d + 1:
@@ -249,14 +300,14 @@ def deltas(
             f"E has shape {e.shape} but the output Z_d has shape {zd.shape}; E needs one row per "
             "sample of the batch (and the same repetitions)."
         )
+    path.check(net)
     e = e.astype(zd.dtype, copy=False)
     if dfs is None:
         dfs = derivatives(net, Z)
     out: list[np.ndarray | None] = [None] * (d + 1)
     out[d] = e * dfs[d]
     for l in range(d - 1, 0, -1):
-        back = linalg.transpose(net.W[l]) if method == "bp" else net.B[l]
-        out[l] = (out[l + 1] @ back) * dfs[l]
+        out[l] = path.backward(net, l, out) * dfs[l]
     return out
 
 
@@ -297,132 +348,12 @@ def match_norm(b: np.ndarray, w: np.ndarray) -> np.ndarray:
     return b * (linalg.frobenius_norm(w) / linalg.frobenius_norm(b))[..., None, None]
 
 
-@dataclass(frozen=True)
-class Rule:
-    """How a network learns: the method and the normalisations applied around each update.
-
-    Attributes
-    ----------
-    method : {"fa", "bp"}
-        FA / BP-TRW (eq. 18) or BP (eq. 16).
-    eta : float
-        Learning rate (> 0).
-    wn_gamma : float or None
-        Neuron-wise WN (eq. 32) after every update with this gamma, or ``None``.
-    normalise_b : bool
-        With WN: also rescale the columns of every ``B_l`` to gamma once at the start
-        (Methods 4.4). The authors' code for Figs. 4, 8, S1, S3 does not.
-    layer_norm : float or None
-        Layer-wise normalisation ``W <- c W / |W|_F`` after every update, or ``None``.
-    match_b : bool
-        B-norm matching after every update.
-    compare_bp : bool
-        With FA: also compute the BP directions (for comparison only).
-    """
-
-    method: str = "fa"
-    eta: float = 0.003
-    wn_gamma: float | None = None
-    normalise_b: bool = True
-    layer_norm: float | None = None
-    match_b: bool = False
-    compare_bp: bool = False
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
-        _checks.positive("eta", self.eta)
-        if self.wn_gamma is not None:
-            _checks.positive("gamma", self.wn_gamma)
-        if self.layer_norm is not None:
-            _checks.positive("layer_norm", self.layer_norm)
-        if self.wn_gamma is not None and self.layer_norm is not None:
-            raise ValueError(
-                "choose neuron-wise WN (wn_gamma) or layer-wise normalisation, not both."
-            )
-
-
-def prepare(net: Network, rule: Rule) -> Network:
-    """Apply the start-of-learning normalisations in place and return ``net``.
-
-    With WN: columns of every ``W_l`` (and of every ``B_l`` if ``rule.normalise_b``)
-    are rescaled to gamma (Methods 4.4). With B-norm matching: ``B_l`` takes ``|W_l|_F``.
-    """
-    if rule.wn_gamma is not None:
-        net.W = [normalise_columns(w, rule.wn_gamma) for w in net.W]
-        if rule.normalise_b:
-            net.B = [None if x is None else normalise_columns(x, rule.wn_gamma) for x in net.B]
-    if rule.layer_norm is not None:
-        net.W = [normalise_layer(w, rule.layer_norm) for w in net.W]
-    if rule.match_b:
-        net.B = [None if x is None else match_norm(x, net.W[l]) for l, x in enumerate(net.B)]
-    return net
-
-
-@dataclass
-class Step:
-    """What one learning step computed (before the weights were changed).
-
-    ``dW`` are the directions applied; ``dW_bp`` the BP directions computed for
-    comparison (``None`` unless requested, or equal to ``dW`` for BP).
-    """
-
-    E: np.ndarray
-    Z: list[np.ndarray | None]
-    L: list[np.ndarray]
-    delta: list[np.ndarray | None]
-    dW: list[np.ndarray]
-    dW_bp: list[np.ndarray] | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def learn(net: Network, rule: Rule, Z: list, L: list, e: np.ndarray) -> Step:
-    """One update of ``net`` in place, given the forward pass and the error ``E``.
-
-    Computes the error signals by ``rule.method``, the directions (eqs. 14, 19),
-    the BP comparison if requested (with the weights *before* the update, as in
-    eqs. 14-16), then updates ``W`` (eq. 13) and applies the normalisations.
-    """
-    dfs = derivatives(net, Z, L)  # once, from L = f(Z): shared by FA and the BP comparison
-    delta = deltas(net, Z, e, rule.method, dfs)
-    dW = weight_updates(L, delta, rule.eta)
-    dW_bp = None
-    if rule.method == "bp":
-        dW_bp = dW
-    elif rule.compare_bp:
-        dW_bp = weight_updates(L, deltas(net, Z, e, "bp", dfs), rule.eta)
-    for l in range(net.depth):
-        net.W[l] = net.W[l] + dW[l]
-    if net.b is not None:
-        db = bias_updates(delta, rule.eta)
-        net.b = [None if x is None else x + db[l] for l, x in enumerate(net.b)]
-    if rule.wn_gamma is not None:
-        net.W = [normalise_columns(w, rule.wn_gamma) for w in net.W]
-    if rule.layer_norm is not None:
-        net.W = [normalise_layer(w, rule.layer_norm) for w in net.W]
-    if rule.match_b:
-        net.B = [None if x is None else match_norm(x, net.W[l]) for l, x in enumerate(net.B)]
-    return Step(e, Z, L, delta, dW, dW_bp)
-
-
-def train_step(net: Network, rule: Rule, x: np.ndarray, target: np.ndarray) -> Step:
-    """One supervised step: forward, ``E = Y* - Y``, then :func:`learn`.
-
-    The loss is ``1/2 sum E^2`` summed over the batch (Methods 4.1).
-    """
-    Z, L = forward(net, x)
-    if np.shape(target)[-2:] != L[-1].shape[-2:]:
-        raise ValueError(
-            f"targets have shape {np.shape(target)} but the output Y has shape {L[-1].shape}."
-        )
-    return learn(net, rule, Z, L, target - L[-1])
-
-
 def ensure_finite(net: Network, iteration: int, eta: float) -> None:
-    """Raise a clear error if any weight became NaN or Inf (a diverging run)."""
-    for l, w in enumerate(net.W):
-        if not np.all(np.isfinite(w)):
-            raise FloatingPointError(
-                f"the run diverged at iteration {iteration}: W[{l}] holds NaN or Inf "
-                f"(eta = {eta}); lower the learning rate eta or use weight normalisation."
-            )
+    """Raise a clear error if any weight (``W``, or a learning ``B``) became NaN or Inf."""
+    for name, mats in (("W", net.W), ("B", net.B)):
+        for l, w in enumerate(mats):
+            if w is not None and not np.all(np.isfinite(w)):
+                raise FloatingPointError(
+                    f"the run diverged at iteration {iteration}: {name}[{l}] holds NaN or Inf "
+                    f"(eta = {eta}); lower the learning rate eta or use weight normalisation."
+                )

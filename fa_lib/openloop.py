@@ -3,7 +3,9 @@
 The figures of Secs. 2.1-2.3 (Figs. 1, 3, 4 and S1) feed a two-layer net with
 random inputs ``X[k]`` and a random error ``E[k]`` that the backward pass uses
 as if it came from a loss (``delta_2 = E * f'(Z_2)``). The learning step is the
-same code as for trained networks (:func:`fa_lib.network.learn`).
+same code as for trained networks (:func:`fa_lib.rule.learn`), for every rule and
+pathway; :func:`run_openloop` runs one rule, or the variants of a figure stacked in
+one call.
 """
 
 from __future__ import annotations
@@ -14,16 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fa_lib import _checks, ensembles, linalg, terms
-from fa_lib.network import (
-    Network,
-    Rule,
-    Step,
-    ensure_finite,
-    forward,
-    init_network,
-    learn,
-    prepare,
-)
+from fa_lib.network import Network, ensure_finite, forward, init_network
+from fa_lib.rule import Rule, RuleStack, Step, learn, prepare, runtime_streams
 
 
 @dataclass(frozen=True)
@@ -91,39 +85,36 @@ class Signal:
 CONSTANT = Signal()
 
 
-def _angle_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`fa_lib.linalg.angle` per repetition, NaN where ``a`` or ``b`` is the zero matrix.
-
-    A ReLU net whose output units are all silent for the whole batch has ``delta_2 = 0``
-    and therefore zero updates, whose angle is undefined: recorded as NaN, not an error.
-    """
-    a, b = np.broadcast_arrays(a, b)
-    zero = (linalg.frobenius_norm(a) == 0) | (linalg.frobenius_norm(b) == 0)
-    if not np.any(zero):
-        return linalg.angle(a, b)
-    keep = ~zero[..., None, None]
-    ang = linalg.angle(np.where(keep, a, 1.0), np.where(keep, b, 1.0))
-    return np.where(zero, np.nan, ang)
-
-
 def run_openloop(
     seed: int | np.random.SeedSequence,
     reps: int,
     n_iter: int,
     sizes: tuple[int, int, int],
     n_b: int,
-    rule: Rule,
+    rule: Rule | Sequence[Rule],
     x: Signal = CONSTANT,
     e: Signal = CONSTANT,
     activation: str = "relu",
     record_terms: bool = False,
     progress: bool = False,
     observe: Callable[[int, Network, Step], Mapping[str, np.ndarray]] | None = None,
+    dtype: str = "float64",
 ) -> dict[str, np.ndarray]:
-    """Run ``reps`` stacked open-loop two-layer nets and record angles every iteration.
+    """Run ``reps`` stacked open-loop two-layer nets, for one rule or several, and record angles.
 
     Each repetition ``r`` has its own stream (``ensembles.streams(seed, reps)[r]``),
-    split into three: weights (``W_0``, ``W_1``, ``B``, iid N(0, 1)), ``X`` and ``E``.
+    split into four: weights (``W_0``, ``W_1``, ``B``, iid N(0, 1)), ``X``, ``E``, and the
+    pathway's runtime draws (brSF, weight mirror).
+
+    With a sequence of rules (variants), every variant runs the same ``reps``
+    repetitions: they start from the same weights and share the draws of ``X`` and ``E``
+    (made once per iteration), so variant ``v`` equals the run of ``rule[v]`` alone and
+    two variants can be compared run by run. The variants are stacked along the
+    repetition axis; they must share the pathway and the learning rate
+    (:class:`fa_lib.rule.RuleStack`) and may differ in their normalisations.
+
+    Each iteration ``k``: forward pass, the update of :func:`fa_lib.rule.learn` (eqs.
+    13-19, with the BP direction computed for comparison, then the normalisations).
 
     Parameters
     ----------
@@ -131,83 +122,116 @@ def run_openloop(
     sizes : (n_i, n_h, n_o)
     n_b : int
         Rows of ``X`` and ``E`` (the batch).
-    rule : Rule
-        The learning rule (FA with the BP comparison is forced on).
+    rule : Rule or sequence of Rule
+        The learning rule, or the variants.
     x, e : Signal
-        How ``X[k]`` and ``E[k]`` evolve.
+        How ``X[k]`` and ``E[k]`` evolve (one AR(1) coefficient per repetition allowed).
     activation : str
         ``relu`` (Figs. 3, 4, S1) or ``identity`` (Fig. 1).
     record_terms : bool
         Also record (Fig. S1) the angles with ``B^T`` of ``T^1_aln`` (eq. 25),
-        ``T^1_sup`` (eq. 22), their running sums and ``dW_1``; NaN at ``k = 0``.
+        ``T^1_sup`` (eq. 22) and their running sums; NaN at ``k = 0``. Needs a pathway
+        whose ``B`` has ``W^T``'s shape.
     progress : bool
         Show a progress bar.
     observe : callable, optional
         ``observe(k, net, step)`` is called after update ``k`` (``step`` holds
         ``X[k]`` as ``step.L[0]``, ``E[k]`` as ``step.E``, the deltas and the
-        directions); each array of length ``reps`` it returns is recorded under its
-        name, like the built-in traces.
+        directions; ``net`` stacks every variant); each array of length
+        ``n_variants * reps`` it returns is recorded under its name, like the built-in
+        traces.
+    dtype : {"float64", "float32"}
+        Precision of the weights, ``X`` and ``E`` (the draws are made in float64 and
+        rounded). The authors' code runs in float32, which is three times faster here.
 
     Returns
     -------
-    dict of ndarray, each ``n_iter x reps``
-        ``w1_bt``: ``W_1 ∠ B^T`` after update ``k``; ``dw0``: ``dW_0,FA ∠ dW_0,BP``;
-        ``dw1``: ``dW_1 ∠ B^T``; ``norm_w0``, ``norm_w1``: Frobenius norms; ``dead``:
-        1 where ``delta_2 = 0`` (every output unit silent for the whole batch: the
-        net never changes again and its direction angles are NaN); with
-        ``record_terms`` also ``t1_aln``, ``t1_sup``, ``sum_t1_aln``, ``sum_t1_sup``.
-        An angle whose matrix is zero (a silent ReLU net, ``delta_2 = 0``) is NaN.
+    dict of ndarray, each ``n_iter x reps`` (one rule) or ``n_iter x n_variants x reps``
+        ``w1_bt``: ``W_1 ∠ B^T`` after update ``k`` (NaN for a pathway without a ``B`` of
+        ``W_1^T``'s shape); ``dw0``: ``dW_0 ∠ dW_0,BP``; ``dw1``: ``dW_1 ∠ B^T``;
+        ``norm_w0``, ``norm_w1``: Frobenius norms; ``dead``: 1 where ``delta_2 = 0``
+        (every output unit silent for the whole batch: the net never changes again and
+        its direction angles are NaN); with ``record_terms`` also ``t1_aln``, ``t1_sup``,
+        ``sum_t1_aln``, ``sum_t1_sup``. An angle whose matrix is zero is NaN.
     """
-    if int(n_iter) < 1 or int(reps) < 1 or int(n_b) < 1:
-        raise ValueError(f"n_iter, reps and n_b must be >= 1; got {n_iter}, {reps}, {n_b}.")
+    rules = [rule] if isinstance(rule, Rule) else list(rule) if isinstance(rule, Sequence) \
+        else None
+    if not rules or not all(isinstance(r, Rule) for r in rules):
+        raise ValueError(f"rule must be a fa_lib.rule.Rule or a non-empty sequence of them; "
+                         f"got {rule!r}.")
+    for name, value in (("n_iter", n_iter), ("reps", reps), ("n_b", n_b)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     if len(sizes) != 3:
         raise ValueError(f"sizes must be (n_i, n_h, n_o) for a two-layer net; got {sizes}.")
-    rule = Rule(**{**rule.__dict__, "compare_bp": True, "method": "fa"})
-    subs = [g.spawn(3) for g in ensembles.streams(seed, int(reps))]
-    net: Network = init_network([s[0] for s in subs], sizes, activation, sd=1.0)
-    prepare(net, rule)
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}.")
+    reps, n_iter, n_v = int(reps), int(n_iter), len(rules)
+    stack = RuleStack(rules, reps)
+    layerwise = stack.pathway.layerwise
+    if record_terms and not (layerwise and stack.pathway.uses_b):
+        raise ValueError(f"record_terms follows the angles with B^T of the alignment terms; the "
+                         f"{stack.pathway.name!r} pathway has no B of W^T's shape that it uses.")
+    dt = np.dtype(dtype)
+    subs = [g.spawn(4) for g in ensembles.streams(seed, reps)]
+    base = init_network([s[0] for s in subs], sizes, activation, sd=1.0, dtype=dt.type,
+                        pathway=stack.pathway)
+    net = base if n_v == 1 else Network(
+        [np.tile(w, (n_v, 1, 1)) for w in base.W],
+        [None if b is None else np.tile(b, (n_v, 1, 1)) for b in base.B], base.activation)
+    prepare(net, stack, rng=runtime_streams([s[3] for s in subs], n_v))
     x_at = x.start([s[1] for s in subs], (int(n_b), sizes[0]))
     e_at = e.start([s[2] for s in subs], (int(n_b), sizes[2]))
     names = ["w1_bt", "dw0", "dw1", "norm_w0", "norm_w1", "dead"]
     if record_terms:
         names += ["t1_aln", "t1_sup", "sum_t1_aln", "sum_t1_sup"]
-    out = {n: np.full((int(n_iter), int(reps)), np.nan) for n in names}
-    sums = None
-    prev = None
-    it = range(int(n_iter))
+    out = {n: np.full((n_iter, n_v * reps), np.nan) for n in names}
+    sums = prev = None
+    it = range(n_iter)
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc="open loop", leave=False)
+
+    def stacked(a: np.ndarray) -> np.ndarray:
+        a = a.astype(dt, copy=False)
+        return a if n_v == 1 else np.tile(a, (n_v, 1, 1))
+
     for k in it:
-        xk, ek = x_at(k), e_at(k)
+        xk, ek = stacked(x_at(k)), stacked(e_at(k))
         w0_before = net.W[0]
         Z, L = forward(net, xk)
-        step = learn(net, rule, Z, L, ek)
-        ensure_finite(net, k, rule.eta)
-        bt = linalg.transpose(net.B[1])
-        out["w1_bt"][k] = _angle_or_nan(net.W[1], bt)
-        out["dw0"][k] = _angle_or_nan(step.dW[0], step.dW_bp[0])
-        out["dw1"][k] = _angle_or_nan(step.dW[1], bt)
+        step = learn(net, stack, Z, L, ek, compare_bp=True)
+        ensure_finite(net, k, stack.eta)
+        bt = linalg.transpose(net.B[1]) if layerwise else None
+        if layerwise:
+            out["w1_bt"][k] = linalg.angle(net.W[1], bt, zero="nan")
+            out["dw1"][k] = linalg.angle(step.dW[1], bt, zero="nan")
+        out["dw0"][k] = linalg.angle(step.dW[0], step.dW_bp[0], zero="nan")
         out["norm_w0"][k] = linalg.frobenius_norm(net.W[0])
         out["norm_w1"][k] = linalg.frobenius_norm(net.W[1])
         out["dead"][k] = ~np.any(step.delta[2] != 0, axis=(-2, -1))
         if observe is not None:
             for name, value in observe(k, net, step).items():
                 if name not in out:
-                    out[name] = np.full((int(n_iter), int(reps)), np.nan)
+                    out[name] = np.full((n_iter, n_v * reps), np.nan)
                 out[name][k] = value
         if record_terms:
+            # The same X in a transposed memory layout: the terms multiply by X^T, and NumPy's
+            # stacked matmul is ten times slower when its right operand is a transposed view.
+            xk_f = linalg.transpose(np.ascontiguousarray(linalg.transpose(xk)))
             if prev is not None:
                 w0_old, x_old, d1_old = prev
-                t_aln = terms.alignment_term(
-                    w0_old, x_old, xk, d1_old, step.delta[2], rule.eta, activation
-                )
-                t_sup = terms.sup_alignment_term(w0_old, xk, step.delta[2], rule.eta, activation)
+                t_aln = terms.alignment_term(w0_old, x_old, xk_f, d1_old, step.delta[2],
+                                             stack.eta, activation)
+                t_sup = terms.sup_alignment_term(w0_old, xk_f, step.delta[2], stack.eta,
+                                                 activation)
                 sums = (t_aln, t_sup) if sums is None else (sums[0] + t_aln, sums[1] + t_sup)
-                out["t1_aln"][k] = _angle_or_nan(t_aln, bt)
-                out["t1_sup"][k] = _angle_or_nan(t_sup, bt)
-                out["sum_t1_aln"][k] = _angle_or_nan(sums[0], bt)
-                out["sum_t1_sup"][k] = _angle_or_nan(sums[1], bt)
-            prev = (w0_before, xk, step.delta[1])
-    return out
+                out["t1_aln"][k] = linalg.angle(t_aln, bt, zero="nan")
+                out["t1_sup"][k] = linalg.angle(t_sup, bt, zero="nan")
+                out["sum_t1_aln"][k] = linalg.angle(sums[0], bt, zero="nan")
+                out["sum_t1_sup"][k] = linalg.angle(sums[1], bt, zero="nan")
+            prev = (w0_before, xk_f, step.delta[1])
+    if isinstance(rule, Rule):
+        return out
+    return {n: a.reshape(n_iter, n_v, reps) for n, a in out.items()}

@@ -3,9 +3,10 @@
 The setting of Sec. 2.5 and Methods 4.3, 4.9: the training set split into fixed
 mini-batches that are visited in the same order every epoch (never reshuffled);
 targets are mutually exclusive n-hot codes of the 10 classes; ``E = Y* - Y``
-with the loss ``1/2 sum E^2`` summed over the batch; the network, its feedback
-matrices and the learning rule are those of :mod:`fa_lib.network`, stacked over
-``R`` repetitions (one independent random stream each).
+with the loss ``1/2 sum E^2`` summed over the batch; the network is that of
+:mod:`fa_lib.network` and it learns by a :class:`fa_lib.rule.Rule` (any feedback
+pathway of :mod:`fa_lib.pathways`, any normalisation), stacked over ``R``
+repetitions (one independent random stream each).
 
 A run is described by one :class:`TrainConfig`; :func:`run` trains it and
 returns NumPy arrays filled in place, iteration by iteration:
@@ -14,13 +15,14 @@ returns NumPy arrays filled in place, iteration by iteration:
 key                 shape                        content
 ==================  ===========================  ==============================================
 ``w_bt``            ``n_iter x R x (d-1)``       ``W_l ∠ B_l^T`` (eq. 33), ``l = 1..d-1``, with
-                                                 the weights used at iteration ``k``
+                                                 the weights used at iteration ``k`` (NaN for
+                                                 DFA, whose ``D_l`` is not ``W_l^T``-shaped)
 ``norm_w``          ``n_iter x R x d``           ``|W_l|_F``, ``l = 0..d-1``, same weights
 ``loss``            ``n_iter x R``               ``1/2 sum E^2`` per sample (mean over the batch)
 ``active``          ``n_iter x R x d``           fraction of the ``Z_l`` entries of the batch that
                                                  are > 0 (units not silent), ``l = 1..d``
-``dw_bp``           ``n_iter x R x d``           ``dW_l,FA ∠ dW_l,BP`` (``record_bp``)
-``dw_bt``           ``n_iter x R x (d-1)``       ``dW_l,FA ∠ B_l^T`` (``record_terms``)
+``dw_bp``           ``n_iter x R x d``           ``dW_l ∠ dW_l,BP`` (``record_bp``; 0 for BP)
+``dw_bt``           ``n_iter x R x (d-1)``       ``dW_l ∠ B_l^T`` (``record_terms``)
 ``t{o}_aln``        ``n_iter x R x (d-1)``       ``T^o_l,aln ∠ B_l^T`` (eq. 21, ``record_terms``)
 ``t{o}_sup``        ``n_iter x R x (d-1)``       ``T^o_l,sup ∠ B_l^T`` (eq. 22, ``record_terms``)
 ``trace_L``         ``n_iter x R x d x n_tr``    chosen elements of ``L_l``, ``l = 1..d``
@@ -50,16 +52,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fa_lib import cache, ensembles, linalg, mnist, terms
-from fa_lib.network import (
-    Network,
-    Rule,
-    Step,
-    ensure_finite,
-    forward,
-    init_network,
-    learn,
-    prepare,
-)
+from fa_lib.network import Network, ensure_finite, forward, init_network
+from fa_lib.rule import Rule, Step, learn, prepare
 
 N_CLASSES = 10
 """Number of MNIST classes."""
@@ -80,19 +74,10 @@ class TrainConfig:
     n_hot : int or None
         Ones per class code (Methods 4.9); ``None`` means ``width // 10`` (5-hot for
         width 50, 10-hot for width 100).
-    method : {"fa", "bp"}
-        BP-TRW / FA (eq. 18) or BP (eq. 16).
-    eta : float
-        Learning rate.
-    wn_gamma : float or None
-        Neuron-wise weight normalisation (eq. 32) after every update, or ``None``.
-    normalise_b : bool
-        With WN, also normalise the columns of every ``B_l`` to gamma at the start
-        (Methods 4.4); ``False`` leaves ``B`` as drawn.
-    layer_norm : float or None
-        Layer-wise normalisation ``W_l <- c W_l / |W_l|_F`` after every update (c = 7.07).
-    match_b : bool
-        B-norm matching ``B_l <- B_l |W_l|_F / |B_l|_F`` after every update.
+    rule : Rule
+        The learning rule (:class:`fa_lib.rule.Rule`): the feedback pathway (BP, FA,
+        DFA, ...), the learning rate per batch and the normalisations (WN with ``B``
+        normalised or as drawn, layer-wise, B-norm matching).
     epochs, reps, seed : int
         Epochs, stacked repetitions ``R``, and the seed of :func:`fa_lib.ensembles.streams`.
     n_batches : int
@@ -111,7 +96,7 @@ class TrainConfig:
     dtype : {"float32", "float64"}
         Precision of the whole computation (the authors' code: float32).
     record_bp : bool
-        Record ``dW_l,FA ∠ dW_l,BP`` (computes the BP directions for comparison only).
+        Record ``dW_l ∠ dW_l,BP`` (computes the BP directions for comparison only).
     record_terms : bool
         Record ``dW_l ∠ B_l^T`` and the angles with ``B_l^T`` of the alignment terms
         ``T^o_aln`` (eq. 21) for ``o`` in ``aln_orders`` and of ``T^o_sup`` (eq. 22) for
@@ -137,12 +122,7 @@ class TrainConfig:
     width: int = 50
     depth: int = 5
     n_hot: int | None = None
-    method: str = "fa"
-    eta: float = 0.0005
-    wn_gamma: float | None = None
-    normalise_b: bool = True
-    layer_norm: float | None = None
-    match_b: bool = False
+    rule: Rule = Rule("fa", eta=0.0005)
     epochs: int = 100
     reps: int = 10
     seed: int = 0
@@ -164,17 +144,23 @@ class TrainConfig:
     snapshot_epoch: int | None = None
 
     def __post_init__(self) -> None:  # noqa: D105
+        if not isinstance(self.rule, Rule):
+            raise TypeError(f"rule must be a fa_lib.rule.Rule; got {self.rule!r}.")
         for name in ("width", "depth", "epochs", "reps", "n_batches", "batch_size",
                      "image_size", "terms_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+            _positive_int(name, getattr(self, name))
         if self.depth < 2:
             raise ValueError(f"depth must be >= 2 weight layers (FA needs a B); got {self.depth}.")
-        if self.n_test is not None and (not isinstance(self.n_test, int) or self.n_test < 1):
-            raise ValueError(f"n_test must be a positive integer or None; got {self.n_test!r}.")
-        if self.n_traces < 0:
-            raise ValueError(f"n_traces must be >= 0; got {self.n_traces!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) \
+                or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {self.seed!r}.")
+        if self.n_test is not None:
+            _positive_int("n_test", self.n_test, "a positive integer or None")
+        if self.n_hot is not None:
+            _positive_int("n_hot", self.n_hot, "a positive integer or None")
+        if isinstance(self.n_traces, bool) or not isinstance(self.n_traces, int | np.integer) \
+                or self.n_traces < 0:
+            raise ValueError(f"n_traces must be an integer >= 0; got {self.n_traces!r}.")
         if self.n_traces > min(self.batch_size, self.width):
             raise ValueError(f"n_traces must be <= batch_size and width; got {self.n_traces}.")
         if self.hot * N_CLASSES > self.width:
@@ -184,12 +170,15 @@ class TrainConfig:
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}; got {self.dtype!r}.")
-        if not self.init_sd > 0:
-            raise ValueError(f"init_sd must be > 0; got {self.init_sd!r}.")
-        if self.record_bp and self.method != "fa":
-            raise ValueError("record_bp compares FA with BP directions: it needs method='fa'.")
-        if self.record_terms and self.method != "fa":
-            raise ValueError("record_terms follows the FA alignment terms: it needs method='fa'.")
+        if isinstance(self.init_sd, bool) or not isinstance(self.init_sd, int | float) \
+                or not (np.isfinite(self.init_sd) and self.init_sd > 0):
+            raise ValueError(f"init_sd must be a finite number > 0; got {self.init_sd!r}.")
+        p = self.rule.pathway
+        if self.record_terms and not (p.layerwise and p.uses_b):
+            raise ValueError(
+                "record_terms follows the angles of the alignment terms with B^T: it needs a "
+                f"pathway that uses a B of W^T's shape; got {p.name!r}."
+            )
         for o in (*self.aln_orders, *self.sup_orders):
             if not isinstance(o, int | np.integer) or o < 1:
                 raise ValueError(f"term orders must be positive integers; got {o!r}.")
@@ -210,7 +199,6 @@ class TrainConfig:
             if not (isinstance(ls, tuple | list) and len(ls) == 2 and float(ls[0]) < float(ls[1])):
                 raise ValueError(f"label_smoothing must be None or (low, high) with low < high; "
                                  f"got {ls!r}.")
-        self.rule()  # validates method, eta, wn_gamma, layer_norm
 
     @property
     def hot(self) -> int:
@@ -227,19 +215,21 @@ class TrainConfig:
         """Total number of iterations (``epochs * n_batches``)."""
         return self.epochs * self.n_batches
 
-    def rule(self) -> Rule:
-        """Return the :class:`fa_lib.network.Rule` of this run."""
-        return Rule(method=self.method, eta=self.eta, wn_gamma=self.wn_gamma,
-                    normalise_b=self.normalise_b, layer_norm=self.layer_norm,
-                    match_b=self.match_b, compare_bp=self.record_bp)
-
     def as_dict(self) -> dict:
-        """Return the configuration as a plain dict (the cache key)."""
-        return dataclasses.asdict(self)
+        """Return the configuration as a plain dict (the cache key); the rule as a dict too."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["rule"] = self.rule.as_dict()
+        return out
 
     def replace(self, **changes) -> TrainConfig:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _positive_int(name: str, value: object, expected: str = "a positive integer") -> None:
+    """Raise ValueError unless ``value`` is an integer >= 1 (a float such as 2.5 is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be {expected}; got {value!r}.")
 
 
 @functools.lru_cache(maxsize=2)
@@ -327,27 +317,6 @@ def accuracy(net: Network, codes: np.ndarray, x: np.ndarray, y: np.ndarray,
     return correct / len(x)
 
 
-def angle_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`fa_lib.linalg.angle` (eq. 33) of stacked pairs, NaN where a matrix is zero.
-
-    A network whose units are all silent gives ``dW = 0``, whose angle is undefined.
-
-    Parameters
-    ----------
-    a, b : ndarray, shape (..., n, m)
-        Stacks with the same leading axes.
-    """
-    if a.shape[:-2] != b.shape[:-2]:
-        raise ValueError(f"a and b must have the same leading axes; got {a.shape} and {b.shape}.")
-    ok = (linalg.frobenius_norm(a) * linalg.frobenius_norm(b)) > 0
-    if np.all(ok):
-        return linalg.angle(a, b)
-    out = np.full(ok.shape, np.nan)
-    if np.any(ok):
-        out[ok] = linalg.angle(a[ok], b[ok])
-    return out
-
-
 class _Terms:
     """Ring buffer of past iterations and the alignment terms of Fig. 7 (eqs. 21-22).
 
@@ -374,10 +343,10 @@ class _Terms:
     def record(self, k: int, net: Network, step: Step) -> None:
         """Angles with ``B_l^T`` of ``dW_l`` and, on the grid, of the terms at iteration ``k``."""
         cfg, out, d = self.cfg, self.out, net.depth
-        eta, act = cfg.eta, net.activation
+        eta, act = cfg.rule.eta, net.activation
         bt = [None] + [linalg.transpose(net.B[ell]) for ell in range(1, d)]
         for ell in range(1, d):
-            out["dw_bt"][k, :, ell - 1] = angle_or_nan(step.dW[ell], bt[ell])
+            out["dw_bt"][k, :, ell - 1] = linalg.angle(step.dW[ell], bt[ell], zero="nan")
         if k % cfg.terms_every:
             return
         for o in cfg.aln_orders:
@@ -386,14 +355,14 @@ class _Terms:
                 for ell in range(1, d):
                     t = terms.alignment_term(w_old[ell - 1], l_old[ell - 1], step.L[ell - 1],
                                              d_old[ell], step.delta[ell + 1], eta, act)
-                    out[f"t{o}_aln"][k, :, ell - 1] = angle_or_nan(t, bt[ell])
+                    out[f"t{o}_aln"][k, :, ell - 1] = linalg.angle(t, bt[ell], zero="nan")
         for o in cfg.sup_orders:
             if k - o in self.store:
                 w_old = self.store[k - o][0]
                 for ell in range(1, d):
                     t = terms.sup_alignment_term(w_old[ell - 1], step.L[ell - 1],
                                                  step.delta[ell + 1], eta, act)
-                    out[f"t{o}_sup"][k, :, ell - 1] = angle_or_nan(t, bt[ell])
+                    out[f"t{o}_sup"][k, :, ell - 1] = linalg.angle(t, bt[ell], zero="nan")
 
 
 def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
@@ -453,8 +422,9 @@ def run(
     """Train ``cfg.reps`` stacked networks on MNIST and record every iteration.
 
     Repetition ``r`` draws its weights, feedback matrices (iid ``N(0, init_sd^2)``),
-    its class codes (Methods 4.9) and its traced elements from its own stream
-    (:func:`fa_lib.ensembles.streams`), so it is the same alone or stacked (in float32 up
+    its class codes (Methods 4.9), its traced elements and the pathway's runtime draws
+    (brSF, weight mirror) from its own stream (:func:`fa_lib.ensembles.streams`, split
+    in four), so it is the same alone or stacked (in float32 up
     to rounding: the stacked products may sum in another order). Iteration
     ``k`` uses mini-batch ``k mod n_batches`` (fixed batches, fixed order). The test set
     is evaluated before training and after every epoch.
@@ -501,11 +471,11 @@ def run(
     x_test = data.x_test[: cfg.n_test].astype(dtype, copy=False)
     y_test = data.y_test[: cfg.n_test]
 
-    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd,
-                       biases=cfg.biases, dtype=dtype)
-    rule = cfg.rule()
-    prepare(net, rule)
+                       biases=cfg.biases, dtype=dtype, pathway=cfg.rule.pathway)
+    rule = cfg.rule
+    prepare(net, rule, rng=[s[3] for s in subs])
     codes = np.stack([ensembles.n_hot_codes(s[1], N_CLASSES, cfg.width, cfg.hot) for s in subs])
     codes = codes.astype(dtype)
     out = _allocate(cfg)
@@ -527,11 +497,12 @@ def run(
 
     with _blas_limit(blas_threads):
         out["test_acc"][0] = accuracy(net, codes, x_test, y_test)
-        for k in _progress(range(cfg.n_iter), progress, f"MNIST {cfg.method} eta={cfg.eta}"):
+        for k in _progress(range(cfg.n_iter), progress, f"MNIST {rule.name} eta={rule.eta}"):
             b = k % cfg.n_batches
             w_before = list(net.W)
-            for ell in range(1, d):
-                out["w_bt"][k, :, ell - 1] = angle_or_nan(net.W[ell], linalg.transpose(net.B[ell]))
+            for ell in range(1, d) if rule.pathway.layerwise else ():
+                out["w_bt"][k, :, ell - 1] = linalg.angle(net.W[ell], linalg.transpose(net.B[ell]),
+                                                          zero="nan")
             out["norm_w"][k] = np.stack([linalg.frobenius_norm(w) for w in net.W], axis=-1)
             Z, L = forward(net, xb[b])
             e = encode(targets, yb[b]) - L[-1]
@@ -540,9 +511,9 @@ def run(
             out["loss"][k] = 0.5 * np.einsum("rij,rij->r", e, e) / cfg.batch_size
             for ell in range(1, d + 1):
                 out["active"][k, :, ell - 1] = np.mean(Z[ell] > 0, axis=(-2, -1))
-            step = learn(net, rule, Z, L, e)
+            step = learn(net, rule, Z, L, e, compare_bp=cfg.record_bp)
             try:
-                ensure_finite(net, k, cfg.eta)
+                ensure_finite(net, k, rule.eta)
             except FloatingPointError:
                 if not stop_on_divergence:
                     raise
@@ -550,7 +521,8 @@ def run(
                 break
             if cfg.record_bp:
                 for ell in range(d):
-                    out["dw_bp"][k, :, ell] = angle_or_nan(step.dW[ell], step.dW_bp[ell])
+                    out["dw_bp"][k, :, ell] = linalg.angle(step.dW[ell], step.dW_bp[ell],
+                                                           zero="nan")
             if cfg.n_traces:
                 for ell in range(1, d + 1):
                     at = (rep_idx, rows[:, ell - 1], cols[:, ell - 1])

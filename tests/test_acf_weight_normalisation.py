@@ -9,6 +9,7 @@ import pytest
 
 from fa_lib import ensembles, stats
 from fa_lib.experiments import acf_weight_normalisation as m
+from fa_lib.openloop import run_openloop
 
 TINY4 = m.Fig4Config(
     sizes=(6, 5, 3), n_b=4, reps=3, betas=(0.0, 0.5, 1.0), gamma=1.0, final_window=3, seed=7,
@@ -46,15 +47,12 @@ def test_chapter_config_follows_fa_scale(monkeypatch):
 
 
 def test_variants():
-    assert m.variant("none").gamma is None
-    wn, wn_b = m.variant("wn", 0.7), m.variant("wn_b", 0.7)
-    assert wn.gamma == 0.7 and not wn.normalise_b
-    assert wn_b.gamma == 0.7 and wn_b.normalise_b
-    assert wn_b.rule(0.1).wn_gamma == 0.7 and wn_b.rule(0.1).compare_bp
+    assert m.variant("none", 0.1).wn_gamma is None
+    wn, wn_b = m.variant("wn", 0.1, 0.7), m.variant("wn_b", 0.1, 0.7)
+    assert wn.wn_gamma == 0.7 and not wn.normalise_b and wn.name == "fa" and wn.eta == 0.1
+    assert wn_b.wn_gamma == 0.7 and wn_b.normalise_b
     with pytest.raises(ValueError, match="variant"):
-        m.variant("bn")
-    with pytest.raises(ValueError, match="normalise_b"):
-        m.Variant("x", None, normalise_b=True)
+        m.variant("bn", 0.1)
 
 
 def test_bad_configs_raise():
@@ -64,39 +62,6 @@ def test_bad_configs_raise():
         m.SweepConfig("beta", 1.5, 0.1, 10)
     with pytest.raises(ValueError, match="sweep"):
         TINY4.sweep("x")
-    with pytest.raises(ValueError, match="n_iter"):
-        m.run_stacked(0, 2, 0, (3, 3, 2), 2, 0.1, [m.variant("none")])
-    with pytest.raises(ValueError, match="sizes"):
-        m.run_stacked(0, 2, 3, (3, 3), 2, 0.1, [m.variant("none")])
-
-
-@pytest.mark.parametrize("record_terms", [False, True])
-def test_run_stacked_equals_the_engine_per_variant(record_terms):
-    # Each stacked variant is the engine's run_openloop with that variant's rule.
-    from fa_lib.openloop import run_openloop
-
-    variants = [m.variant("none"), m.variant("wn", 0.8), m.variant("wn_b", 0.8)]
-    x, e = m.Signal(beta=[0.5, 0.9, 1.0]), m.Signal(beta=0.7)
-    stacked = m.run_stacked(5, 3, 6, (7, 6, 4), 5, 0.05, variants, x=x, e=e,
-                            record_terms=record_terms)
-    for v, var in enumerate(variants):
-        lone = run_openloop(5, 3, 6, (7, 6, 4), 5, var.rule(0.05), x=x, e=e,
-                            record_terms=record_terms)
-        assert set(stacked) <= set(lone)
-        for k, a in stacked.items():
-            np.testing.assert_allclose(a[:, v], lone[k], rtol=1e-10, atol=1e-10,
-                                       equal_nan=True, err_msg=f"{var.name}: {k}")
-
-
-def test_float32_follows_float64():
-    variants = [m.variant("none"), m.variant("wn")]
-    kw = dict(x=m.Signal(beta=0.9), e=m.Signal(beta=0.5))
-    a = m.run_stacked(2, 3, 5, (20, 20, 5), 20, 0.01, variants, dtype="float64", **kw)
-    b = m.run_stacked(2, 3, 5, (20, 20, 5), 20, 0.01, variants, dtype="float32", **kw)
-    for k in ("w1_bt", "dw0", "dw1"):
-        np.testing.assert_allclose(b[k], a[k], atol=1e-2)
-    with pytest.raises(ValueError, match="dtype"):
-        m.run_stacked(2, 3, 5, (20, 20, 5), 20, 0.01, variants, dtype="float16")
 
 
 def test_text_eta_config():
@@ -106,12 +71,6 @@ def test_text_eta_config():
     assert t.beta_sweep.n_iter == 4000 and t.beta_x_sweep.n_iter == 7000
     out = m.fig4_text_eta(TINY4)
     assert out["beta"]["w1_bt"].shape == (8, 3, 3, 2)
-
-
-def test_angle_or_nan():
-    a = np.stack([np.eye(2), np.zeros((2, 2))])
-    out = m.angle_or_nan(a, np.ones((2, 2)))
-    assert out[0] == pytest.approx(45.0) and np.isnan(out[1])
 
 
 def test_run_sweep_shapes_and_wn():
@@ -131,9 +90,9 @@ def test_run_sweep_shapes_and_wn():
 def test_stacking_order_is_value_major():
     # Repetition r of the i-th coefficient is stacked repetition i * reps + r.
     stacked = m.run_sweep(TINY4, "beta")
-    lone = m.run_stacked(TINY4.seed, 9, 8, TINY4.sizes, TINY4.n_b, 0.01, [m.variant("none")],
-                         e=m.Signal(beta=np.repeat([0.0, 0.5, 1.0], 3)))
-    np.testing.assert_allclose(stacked["w1_bt"][:, 0, 2], lone["w1_bt"][:, 0, 6:9], rtol=1e-5)
+    lone = run_openloop(TINY4.seed, 9, 8, TINY4.sizes, TINY4.n_b, m.variant("none", 0.01),
+                        e=m.Signal(beta=np.repeat([0.0, 0.5, 1.0], 3)), dtype=TINY4.dtype)
+    np.testing.assert_allclose(stacked["w1_bt"][:, 0, 2], lone["w1_bt"][:, 6:9], rtol=1e-5)
 
 
 def test_final_mean():

@@ -8,6 +8,7 @@ import pytest
 
 from fa_lib import ensembles, mnist, network, training
 from fa_lib.experiments import flexibility as flex
+from fa_lib.rule import Rule, train_step
 from fa_lib.training import TrainConfig
 
 SIDE = 3  # 9 input features
@@ -23,9 +24,9 @@ def _data(seed=0, n_train=60, n_test=40):
     )
 
 
-def _cfg(**kw):
+def _cfg(eta=0.01, **kw):
     base = dict(width=20, depth=3, epochs=4, reps=2, n_batches=3, batch_size=20, image_size=SIDE,
-                eta=0.01, dtype="float64")
+                rule=Rule("fa", eta=eta), dtype="float64")
     return TrainConfig(**{**base, **kw})
 
 
@@ -62,7 +63,7 @@ def test_relabelling_draws_new_exclusive_codes_from_the_code_stream():
     for r in range(cfg.reps):
         assert np.all(new[r].sum(axis=1) == cfg.hot) and np.all(new[r].sum(axis=0) <= 1)
     # The same stream that drew the first codes draws the new ones, next.
-    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     for r, s in enumerate(subs):
         first = ensembles.n_hot_codes(s[1], 10, cfg.width, cfg.hot)
         second = ensembles.n_hot_codes(s[1], 10, cfg.width, cfg.hot)
@@ -78,13 +79,13 @@ def test_relabelled_run_matches_a_replay_with_the_engine():
     cfg = _cfg(reps=2, epochs=2, n_batches=2, relabel_epoch=1, snapshot_epoch=1)
     data = _data()
     out = training.run(cfg, data)
-    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = network.init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd)
     codes = np.stack([ensembles.n_hot_codes(s[1], 10, cfg.width, cfg.hot) for s in subs])
     xb, yb = mnist.minibatches(data.x_train, data.y_train, cfg.batch_size)
-    rule = cfg.rule()
+    rule = cfg.rule
     for k in range(2):
-        step = network.train_step(net, rule, xb[k], codes[:, yb[k]])
+        step = train_step(net, rule, xb[k], codes[:, yb[k]])
     np.testing.assert_allclose(out["z_snapshot"], step.Z[-1], rtol=1e-12)
     np.testing.assert_allclose(out["test_acc"][1],
                                training.accuracy(net, codes, data.x_test, data.y_test))
@@ -92,7 +93,7 @@ def test_relabelled_run_matches_a_replay_with_the_engine():
     np.testing.assert_allclose(out["acc_relabel"],
                                training.accuracy(net, new, data.x_test, data.y_test))
     for k in range(2):
-        network.train_step(net, rule, xb[k], new[:, yb[k]])
+        train_step(net, rule, xb[k], new[:, yb[k]])
     np.testing.assert_allclose(out["test_acc"][2],
                                training.accuracy(net, new, data.x_test, data.y_test))
 
@@ -107,13 +108,13 @@ def test_label_smoothing_changes_the_targets_only():
     assert not np.allclose(ls["w_bt"][1], plain["w_bt"][1])
     # Replay the first step with smoothed targets.
     cfg = _cfg(label_smoothing=(0.05, 0.95))
-    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = network.init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd)
     codes = np.stack([ensembles.n_hot_codes(s[1], 10, cfg.width, cfg.hot) for s in subs])
     xb, yb = mnist.minibatches(data.x_train, data.y_train, cfg.batch_size)
     target = mnist.label_smoothing(codes, 0.05, 0.95)[:, yb[0]]
     assert set(np.unique(target)) == {0.05, 0.95}
-    network.train_step(net, cfg.rule(), xb[0], target)
+    train_step(net, cfg.rule, xb[0], target)
     np.testing.assert_allclose(ls["norm_w"][1], np.stack(
         [np.linalg.norm(w, axis=(-2, -1)) for w in net.W], axis=-1), rtol=1e-12)
 
@@ -141,10 +142,11 @@ def test_configurations_follow_the_scale():
     for name, cfg in flex.CONFIGS.items():
         assert cfg.epochs == 2 * p and cfg.relabel_epoch == p and cfg.snapshot_epoch == p, name
         assert cfg.batch_size == flex.SCALE["batch_size"] and not cfg.biases
-    assert flex.FIG8["fa_wn"].wn_gamma == flex.GAMMA and not flex.FIG8["fa_wn"].normalise_b
-    assert flex.VARIANTS["fa_wn_b_normalised"].normalise_b
-    assert flex.VARIANTS["fa_text_eta"].eta == pytest.approx(
-        10 * flex.FIG8["fa"].eta)
+    wn = flex.FIG8["fa_wn"].rule
+    assert wn.wn_gamma == flex.GAMMA and not wn.normalise_b
+    assert flex.VARIANTS["fa_wn_b_normalised"].rule.normalise_b
+    assert flex.VARIANTS["fa_text_eta"].rule.eta == pytest.approx(
+        10 * flex.FIG8["fa"].rule.eta)
     # Every grid point of Fig. S3 has a run; points equal to a Fig. 8 run share it.
     assert set(flex.S3_GRID.values()) <= set(flex.CONFIGS)
     n_points = (len(flex.SCALE["s3_methods"]) * len(flex.SCALE["s3_etas"])

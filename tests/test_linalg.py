@@ -154,3 +154,26 @@ def test_skew_part_deflects_any_bt_by_exactly_90_degrees(rng):
     np.testing.assert_allclose(linalg.angle(bt, bt @ skew), 90.0, rtol=0, atol=1e-9)
     # ... while the full M (not skew) does not give exactly 90 degrees
     assert np.max(np.abs(linalg.angle(bt, bt @ m) - 90.0)) > 1e-3
+
+
+def test_angle_zero_policy_raise_or_nan():
+    a = np.stack([np.eye(3), np.eye(3), np.zeros((3, 3))])
+    b = np.stack([np.eye(3), np.zeros((3, 3)), np.eye(3)])
+    with pytest.raises(ValueError, match="undefined for a zero matrix"):
+        linalg.angle(a, b)
+    got = linalg.angle(a, b, zero="nan")
+    np.testing.assert_array_equal(np.isnan(got), [False, True, True])
+    assert got[0] == pytest.approx(0.0, abs=1e-6)
+    # where both are non-zero the NaN policy gives exactly the plain angle
+    r = np.random.default_rng(3).normal(size=(4, 3, 2))
+    np.testing.assert_array_equal(linalg.angle(r, r[::-1], zero="nan"), linalg.angle(r, r[::-1]))
+    with pytest.raises(ValueError, match="zero must be one of"):
+        linalg.angle(a, b, zero="ignore")
+
+
+def test_angle_of_bool_and_integer_matrices_is_taken_as_numbers():
+    got = linalg.angle(np.eye(2, dtype=bool), np.ones((2, 2), dtype=bool))
+    assert got == pytest.approx(45.0)
+    assert linalg.angle(np.eye(2, dtype=int), np.ones((2, 2), dtype=int)) == pytest.approx(45.0)
+    with pytest.raises(ValueError, match="real numbers"):
+        linalg.angle(np.eye(2).astype(complex), np.eye(2))

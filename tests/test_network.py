@@ -8,18 +8,15 @@ import pytest
 from fa_lib import activations, ensembles, linalg
 from fa_lib.network import (
     Network,
-    Rule,
     deltas,
     ensure_finite,
     forward,
     init_network,
-    learn,
     normalise_columns,
     normalise_layer,
-    prepare,
-    train_step,
     weight_updates,
 )
+from fa_lib.rule import Rule, learn, prepare, train_step
 
 SIZES = (4, 6, 5, 3)  # a 3-layer net: W_0 4x6, W_1 6x5, W_2 5x3
 N_B = 7
@@ -123,7 +120,7 @@ def test_fa_with_b_equal_to_w_transpose_is_bp(activation):
     for i in range(1, net.depth + 1):
         np.testing.assert_allclose(d_fa[i], d_bp[i], rtol=1e-13, atol=1e-15)
     fa_net, bp_net = net.copy(), net.copy()
-    s_fa = train_step(fa_net, Rule("fa", eta=0.1, compare_bp=True), x, target)
+    s_fa = train_step(fa_net, Rule("fa", eta=0.1), x, target, compare_bp=True)
     s_bp = train_step(bp_net, Rule("bp", eta=0.1), x, target)
     for i in range(net.depth):
         np.testing.assert_allclose(s_fa.dW[i], s_bp.dW[i], rtol=1e-13, atol=1e-15)
@@ -134,7 +131,7 @@ def test_fa_uses_b_and_its_bp_comparison_uses_the_weights_before_the_update():
     net = _net(seed=5, activation="relu")
     x, target = _data(seed=6)
     before = net.copy()
-    step = train_step(net, Rule("fa", eta=0.2, compare_bp=True), x, target)
+    step = train_step(net, Rule("fa", eta=0.2), x, target, compare_bp=True)
     Z, L = forward(before, x)
     e = target - L[-1]
     expected_fa = weight_updates(L, deltas(before, Z, e, "fa"), 0.2)
@@ -248,7 +245,7 @@ def _train(net, rule, xs, targets):
 @pytest.mark.parametrize(
     "rule",
     [
-        Rule("fa", eta=0.05, compare_bp=True),
+        Rule("fa", eta=0.05),
         Rule("fa", eta=0.05, wn_gamma=1.0),
         Rule("bp", eta=0.05),
     ],
@@ -307,11 +304,11 @@ def test_float32_network_stays_float32(x_dtype):
     Z, L = forward(net, x)
     assert all(z.dtype == np.float32 for z in Z[1:]) and all(a.dtype == np.float32 for a in L)
     for rule in (
-        Rule("fa", eta=0.01, wn_gamma=1.0, compare_bp=True),
-        Rule("bp", eta=0.01, match_b=True),
+        Rule("fa", eta=0.01, wn_gamma=1.0),
+        Rule("fa", eta=0.01, match_b=True),
     ):
         prepare(net, rule)
-        step = train_step(net, rule, x, target)
+        step = train_step(net, rule, x, target, compare_bp=True)
         assert all(d.dtype == np.float32 for d in step.delta[1:])
         assert all(d.dtype == np.float32 for d in step.dW) and all(
             d.dtype == np.float32 for d in step.dW_bp
@@ -358,12 +355,12 @@ def test_network_rejects_mismatched_shapes():
 
 
 def test_init_network_rejects_bad_input():
-    with pytest.raises(ValueError, match="sequence of Generators"):
-        init_network(np.random.default_rng(0), SIZES, "relu")
-    with pytest.raises(ValueError, match=">= 2 positive layer widths"):
-        init_network(ensembles.streams(0, 1), (4,), "relu")
-    with pytest.raises(ValueError, match=">= 2 positive layer widths"):
-        init_network(ensembles.streams(0, 1), (4, 0, 2), "relu")
+    for bad in (np.random.default_rng(0), 42, [], [1, 2]):
+        with pytest.raises(ValueError, match="sequence of numpy Generators, one per repetition"):
+            init_network(bad, SIZES, "relu")
+    for sizes in ((4,), (4, 0, 2), (4, 2.7, 2), (4, True, 2)):
+        with pytest.raises(ValueError, match=">= 2 layer widths, each a positive integer"):
+            init_network(ensembles.streams(0, 1), sizes, "relu")
     with pytest.raises(ValueError, match="sd must be a finite number > 0"):
         init_network(ensembles.streams(0, 1), SIZES, "relu", sd=0.0)
     with pytest.raises(ValueError, match="bias_sd must be a finite number > 0"):
@@ -389,8 +386,10 @@ def test_deltas_rejects_bad_input():
     net = _net(seed=51, reps=2)
     x, target = _data(seed=52)
     Z, L = forward(net, x)
-    with pytest.raises(ValueError, match="method must be one of"):
-        deltas(net, Z, target - L[-1], "dfa")
+    with pytest.raises(ValueError, match="unknown feedback pathway 'sgd'"):
+        deltas(net, Z, target - L[-1], "sgd")
+    with pytest.raises(ValueError, match=r"the 'dfa' pathway needs B\[1\] of shape \(2, 3, 6\)"):
+        deltas(net, Z, target - L[-1], "dfa")  # B drawn for FA
     with pytest.raises(ValueError, match="E has 4 columns but the network has n_d = 3 outputs"):
         deltas(net, Z, np.ones((2, N_B, 4)), "fa")
     with pytest.raises(
@@ -426,7 +425,7 @@ def test_non_positive_gamma_raises(gamma):
 
 
 def test_rule_rejects_bad_combinations():
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="unknown feedback pathway 'sgd'"):
         Rule("sgd")
     with pytest.raises(ValueError, match="not both"):
         Rule("fa", wn_gamma=1.0, layer_norm=7.07)

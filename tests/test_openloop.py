@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fa_lib import ensembles
-from fa_lib.network import Rule
+from fa_lib.rule import Rule
 from fa_lib.openloop import Signal, run_openloop
 
 SIZES = (6, 5, 3)
@@ -284,10 +284,18 @@ def test_a_diverging_run_names_the_iteration_and_eta():
 
 def test_run_openloop_rejects_bad_input():
     rule = Rule("fa", eta=0.01)
-    with pytest.raises(ValueError, match="n_iter, reps and n_b must be >= 1"):
+    with pytest.raises(ValueError, match="reps must be a positive integer; got 0"):
         run_openloop(0, 0, 5, SIZES, N_B, rule)
-    with pytest.raises(ValueError, match="n_iter, reps and n_b must be >= 1"):
+    with pytest.raises(ValueError, match="n_iter must be a positive integer; got 0"):
         run_openloop(0, 2, 0, SIZES, N_B, rule)
+    with pytest.raises(ValueError, match="n_iter must be a positive integer; got 2.5"):
+        run_openloop(0, 2, 2.5, SIZES, N_B, rule)
+    with pytest.raises(ValueError, match="rule must be a fa_lib.rule.Rule"):
+        run_openloop(0, 2, 5, SIZES, N_B, None)
+    with pytest.raises(ValueError, match="must share the pathway and the learning rate"):
+        run_openloop(0, 2, 5, SIZES, N_B, [rule, Rule("fa", eta=0.02)])
+    with pytest.raises(ValueError, match="record_terms .* 'dfa'"):
+        run_openloop(0, 2, 5, SIZES, N_B, Rule("dfa", eta=0.01), record_terms=True)
     with pytest.raises(ValueError, match=r"sizes must be \(n_i, n_h, n_o\)"):
         run_openloop(0, 2, 5, (4, 3), N_B, rule)
     with pytest.raises(ValueError, match="unknown activation"):
@@ -306,3 +314,30 @@ def test_observe_records_extra_traces_each_iteration():
     out = run_openloop(3, 2, 5, SIZES, N_B, Rule("fa", eta=0.01), observe=observe)
     assert seen == list(range(5))
     np.testing.assert_allclose(out["w1_norm_again"], out["norm_w1"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("record_terms", [False, True])
+def test_stacked_variants_equal_each_rule_alone(record_terms):
+    # The variants of a figure run stacked; each equals its rule run alone.
+    rules = [Rule("fa", eta=0.05), Rule("fa", eta=0.05, wn_gamma=0.8),
+             Rule("fa", eta=0.05, wn_gamma=0.8, normalise_b=True)]
+    x, e = Signal(beta=[0.5, 0.9, 1.0]), Signal(beta=0.7)
+    stacked = run_openloop(5, 3, 6, (7, 6, 4), 5, rules, x=x, e=e, record_terms=record_terms)
+    for v, rule in enumerate(rules):
+        lone = run_openloop(5, 3, 6, (7, 6, 4), 5, rule, x=x, e=e, record_terms=record_terms)
+        assert set(stacked) == set(lone)
+        for k, a in stacked.items():
+            assert a.shape == (6, 3, 3)
+            np.testing.assert_allclose(a[:, v], lone[k], rtol=1e-10, atol=1e-10,
+                                       equal_nan=True, err_msg=f"{v}: {k}")
+
+
+def test_float32_follows_float64():
+    rules = [Rule("fa", eta=0.01), Rule("fa", eta=0.01, wn_gamma=1.0)]
+    kw = dict(x=Signal(beta=0.9), e=Signal(beta=0.5))
+    a = run_openloop(2, 3, 5, (20, 20, 5), 20, rules, dtype="float64", **kw)
+    b = run_openloop(2, 3, 5, (20, 20, 5), 20, rules, dtype="float32", **kw)
+    for k in ("w1_bt", "dw0", "dw1"):
+        np.testing.assert_allclose(b[k], a[k], atol=1e-2)
+    with pytest.raises(ValueError, match="dtype"):
+        run_openloop(2, 3, 5, (20, 20, 5), 20, rules, dtype="float16")

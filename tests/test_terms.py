@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fa_lib import ensembles, linalg, terms
-from fa_lib.network import Rule, forward, init_network, learn
+from fa_lib.network import forward, init_network
+from fa_lib.rule import Rule, learn
 
 SIZES = (6, 5, 4)  # (n_i, n_h, n_o)
 N_B = 8

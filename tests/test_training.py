@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fa_lib import ensembles, linalg, mnist, network, terms, training
+from fa_lib.rule import Rule, train_step
 from fa_lib.training import TrainConfig
 
 SIDE = 3  # 9 input features
@@ -24,9 +25,9 @@ def _data(seed=0, n_train=60, n_test=40):
     )
 
 
-def _cfg(**kw):
+def _cfg(eta=0.01, **kw):
     base = dict(width=20, depth=3, epochs=2, reps=2, n_batches=3, batch_size=20, image_size=SIDE,
-                eta=0.01, dtype="float64")
+                rule=Rule("fa", eta=eta), dtype="float64")
     return TrainConfig(**{**base, **kw})
 
 
@@ -35,14 +36,24 @@ def test_config_rejects_bad_settings():
         TrainConfig(width=40, n_hot=5)
     with pytest.raises(ValueError, match="dtype"):
         TrainConfig(dtype="float16")
-    with pytest.raises(ValueError, match="needs method='fa'"):
-        TrainConfig(method="bp", record_bp=True)
+    with pytest.raises(ValueError, match="record_terms .* got 'bp'"):
+        TrainConfig(rule=Rule("bp"), record_terms=True)
+    with pytest.raises(ValueError, match="record_terms .* got 'dfa'"):
+        TrainConfig(rule=Rule("dfa"), record_terms=True)
     with pytest.raises(ValueError, match="must divide"):
         TrainConfig(record_terms=True, terms_every=7)
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         TrainConfig(epochs=0)
-    with pytest.raises(ValueError, match="not both"):
-        TrainConfig(wn_gamma=1.0, layer_norm=7.07)
+    with pytest.raises(TypeError, match="rule must be a fa_lib.rule.Rule"):
+        TrainConfig(rule="fa")
+    # issue 18: non-integer sizes are refused, not truncated; impossible values fail early
+    for bad in (dict(n_hot=2.5), dict(n_hot=0), dict(n_hot=-1), dict(seed=-1), dict(seed=1.5),
+                dict(n_traces=2.5), dict(width=50.0), dict(epochs=True)):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+            TrainConfig(**bad)
+    for sd in (float("inf"), 0.0, "0.1"):
+        with pytest.raises(ValueError, match="init_sd must be a finite number > 0"):
+            TrainConfig(init_sd=sd)
     assert TrainConfig().hot == 5 and TrainConfig(width=100).hot == 10
     assert TrainConfig().sizes == (225, 50, 50, 50, 50, 50)
     assert TrainConfig().n_iter == 6000
@@ -94,22 +105,22 @@ def test_recorded_terms_match_a_replay_with_the_engine():
     data = _data()
     out = training.run(cfg, data)
     # Replay the first two iterations with fa_lib.network and fa_lib.terms directly.
-    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = network.init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd)
     codes = np.stack([ensembles.n_hot_codes(s[1], 10, cfg.width, cfg.hot) for s in subs])
     xb, yb = mnist.minibatches(data.x_train, data.y_train, cfg.batch_size)
-    rule = cfg.rule()
+    rule = cfg.rule
     steps, w_hist = [], []
     for k in range(2):
         w_hist.append(list(net.W))
-        steps.append(network.train_step(net, rule, xb[k], codes[:, yb[k]]))
+        steps.append(train_step(net, rule, xb[k], codes[:, yb[k]]))
     s0, s1 = steps
     for ell in (1, 2):
         bt = linalg.transpose(net.B[ell])
         t_aln = terms.alignment_term(w_hist[0][ell - 1], s0.L[ell - 1], s1.L[ell - 1],
-                                     s0.delta[ell], s1.delta[ell + 1], cfg.eta, "tanh_relu")
+                                     s0.delta[ell], s1.delta[ell + 1], cfg.rule.eta, "tanh_relu")
         t_sup = terms.sup_alignment_term(w_hist[0][ell - 1], s1.L[ell - 1], s1.delta[ell + 1],
-                                         cfg.eta, "tanh_relu")
+                                         cfg.rule.eta, "tanh_relu")
         np.testing.assert_allclose(out["t1_aln"][1, :, ell - 1], linalg.angle(t_aln, bt), rtol=1e-9)
         np.testing.assert_allclose(out["t1_sup"][1, :, ell - 1], linalg.angle(t_sup, bt), rtol=1e-9)
         np.testing.assert_allclose(out["dw_bt"][1, :, ell - 1], linalg.angle(s1.dW[ell], bt),
@@ -153,17 +164,6 @@ def test_encode_decode_and_accuracy_agree_with_the_mnist_module():
     x, y = g.uniform(size=(50, 9)), g.integers(0, 10, 50)
     np.testing.assert_allclose(training.accuracy(net, codes, x, y, chunk=7),
                                training.accuracy(net, codes, x, y))
-
-
-def test_angle_or_nan_is_nan_only_for_zero_matrices():
-    g = np.random.default_rng(1)
-    a, b = g.normal(size=(3, 4, 5)), g.normal(size=(3, 4, 5))
-    a[1] = 0.0
-    got = training.angle_or_nan(a, b)
-    assert np.isnan(got[1])
-    np.testing.assert_allclose(got[[0, 2]], linalg.angle(a[[0, 2]], b[[0, 2]]))
-    with pytest.raises(ValueError, match="leading axes"):
-        training.angle_or_nan(a, b[:2])
 
 
 MNIST_DIR = os.environ.get("FA_MNIST_DIR", "")
@@ -221,13 +221,13 @@ def test_every_grid_point_of_fig_s2_has_a_matching_run():
 
     for (sweep, value, wn), name in m.S2_GRID.items():
         cfg = m.CONFIGS[name]
-        assert (cfg.wn_gamma is not None) == wn
+        assert (cfg.rule.wn_gamma is not None) == wn
         if sweep == "gamma":
-            assert cfg.wn_gamma == value
+            assert cfg.rule.wn_gamma == value
         elif sweep == "eta":
-            assert cfg.eta == value and cfg.width == 50
+            assert cfg.rule.eta == value and cfg.width == 50
         else:
-            assert cfg.width == value and cfg.eta == m.FA_ETA
+            assert cfg.width == value and cfg.rule.eta == m.FA_ETA
     assert set(m.names()) == set(m.CONFIGS)
     for name in m.FIG7_RUNS.values():
         assert m.CONFIGS[name].record_terms

@@ -15,11 +15,9 @@ Every configuration lives in this module (:data:`PAPER`, :data:`QUICK`); the
 chapter picks one with :func:`chapter_config` (``FA_SCALE``). Each run is one
 entry of the results cache (:func:`fa_lib.cache.cached`).
 
-The runs use :func:`run_stacked`, the engine's open loop with the variants of a
-figure (no WN, WN, ...) stacked in one call: they share the draws of ``X`` and
-``E``, and the runs can be made in float32 like the authors' code (three times
-faster here). The tests check that it equals :func:`fa_lib.openloop.run_openloop`
-variant by variant.
+The runs use :func:`fa_lib.openloop.run_openloop` with the variants of a figure
+(no WN, WN, ...) stacked in one call: they share the draws of ``X`` and ``E``, and
+the runs are made in float32 like the authors' code (three times faster here).
 
 B under WN: Methods 4.4 normalises the columns of ``B`` to gamma whenever WN is
 used; the authors' code for Figs. 4 and S1 leaves ``B`` as drawn. Both are run:
@@ -36,17 +34,9 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from scipy import stats as _st
 
-from fa_lib import _checks, cache, config, ensembles, linalg, stats, terms
-from fa_lib.network import (
-    Network,
-    Rule,
-    ensure_finite,
-    forward,
-    init_network,
-    learn,
-    normalise_columns,
-)
-from fa_lib.openloop import CONSTANT, Signal
+from fa_lib import _checks, cache, config, ensembles, stats
+from fa_lib.openloop import CONSTANT, Signal, run_openloop
+from fa_lib.rule import Rule
 
 CHAPTER = "acf_weight_normalisation"
 """The chapter's name, used for its claims."""
@@ -286,38 +276,8 @@ def chapter_config() -> ChapterConfig:
 # --------------------------------------------------------------------------- the runner
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A learning-rule variant; several variants run stacked in one call of :func:`run_stacked`.
-
-    Attributes
-    ----------
-    name : str
-    gamma : float or None
-        Neuron-wise WN (eq. 32) after every update with this gamma, or ``None`` (no WN).
-    normalise_b : bool
-        With WN: also rescale the columns of ``B`` to gamma once at the start (Methods 4.4).
-    """
-
-    name: str
-    gamma: float | None
-    normalise_b: bool = False
-
-    def __post_init__(self) -> None:
-        """Check the fields; raise ValueError on a bad value."""
-        if self.gamma is not None:
-            _checks.positive("gamma", self.gamma)
-        elif self.normalise_b:
-            raise ValueError("normalise_b applies only with WN (a gamma).")
-
-    def rule(self, eta: float) -> Rule:
-        """Return the engine's :class:`~fa_lib.network.Rule` of this variant (FA, BP compared)."""
-        return Rule(method="fa", eta=eta, wn_gamma=self.gamma, normalise_b=self.normalise_b,
-                    compare_bp=True)
-
-
-def variant(name: str, gamma: float = 1.0) -> Variant:
-    """Return one of the chapter's :data:`VARIANTS` with WN norm ``gamma``.
+def variant(name: str, eta: float, gamma: float = 1.0) -> Rule:
+    """Return the FA :class:`~fa_lib.rule.Rule` of one of the chapter's :data:`VARIANTS`.
 
     ``"none"``: no WN; ``"wn"``: WN with ``B`` as drawn (the authors' code); ``"wn_b"``: WN
     with the columns of ``B`` normalised to gamma at the start (Methods 4.4).
@@ -325,152 +285,8 @@ def variant(name: str, gamma: float = 1.0) -> Variant:
     if name not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}; got {name!r}.")
     if name == "none":
-        return Variant(name, None)
-    return Variant(name, float(gamma), normalise_b=(name == "wn_b"))
-
-
-def angle_or_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle of eq. 33 (degrees, :func:`fa_lib.linalg.angle`), NaN where a matrix is zero.
-
-    A net whose output units are all silent (``f'(Z_2) = 0`` for every row) has
-    ``delta_2 = 0``, hence ``dW = 0``: the angle of its update is undefined, and the
-    authors' code gives NaN there as well.
-    """
-    a = _checks.finite("a", a)
-    b = _checks.finite("b", b)
-    ok = (linalg.frobenius_norm(a) > 0) & (linalg.frobenius_norm(b) > 0)
-    out = np.full(ok.shape, np.nan)
-    if np.all(ok):
-        return linalg.angle(a, b)
-    a, b = np.broadcast_arrays(a, b)
-    out[ok] = linalg.angle(a[ok], b[ok])
-    return out
-
-
-def run_stacked(
-    seed: int,
-    reps: int,
-    n_iter: int,
-    sizes: tuple[int, int, int],
-    n_b: int,
-    eta: float,
-    variants: Sequence[Variant],
-    x: Signal = CONSTANT,
-    e: Signal = CONSTANT,
-    record_terms: bool = False,
-    progress: bool = False,
-    dtype: str = "float64",
-) -> dict[str, np.ndarray]:
-    """Run the open loop of :func:`fa_lib.openloop.run_openloop` for several variants at once.
-
-    Every variant runs the same ``reps`` repetitions: repetition ``r`` draws its weights
-    (``W_0``, ``W_1``, ``B``), its ``X`` and its ``E`` from the stream
-    ``ensembles.streams(seed, reps)[r]`` exactly as :func:`~fa_lib.openloop.run_openloop`
-    does, so variant ``v`` equals ``run_openloop(seed, reps, ..., variants[v].rule(eta))``
-    (checked in the tests). The variants are stacked along the repetition axis and share
-    the draws of ``X`` and ``E``, which are made once per iteration. An angle whose matrix
-    is zero (a net whose output units are all silent) is NaN, as in ``run_openloop``.
-
-    Each iteration ``k``: forward pass, FA update with the BP direction computed for
-    comparison (:func:`fa_lib.network.learn`, eqs. 13-19), then WN (eq. 32) on the
-    variants that use it.
-
-    Parameters
-    ----------
-    seed, reps, n_iter : int
-    sizes : (n_i, n_h, n_o)
-    n_b : int
-        Rows of ``X`` and ``E``.
-    eta : float
-    variants : sequence of Variant
-    x, e : Signal
-        How ``X[k]`` and ``E[k]`` evolve (one AR(1) coefficient per repetition allowed).
-    record_terms : bool
-        Also record the angles with ``B^T`` of ``T^1_aln`` (eq. 21), ``T^1_sup`` (eq. 22)
-        and their running sums (NaN at ``k = 0``), as in ``run_openloop``.
-    progress : bool
-    dtype : {"float64", "float32"}
-        Precision of the weights, ``X`` and ``E`` (the draws are made in float64 and
-        rounded). The authors' code runs in float32, which is three times faster here.
-
-    Returns
-    -------
-    dict of ndarray, each ``n_iter x V x reps``
-        ``w1_bt``, ``dw0``, ``dw1``, ``norm_w0``, ``norm_w1`` and with ``record_terms``
-        ``t1_aln``, ``t1_sup``, ``sum_t1_aln``, ``sum_t1_sup``.
-    """
-    reps, n_iter, n_v = int(reps), int(n_iter), len(variants)
-    if n_iter < 1 or reps < 1 or int(n_b) < 1 or n_v < 1:
-        raise ValueError(
-            f"n_iter, reps, n_b and the number of variants must be >= 1; got {n_iter}, "
-            f"{reps}, {n_b}, {n_v}."
-        )
-    if len(sizes) != 3:
-        raise ValueError(f"sizes must be (n_i, n_h, n_o) for a two-layer net; got {sizes}.")
-    eta = _checks.positive("eta", eta)
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}.")
-    dt = np.dtype(dtype)
-    subs = [g.spawn(3) for g in ensembles.streams(seed, reps)]
-    base = init_network([s[0] for s in subs], sizes, "relu", sd=1.0, dtype=dt.type)
-    net = Network([np.tile(w, (n_v, 1, 1)) for w in base.W],
-                  [None if b is None else np.tile(b, (n_v, 1, 1)) for b in base.B],
-                  base.activation)
-    wn = [(slice(v * reps, (v + 1) * reps), var.gamma) for v, var in enumerate(variants)
-          if var.gamma is not None]
-    for v, var in enumerate(variants):  # Methods 4.4: normalise at the start
-        sl = slice(v * reps, (v + 1) * reps)
-        if var.gamma is not None:
-            for w in net.W:
-                w[sl] = normalise_columns(w[sl], var.gamma)
-            if var.normalise_b:
-                for b in net.B[1:]:
-                    b[sl] = normalise_columns(b[sl], var.gamma)
-    plain = Rule(method="fa", eta=eta, compare_bp=True)
-    x_at = x.start([s[1] for s in subs], (int(n_b), sizes[0]))
-    e_at = e.start([s[2] for s in subs], (int(n_b), sizes[2]))
-    names = ["w1_bt", "dw0", "dw1", "norm_w0", "norm_w1"]
-    if record_terms:
-        names += ["t1_aln", "t1_sup", "sum_t1_aln", "sum_t1_sup"]
-    out = {n: np.full((n_iter, n_v * reps), np.nan) for n in names}
-    sums = prev = None
-    it = range(n_iter)
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="open loop", leave=False)
-    for k in it:
-        xk = np.tile(x_at(k).astype(dt, copy=False), (n_v, 1, 1))
-        ek = np.tile(e_at(k).astype(dt, copy=False), (n_v, 1, 1))
-        w0_before = net.W[0]
-        Z, L = forward(net, xk)
-        step = learn(net, plain, Z, L, ek)  # eqs. 13-19, no normalisation yet
-        for sl, gamma in wn:  # eq. 32 after the update, on the WN variants only
-            for w in net.W:
-                w[sl] = normalise_columns(w[sl], gamma)
-        ensure_finite(net, k, eta)
-        bt = linalg.transpose(net.B[1])
-        out["w1_bt"][k] = linalg.angle(net.W[1], bt)
-        out["dw0"][k] = angle_or_nan(step.dW[0], step.dW_bp[0])
-        out["dw1"][k] = angle_or_nan(step.dW[1], bt)
-        out["norm_w0"][k] = linalg.frobenius_norm(net.W[0])
-        out["norm_w1"][k] = linalg.frobenius_norm(net.W[1])
-        if record_terms:
-            # The same X in a transposed memory layout: the terms multiply by X^T, and NumPy's
-            # stacked matmul is ten times slower when its right operand is a transposed view.
-            xk_f = linalg.transpose(np.ascontiguousarray(linalg.transpose(xk)))
-            if prev is not None:
-                w0_old, x_old, d1_old = prev
-                t_aln = terms.alignment_term(w0_old, x_old, xk_f, d1_old, step.delta[2], eta,
-                                             "relu")
-                t_sup = terms.sup_alignment_term(w0_old, xk_f, step.delta[2], eta, "relu")
-                sums = (t_aln, t_sup) if sums is None else (sums[0] + t_aln, sums[1] + t_sup)
-                out["t1_aln"][k] = angle_or_nan(t_aln, bt)
-                out["t1_sup"][k] = angle_or_nan(t_sup, bt)
-                out["sum_t1_aln"][k] = angle_or_nan(sums[0], bt)
-                out["sum_t1_sup"][k] = angle_or_nan(sums[1], bt)
-            prev = (w0_before, xk_f, step.delta[1])
-    return {n: a.reshape(n_iter, n_v, reps) for n, a in out.items()}
+        return Rule("fa", eta=eta)
+    return Rule("fa", eta=eta, wn_gamma=float(gamma), normalise_b=(name == "wn_b"))
 
 
 # --------------------------------------------------------------------------- Fig. 4
@@ -489,7 +305,7 @@ def run_sweep(cfg: Fig4Config, sweep: str, progress: bool = False) -> dict[str, 
     """Run one sweep of Fig. 4, all :data:`VARIANTS` at once (through the results cache).
 
     The ``len(VARIANTS) * len(cfg.betas) * cfg.reps`` nets run stacked in one call of
-    :func:`run_stacked`; repetition ``r`` of coefficient ``i`` is repetition
+    :func:`fa_lib.openloop.run_openloop`; repetition ``r`` of coefficient ``i`` is repetition
     ``i * reps + r`` of the run, and it starts from the same weights, ``X`` and ``E`` in
     every variant (paired comparison).
 
@@ -509,17 +325,17 @@ def run_sweep(cfg: Fig4Config, sweep: str, progress: bool = False) -> dict[str, 
     """
     s = cfg.sweep(sweep)
     n_betas = len(cfg.betas)
-    variants = [variant(v, cfg.gamma) for v in VARIANTS]
+    variants = [variant(v, s.eta, cfg.gamma) for v in VARIANTS]
     key = {
         "sizes": list(cfg.sizes), "n_b": cfg.n_b, "reps": cfg.reps, "betas": list(cfg.betas),
-        "seed": cfg.seed, "sweep": asdict(s), "variants": [asdict(v) for v in variants],
+        "seed": cfg.seed, "sweep": asdict(s), "variants": [r.as_dict() for r in variants],
         "dtype": cfg.dtype,
     }
 
     def compute() -> dict:
         x, e = _signals(s, cfg.betas, cfg.reps)
-        out = run_stacked(cfg.seed, n_betas * cfg.reps, s.n_iter, cfg.sizes, cfg.n_b, s.eta,
-                          variants, x=x, e=e, progress=progress, dtype=cfg.dtype)
+        out = run_openloop(cfg.seed, n_betas * cfg.reps, s.n_iter, cfg.sizes, cfg.n_b,
+                           variants, x=x, e=e, progress=progress, dtype=cfg.dtype)
         shape = (s.n_iter, len(variants), n_betas, cfg.reps)
         res = {k: out[k].reshape(shape).astype(np.float32) for k in TRACE_KEYS}
         for k in ("norm_w0", "norm_w1"):
@@ -580,7 +396,8 @@ def fig4_final(run: dict[str, np.ndarray], window: int) -> dict[str, np.ndarray]
     dict of ndarray
         ``w1_bt`` and ``dw0``: ``n_variants x n_betas x reps`` final angles; ``dw0`` is NaN
         for a net whose update was ever undefined (it went silent, see
-        :func:`angle_or_nan`); ``silent``: ``n_variants x n_betas`` counts of such nets.
+        :func:`fa_lib.linalg.angle` with ``zero="nan"``); ``silent``: ``n_variants x n_betas``
+        counts of such nets.
     """
     w1 = final_mean(run["w1_bt"], window)
     dw0_tr = np.asarray(run["dw0"], dtype=float)
@@ -727,22 +544,22 @@ def correlograms(cfg: CorrelogramConfig) -> dict:
 # --------------------------------------------------------------------------- Fig. S1
 
 
-def s1_variants(cfg: FigS1Config) -> dict[int, list[Variant]]:
-    """Return the Fig. S1 runs grouped by how often ``E`` is redrawn.
+def s1_variants(cfg: FigS1Config) -> dict[int, dict[str, Rule]]:
+    """Return the Fig. S1 runs grouped by how often ``E`` is redrawn: ``every -> {name: rule}``.
 
-    Each case without WN is one variant named ``"case<i>"``; each case with WN is two,
+    Each case without WN is one FA rule named ``"case<i>"``; each case with WN is two,
     ``"case<i>"`` (B as drawn, the authors' code) and ``"case<i>_b"`` (B normalised,
     Methods 4.4). Cases with the same ``every`` share ``E`` and run stacked.
     """
-    groups: dict[int, list[Variant]] = {}
+    groups: dict[int, dict[str, Rule]] = {}
     for i, c in enumerate(cfg.cases):
         name = f"case{i + 1}"
-        if int(c.every) < 1:
-            raise ValueError(f"{name}: every must be >= 1; got {c.every!r}.")
-        vs = [Variant(name, c.gamma)]
+        if isinstance(c.every, bool) or not isinstance(c.every, int) or c.every < 1:
+            raise ValueError(f"{name}: every must be a positive integer; got {c.every!r}.")
+        vs = {name: Rule("fa", eta=cfg.eta, wn_gamma=c.gamma)}
         if c.gamma is not None:
-            vs.append(Variant(name + "_b", c.gamma, normalise_b=True))
-        groups.setdefault(int(c.every), []).extend(vs)
+            vs[name + "_b"] = Rule("fa", eta=cfg.eta, wn_gamma=c.gamma, normalise_b=True)
+        groups.setdefault(c.every, {}).update(vs)
     return groups
 
 
@@ -761,17 +578,17 @@ def s1_runs(cfg: FigS1Config, progress: bool = False) -> dict[str, dict[str, np.
     out = {}
     for every, vs in s1_variants(cfg).items():
         key = {**{k: v for k, v in asdict(cfg).items() if k != "cases"}, "every": every,
-               "variants": [asdict(v) for v in vs]}
+               "variants": {name: r.as_dict() for name, r in vs.items()}}
 
-        def compute(every: int = every, vs: list[Variant] = vs) -> dict:
-            res = run_stacked(cfg.seed, cfg.reps, cfg.n_iter, cfg.sizes, cfg.n_b, cfg.eta, vs,
-                              x=CONSTANT, e=Signal(every=every), record_terms=True,
-                              progress=progress)
-            return {f"{v.name}__{k}": res[k][:, i] for i, v in enumerate(vs) for k in S1_KEYS}
+        def compute(every: int = every, vs: dict[str, Rule] = vs) -> dict:
+            res = run_openloop(cfg.seed, cfg.reps, cfg.n_iter, cfg.sizes, cfg.n_b,
+                               list(vs.values()), x=CONSTANT, e=Signal(every=every),
+                               record_terms=True, progress=progress)
+            return {f"{name}__{k}": res[k][:, i] for i, name in enumerate(vs) for k in S1_KEYS}
 
         flat = cache.cached(f"acf_wn_s1_every{every}", key, compute)
-        for v in vs:
-            out[v.name] = {k: flat[f"{v.name}__{k}"] for k in S1_KEYS}
+        for name in vs:
+            out[name] = {k: flat[f"{name}__{k}"] for k in S1_KEYS}
     return {name: out[name] for name in sorted(out, key=lambda n: (int(n[4:].split("_")[0]), n))}
 
 

@@ -31,8 +31,8 @@ from scipy import stats as _st
 
 from fa_lib import cache, config, ensembles, linalg, stats, terms
 from fa_lib.activations import RELU
-from fa_lib.network import Rule
 from fa_lib.openloop import Signal, run_openloop
+from fa_lib.rule import Rule
 
 CHAPTER = "autocorrelation"
 
@@ -327,7 +327,7 @@ def _fig2_chunk(cond: Condition, cfg: Fig2Config, rng: list[np.random.Generator]
     return {
         "linear": linalg.angle(t_lin, bt),
         "sym": linalg.angle(bt_sym, bt),
-        "skew": nan_angle(bt_skew, bt),
+        "skew": linalg.angle(bt_skew, bt, zero="nan"),
         "ratio": skew_norm / linalg.frobenius_norm(bt_sym),
         "nonlinear": linalg.angle(t_nl, bt),
         "nonlinear_shared": linalg.angle(t_nl_shared, bt),
@@ -505,14 +505,6 @@ CASES: tuple[Case, ...] = (
 """The four cases of Fig. 3 (Sec. 2.2)."""
 
 
-def nan_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle (eq. 33) in degrees, NaN where either matrix is zero (instead of an error)."""
-    na, nb = linalg.frobenius_norm(a), linalg.frobenius_norm(b)
-    ok = (na > 0) & (nb > 0)
-    cos = np.where(ok, linalg.frobenius_inner(a, b) / np.where(ok, na * nb, 1.0), np.nan)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
 def openloop_traces(
     seed: int,
     reps: int,
@@ -543,7 +535,7 @@ def openloop_traces(
     """
     if int(reps) < 2:
         raise ValueError(f"need reps >= 2 for SEM bands; got {reps}.")
-    out = run_openloop(seed, reps, n_iter, sizes, n_b, Rule(method="fa", eta=eta), x=x, e=e)
+    out = run_openloop(seed, reps, n_iter, sizes, n_b, Rule("fa", eta=eta), x=x, e=e)
     return {k: out[k] for k in ("w1_bt", "dw0", "dead", "norm_w1")}
 
 

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from fa_lib import activations, cache, config, stats, training
+from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
 CHAPTER = "flexibility"
@@ -105,8 +106,8 @@ def _cfg(method: str, eta: float, gamma: float | None, *, normalise_b: bool = Fa
          label_smoothing: tuple[float, float] | None = None, reps: int | None = None
          ) -> TrainConfig:
     p = SCALE["phase_epochs"]
-    return TrainConfig(method=method, eta=scaled_eta(eta), wn_gamma=gamma,
-                       normalise_b=normalise_b, label_smoothing=label_smoothing,
+    rule = Rule(method, eta=scaled_eta(eta), wn_gamma=gamma, normalise_b=normalise_b)
+    return TrainConfig(rule=rule, label_smoothing=label_smoothing,
                        epochs=2 * p, relabel_epoch=p, snapshot_epoch=p,
                        reps=SCALE["reps"] if reps is None else reps,
                        n_batches=SCALE["n_batches"], batch_size=SCALE["batch_size"],
@@ -123,7 +124,7 @@ FIG8: dict[str, TrainConfig] = {
 
 VARIANTS: dict[str, TrainConfig] = {
     "fa_wn_b_normalised": _cfg("fa", AUTHORS_ETA, GAMMA, normalise_b=True),
-    **{f"{name}_text_eta": _cfg(c.method, TEXT_ETA, c.wn_gamma, reps=SCALE["text_reps"])
+    **{f"{name}_text_eta": _cfg(c.rule.name, TEXT_ETA, c.rule.wn_gamma, reps=SCALE["text_reps"])
        for name, c in FIG8.items()},
 }
 """FA + WN with the columns of B normalised to gamma (Methods 4.4), and the four runs
@@ -367,10 +368,10 @@ def accuracy_table(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
         cfg = CONFIGS[name]
         acc = phase_accuracy(res)
         rows.append({
-            "run": LABELS.get(name, name), "method": cfg.method.upper(),
-            "eta (batch 1000)": cfg.eta * cfg.batch_size / PAPER_BATCH,
-            "WN gamma": cfg.wn_gamma,
-            "B normalised": cfg.normalise_b if cfg.wn_gamma is not None else None,
+            "run": LABELS.get(name, name), "method": cfg.rule.name.upper(),
+            "eta (batch 1000)": cfg.rule.eta * cfg.batch_size / PAPER_BATCH,
+            "WN gamma": cfg.rule.wn_gamma,
+            "B normalised": cfg.rule.normalise_b if cfg.rule.wn_gamma is not None else None,
             "n": len(acc["before"]),
             f"epoch {cfg.relabel_epoch} mean (%)": float(np.mean(acc["before"])),
             f"epoch {cfg.relabel_epoch} SD (%)": _sd(acc["before"]),

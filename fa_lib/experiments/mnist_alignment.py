@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fa_lib import config, stats, training
+from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
 CHAPTER = "mnist_alignment"
@@ -66,11 +67,21 @@ THRESHOLDS = {
 """The margins of the chapter's checks (degrees, %, or ACF / ACF(0))."""
 
 
-def _base(s2: bool = False, **changes) -> TrainConfig:
+def _base(s2: bool = False, *, method: str = "fa", eta: float = FA_ETA,
+          wn_gamma: float | None = None, normalise_b: bool | None = None,
+          layer_norm: float | None = None, match_b: bool = False, **changes) -> TrainConfig:
+    """Return a run of the chapter: the scale's settings and a rule.
+
+    With WN, ``B`` is normalised (Methods 4.4) unless ``normalise_b=False``.
+    """
     reps = SCALE["s2_reps"] if s2 else SCALE["reps"]
     settings = {"reps": reps, "epochs": SCALE["epochs"], "n_batches": SCALE["n_batches"],
-                "n_test": SCALE["n_test"], "eta": FA_ETA}
-    return TrainConfig(**{**settings, **changes})
+                "n_test": SCALE["n_test"]}
+    if normalise_b is None:
+        normalise_b = wn_gamma is not None
+    rule = Rule(method, eta=eta, wn_gamma=wn_gamma, normalise_b=normalise_b,
+                layer_norm=layer_norm, match_b=match_b)
+    return TrainConfig(**{**settings, "rule": rule, **changes})
 
 
 _TERMS = {"record_terms": True, "terms_every": SCALE["terms_every"], "n_traces": SCALE["n_traces"]}
@@ -136,7 +147,7 @@ S2, S2_GRID = _s2_grid()
 
 CONFIGS: dict[str, TrainConfig] = {**FIG6, **FIG7, **S2}
 
-DIVERGING_OK = frozenset(name for name, c in CONFIGS.items() if c.eta > FA_ETA)
+DIVERGING_OK = frozenset(name for name, c in CONFIGS.items() if c.rule.eta > FA_ETA)
 """Runs above the authors' eta: a divergence is recorded (``diverged_at``), not raised."""
 
 PAPER_ORDER = (
@@ -241,8 +252,9 @@ def summary_row(name: str, res: Mapping[str, np.ndarray]) -> dict:
     """Summarise one run: final test accuracy (mean, SD) and per-layer final angles."""
     cfg = CONFIGS[name]
     acc = final_accuracy(res)
-    row = {"run": name, "method": cfg.method.upper(), "width": cfg.width, "eta": cfg.eta,
-           "WN gamma": cfg.wn_gamma, "B normalised": cfg.normalise_b if cfg.wn_gamma else None,
+    rule = cfg.rule
+    row = {"run": name, "method": rule.name.upper(), "width": cfg.width, "eta": rule.eta,
+           "WN gamma": rule.wn_gamma, "B normalised": rule.normalise_b if rule.wn_gamma else None,
            "n": len(acc), "accuracy mean (%)": float(np.mean(acc)),
            "accuracy SD (%)": float(np.std(acc, ddof=1)) if len(acc) > 1 else np.nan,
            "diverged at": int(res["diverged_at"])}

@@ -40,8 +40,9 @@ from threadpoolctl import threadpool_limits
 
 from fa_lib import _checks, config, ensembles, linalg
 from fa_lib.cache import cached
-from fa_lib.network import Network, Rule, Step
+from fa_lib.network import Network
 from fa_lib.openloop import run_openloop
+from fa_lib.rule import Rule, Step
 
 CHAPTER = "persistent_error"
 
@@ -577,7 +578,7 @@ def openloop_linear(
                 "w0_limit": linalg.angle(net.W[0], fixed["lim0"])}
 
     run = run_openloop(seed, reps, n_iter, (d.n_i, d.n_h, d.n_o), d.n_b,
-                       Rule(method="fa", eta=eta), activation="identity", observe=limits)
+                       Rule("fa", eta=eta), activation="identity", observe=limits)
     out = {k: run[k] for k in ("w1_limit", "w0_limit", "w1_bt", "dw0")}
     out["asym_w1_bt"] = w1_bt_angle(fixed["b"], fixed["m"])
     out["asym_dw0"] = dw0_angle(fixed["b"], fixed["m"])
