@@ -19,8 +19,9 @@ import numpy as np
 
 from benchmarks import common
 from fa_lib import config, ensembles, training
-from fa_lib.network import Rule, init_network
+from fa_lib.network import init_network
 from fa_lib.openloop import CONSTANT, Signal, run_openloop
+from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
 
@@ -35,9 +36,10 @@ def _seconds(func: Callable[[], object]) -> float:
 
 def _signature(cfg: TrainConfig) -> tuple:
     """What the cost of an iteration depends on (runs with equal signatures cost the same)."""
-    return (cfg.sizes, cfg.batch_size, cfg.reps, cfg.method, cfg.record_bp, cfg.record_terms,
-            cfg.terms_every, cfg.n_traces, cfg.wn_gamma is not None, cfg.layer_norm is not None,
-            cfg.match_b, cfg.dtype, cfg.label_smoothing is not None)
+    r = cfg.rule
+    return (cfg.sizes, cfg.batch_size, cfg.reps, r.name, cfg.record_bp, cfg.record_terms,
+            cfg.terms_every, cfg.n_traces, r.wn_gamma is not None, r.layer_norm is not None,
+            r.match_b, cfg.dtype, cfg.label_smoothing is not None)
 
 
 def _iteration_seconds(cfg: TrainConfig, short: int, long: int, epochs: int = 1,
@@ -150,7 +152,7 @@ def autocorrelation_rows(quick: bool) -> list[dict]:
     f3: ac.Fig3Config = ac.PAPER["fig3"]
     it = 100 if quick else 300
     per_it = common.openloop_iteration_flops(f3.n_i, f3.n_h, f3.n_o, f3.n_b)
-    rule = Rule(method="fa", eta=f3.eta)
+    rule = Rule("fa", eta=f3.eta)
     t30 = _seconds(lambda: run_openloop(1, f3.reps, it, (f3.n_i, f3.n_h, f3.n_o), f3.n_b, rule,
                                         e=Signal(every=1)))
     for eta_name in ("eta", "eta_text"):
@@ -175,16 +177,16 @@ def acf_rows(quick: bool) -> list[dict]:
     f4 = cfg.fig4
     n_i, n_h, n_o = f4.sizes
     per_it = common.openloop_iteration_flops(n_i, n_h, n_o, f4.n_b)
-    variants = [acf.variant(v, f4.gamma) for v in acf.VARIANTS]
     it = 10 if quick else 40
     rows = []
     for label, reps in (("fig4", f4.reps), ("fig4_text_eta", f4.text_reps)):
-        nets = len(variants) * len(f4.betas) * reps
+        nets = len(acf.VARIANTS) * len(f4.betas) * reps
         for sweep in acf.SWEEPS:
             s = f4.sweep(sweep)
             x, e = acf._signals(s, f4.betas, reps)
-            t = _seconds(lambda x=x, e=e, s=s, reps=reps: acf.run_stacked(
-                f4.seed, len(f4.betas) * reps, it, f4.sizes, f4.n_b, s.eta, variants, x=x, e=e,
+            variants = [acf.variant(v, s.eta, f4.gamma) for v in acf.VARIANTS]
+            t = _seconds(lambda x=x, e=e, variants=variants, reps=reps: run_openloop(
+                f4.seed, len(f4.betas) * reps, it, f4.sizes, f4.n_b, variants, x=x, e=e,
                 dtype=f4.dtype))
             rows.append({"chapter": "acf_weight_normalisation", "experiment": f"{label}_{sweep}",
                          "dtype": f4.dtype, "work_flop": per_it * nets * s.n_iter,
@@ -193,8 +195,8 @@ def acf_rows(quick: bool) -> list[dict]:
     s1 = cfg.s1
     per_it = common.openloop_iteration_flops(*s1.sizes, s1.n_b, record_terms=True)
     for every, vs in acf.s1_variants(s1).items():
-        t = _seconds(lambda every=every, vs=vs: acf.run_stacked(
-            s1.seed, s1.reps, it, s1.sizes, s1.n_b, s1.eta, vs, x=CONSTANT,
+        t = _seconds(lambda every=every, vs=vs: run_openloop(
+            s1.seed, s1.reps, it, s1.sizes, s1.n_b, list(vs.values()), x=CONSTANT,
             e=Signal(every=every), record_terms=True))
         nets = len(vs) * s1.reps
         rows.append({"chapter": "acf_weight_normalisation", "experiment": f"s1_every{every}",

@@ -184,7 +184,7 @@ def training_run_flops(cfg) -> dict:
         and ``total``.
     """
     sizes = cfg.sizes
-    compare = cfg.method == "fa" and cfg.record_bp
+    compare = cfg.rule.name != "bp" and cfg.record_bp
     train = cfg.n_iter * train_iteration_flops(sizes, cfg.batch_size, compare, cfg.reps)
     terms = 0
     if cfg.record_terms:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from benchmarks import common
 from fa_lib.experiments import autocorrelation as ac
 from fa_lib.experiments import depth, persistent_error
-from fa_lib.network import Rule
 from fa_lib.openloop import Signal, run_openloop
+from fa_lib.rule import Rule
 
 
 def _seconds(func: Callable[[], object]) -> float:
@@ -55,7 +55,7 @@ def fig3_openloop(reps: int, n_iter: int, n_iter_loop: int) -> dict:
 
     The rate is repetition-iterations per second.
     """
-    rule = Rule(method="fa", eta=0.002)
+    rule = Rule("fa", eta=0.002)
 
     def go(r: int, n: int) -> None:
         run_openloop(2023, r, n, (100, 100, 10), 100, rule, e=Signal(every=1))

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmarks import common
 from fa_lib import training
+from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
 SIZES = (225, 50, 50, 50, 50, 50)
@@ -30,7 +31,7 @@ REPS = 10
 def base_config(dtype: str, record_bp: bool, reps: int = REPS, n_batches: int = 10,
                 n_test: int = 1000) -> TrainConfig:
     """The benchmark's training run: 225-50-50-50-50-50, batch 1000, FA (eta 0.0005)."""
-    return TrainConfig(width=50, depth=5, method="fa", eta=0.0005, epochs=1, reps=reps,
+    return TrainConfig(width=50, depth=5, rule=Rule("fa", eta=0.0005), epochs=1, reps=reps,
                        n_batches=n_batches, batch_size=BATCH, n_test=n_test, dtype=dtype,
                        record_bp=record_bp)
 
@@ -139,8 +140,8 @@ _GROUPS = {
     "matmul + activation (forward)": ("network.py", "forward"),
     "matmul + activation derivative (deltas)": ("network.py", "deltas"),
     "matmul (weight_updates, in its list comprehension)": ("network.py", "<listcomp>"),
-    "learn (W += dW, rule)": ("network.py", "learn"),
-    "angle recorders (angle_or_nan)": ("training.py", "angle_or_nan"),
+    "learn (W += dW, rule)": ("rule.py", "learn"),
+    "angle recorders (linalg.angle)": ("linalg.py", "angle"),
     "frobenius norms / inner products": ("linalg.py", None),
     "input checks (_checks: isfinite scans)": ("_checks.py", None),
     "ensure_finite": ("network.py", "ensure_finite"),
@@ -199,7 +200,7 @@ def precision_check(epochs: int = 2, n_batches: int = 30, reps: int = 3,
     """
     res = {}
     for dt in ("float64", "float32"):
-        cfg = TrainConfig(width=50, depth=5, method="fa", eta=0.0005, epochs=epochs, reps=reps,
+        cfg = TrainConfig(width=50, depth=5, rule=Rule("fa", eta=0.0005), epochs=epochs, reps=reps,
                           n_batches=n_batches, batch_size=BATCH, n_test=2000, dtype=dt,
                           record_bp=True)
         res[dt] = training.run(cfg, progress=False)

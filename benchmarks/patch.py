@@ -20,7 +20,8 @@ from unittest import mock
 import numpy as np
 
 from benchmarks import common
-from fa_lib import network, training
+from fa_lib import network, rule, training
+from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
 _deltas = network.deltas
@@ -34,10 +35,11 @@ def _before() -> contextlib.AbstractContextManager:
         # learn() passes L to share f'(Z); deltas() asks without L and gets f'(Z) from Z.
         return None if L is not None else _derivatives(net, Z)
 
-    def deltas_from_z(net, Z, e, method, dfs=None):
-        return _deltas(net, Z, e, method)
+    def deltas_from_z(net, Z, e, pathway, dfs=None):
+        return _deltas(net, Z, e, pathway)
 
-    return mock.patch.multiple(network, derivatives=not_shared, deltas=deltas_from_z)
+    # fa_lib.rule.learn calls them by the names it imported from fa_lib.network
+    return mock.patch.multiple(rule, derivatives=not_shared, deltas=deltas_from_z)
 
 
 def measure(dtype: str, record_bp: bool, n_batches: int = 20, reps: int = 10,
@@ -54,7 +56,7 @@ def measure(dtype: str, record_bp: bool, n_batches: int = 20, reps: int = 10,
     repeat : int
         Best of this many runs each.
     """
-    cfg = TrainConfig(width=50, depth=5, method="fa", eta=0.0005, epochs=1, reps=reps,
+    cfg = TrainConfig(width=50, depth=5, rule=Rule("fa", eta=0.0005), epochs=1, reps=reps,
                       n_batches=n_batches, batch_size=1000, n_test=1000, dtype=dtype,
                       record_bp=record_bp)
     data = training.load_data(15, dtype)

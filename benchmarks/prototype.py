@@ -24,6 +24,7 @@ import numpy as np
 from benchmarks import common
 from fa_lib import ensembles, mnist, training
 from fa_lib.network import init_network
+from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
 
@@ -38,16 +39,17 @@ def fast_run(cfg: TrainConfig, data: mnist.MNIST, record: bool = True) -> dict[s
     With ``record=False`` the per-iteration records (and the BP comparison) are skipped:
     the cost of the pure learning step.
     """
-    if cfg.method != "fa" or cfg.wn_gamma or cfg.layer_norm or cfg.match_b or cfg.biases:
+    r = cfg.rule
+    if r.name != "fa" or r.wn_gamma or r.layer_norm or r.match_b or cfg.biases:
         raise ValueError("the prototype covers plain FA only.")
     dt = np.dtype(cfg.dtype)
     xb, yb = mnist.minibatches(data.x_train, data.y_train, cfg.batch_size)
     xb, yb = xb[: cfg.n_batches].astype(dt), yb[: cfg.n_batches]
-    subs = [g.spawn(3) for g in ensembles.streams(cfg.seed, cfg.reps)]
+    subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd, dtype=dt)
     codes = np.stack([ensembles.n_hot_codes(s[1], 10, cfg.width, cfg.hot) for s in subs])
     codes = codes.astype(dt)
-    W, B, d, eta = net.W, net.B, cfg.depth, dt.type(cfg.eta)
+    W, B, d, eta = net.W, net.B, cfg.depth, dt.type(cfg.rule.eta)
     n, r = cfg.n_iter, cfg.reps
     out = {"w_bt": np.full((n, r, d - 1), np.nan), "norm_w": np.full((n, r, d), np.nan),
            "loss": np.full((n, r), np.nan), "active": np.full((n, r, d), np.nan)}
@@ -125,7 +127,7 @@ def compare(dtype: str = "float64", record_bp: bool = True, n_batches: int = 20,
     lengths is not needed here: both loops are timed over the same iterations, and the
     engine's time includes two evaluations of ``n_test = 1000`` images (small).
     """
-    cfg = TrainConfig(width=50, depth=5, method="fa", eta=0.0005, epochs=1, reps=reps,
+    cfg = TrainConfig(width=50, depth=5, rule=Rule("fa", eta=0.0005), epochs=1, reps=reps,
                       n_batches=n_batches, batch_size=1000, n_test=1000, dtype=dtype,
                       record_bp=record_bp)
     data = training.load_data(15, dtype)

@@ -118,8 +118,8 @@ class Pathway:
         return (sizes[l + 1], sizes[l])
 
     def check(self, net: Network) -> None:
-        """Raise ValueError unless ``net.B`` has the shapes this pathway needs."""
-        for l in range(1, net.depth):
+        """Raise ValueError unless ``net.B`` has the shapes this pathway needs (BP needs none)."""
+        for l in range(1, net.depth) if self.uses_b else ():
             want = (*net.W[l].shape[:-2], *self.feedback_shape(net.sizes, l))
             got = None if net.B[l] is None else net.B[l].shape
             if got != want:

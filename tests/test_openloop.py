@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fa_lib import ensembles
-from fa_lib.rule import Rule
 from fa_lib.openloop import Signal, run_openloop
+from fa_lib.rule import Rule
 
 SIZES = (6, 5, 3)
 N_B = 4

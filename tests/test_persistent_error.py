@@ -7,8 +7,8 @@ import pytest
 
 from fa_lib import linalg, terms
 from fa_lib.experiments import persistent_error as pe
-from fa_lib.rule import Rule
 from fa_lib.openloop import run_openloop
+from fa_lib.rule import Rule
 
 T = linalg.transpose
 

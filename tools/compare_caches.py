@@ -1,4 +1,4 @@
-"""Compare two results caches entry by entry, array by array: did a code change keep every result?
+"""Compare two results caches entry by entry, array by array (did a code change keep results?).
 
 An entry's file name holds its name and the first characters of its key, and the key
 changes with the code, so the entries of a cache filled before a change and one filled

@@ -8,7 +8,10 @@ every run of the MNIST chapters it takes the newest entry ``<chapter>-<name>-*.n
 only if
 
 1. its stored configuration equals the run's current configuration (a field added to
-   ``TrainConfig`` since then must be at its default), and
+   ``TrainConfig`` since then must be at its default; an entry stored before the learning
+   rule became one object, :class:`fa_lib.rule.Rule`, with the fields ``method``, ``eta``,
+   ``wn_gamma``, ``normalise_b``, ``layer_norm`` and ``match_b`` side by side, is read as
+   that rule: :func:`upgrade`), and
 2. the current code reproduces it: the same configuration trained for the first
    ``--check-epochs`` epochs gives the same per-iteration records (to float32 rounding;
    a label change or snapshot after those epochs is left out of the check),
@@ -32,12 +35,35 @@ import numpy as np
 
 from fa_lib import cache, training
 from fa_lib.experiments import flexibility, mnist_alignment
+from fa_lib.rule import Rule
 
 RECORDS = ("w_bt", "norm_w", "loss", "dw_bp")
 
 
 def _json(value: object) -> object:
     return json.loads(cache.canonical_json({"v": value}))["v"]
+
+
+_RULE_FIELDS = ("method", "eta", "wn_gamma", "normalise_b", "layer_norm", "match_b")
+_OLD_DEFAULTS = {"method": "fa", "eta": 0.0005, "wn_gamma": None, "normalise_b": True,
+                 "layer_norm": None, "match_b": False}
+
+
+def upgrade(stored: dict) -> dict:
+    """A stored configuration with the rule as one ``rule`` dict (as ``TrainConfig.as_dict``).
+
+    Before :class:`fa_lib.rule.Rule` held the learning rule, ``TrainConfig`` had its fields
+    side by side, with ``normalise_b=True`` by default (applied only with WN).
+    """
+    if "rule" in stored or not any(f in stored for f in _RULE_FIELDS):
+        return stored
+    old = {f: stored.get(f, _OLD_DEFAULTS[f]) for f in _RULE_FIELDS}
+    rule = Rule(old["method"], eta=old["eta"], wn_gamma=old["wn_gamma"],
+                normalise_b=bool(old["normalise_b"]) and old["wn_gamma"] is not None,
+                layer_norm=old["layer_norm"], match_b=bool(old["match_b"]))
+    out = {k: v for k, v in stored.items() if k not in _RULE_FIELDS}
+    out["rule"] = rule.as_dict()
+    return out
 
 
 def refile(chapter: str, name: str, cfg: training.TrainConfig, stop_on_divergence: bool,
@@ -52,7 +78,7 @@ def refile(chapter: str, name: str, cfg: training.TrainConfig, stop_on_divergenc
         meta = json.loads(str(z["__meta__"][()]))
         old = {k: z[k] for k in z.files if k != "__meta__"}
     defaults = {**training.TrainConfig().as_dict(), "stop_on_divergence": stop_on_divergence}
-    stored = meta["config"]
+    stored = upgrade(meta["config"])
     for field, value in key.items():
         was = stored[field] if field in stored else defaults.get(field)
         if _json(value) != _json(was):

@@ -1,0 +1,67 @@
+"""Tests of the maintenance tools in tools/ (re-filing cached runs, comparing two caches)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fa_lib import cache
+from fa_lib.rule import Rule
+from fa_lib.training import TrainConfig
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_upgrade_reads_an_old_flat_config_as_the_current_rule():
+    refile = _tool("refile_training_cache")
+    new = TrainConfig(width=100, rule=Rule("fa", eta=0.0003, wn_gamma=0.6), record_bp=True)
+    old = {k: v for k, v in new.as_dict().items() if k != "rule"}
+    # The layout before fa_lib.rule: the rule's fields side by side, normalise_b=True by default
+    # and ignored without WN.
+    old.update(method="fa", eta=0.0003, wn_gamma=0.6, normalise_b=False, layer_norm=None,
+               match_b=False)
+    canon = json.loads(cache.canonical_json(new.as_dict()))
+    assert json.loads(cache.canonical_json(refile.upgrade(old))) == canon
+    plain = TrainConfig(rule=Rule("bp", eta=0.0004))
+    old = {k: v for k, v in plain.as_dict().items() if k != "rule"}
+    old.update(method="bp", eta=0.0004)  # normalise_b, wn_gamma at their old defaults
+    assert refile.upgrade(old)["rule"] == plain.rule.as_dict()
+    assert refile.upgrade(plain.as_dict()) == plain.as_dict()  # already current: unchanged
+
+
+def _entry(directory: Path, name: str, key: str, arrays: dict):
+    np.savez(directory / f"{name}-{key * 20}.npz", __meta__=np.array("{}"), **arrays)
+
+
+def test_compare_caches_pairs_entries_by_name_and_reports_differences(tmp_path, capsys):
+    compare = _tool("compare_caches")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    x = np.array([1.0, np.nan, 3.0])
+    # two entries with one name (e.g. one experiment at two learning rates), keys changed
+    _entry(a, "fig", "1", {"v": x, "seconds": np.array(1.0)})
+    _entry(a, "fig", "2", {"v": x + 1})
+    _entry(b, "fig", "3", {"v": x + 1})
+    _entry(b, "fig", "4", {"v": x, "seconds": np.array(9.0)})
+    _entry(a, "other", "5", {"v": x})
+    _entry(b, "other", "6", {"v": x * (1 + 1e-12)})
+    res = compare.compare(a, b)
+    assert res["entries"] == 3 and res["identical"] == 2 and not res["missing"]
+    (name, (d_abs, d_rel, arrays)), = res["differ"].items()
+    assert name.startswith("other") and arrays == ["v"] and d_rel == pytest.approx(1e-12, rel=0.1)
+    assert compare.main([str(a), str(b)]) == 1
+    assert "2 identical of 3 entries" in capsys.readouterr().out
+    _entry(a, "gone", "7", {"v": x})
+    assert compare.compare(a, b)["missing"] == ["gone"]
