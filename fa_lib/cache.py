@@ -30,11 +30,25 @@ Nothing is pickled: arrays are written with :func:`numpy.savez` and read with
 of arrays) is a JSON string stored in the same file as the 0-d unicode array
 ``__meta__``.
 
-Entries are written to a temporary file in the cache directory and moved into
-place with :func:`os.replace`, which is atomic: a reader never sees a partial
-entry, and when two processes fill the same entry at once both finish and the
-last rename wins. An entry that cannot be read, is truncated, or whose
-metadata does not match is reported with a warning, deleted and recomputed.
+Entries are written to a temporary file in the cache directory (named
+``.<entry>.<host>-<pid>.<random>.tmp``, so that the process writing it is known) and
+moved into place with :func:`os.replace`, which is atomic: a reader never sees a
+partial entry, and when two processes fill the same entry at once both finish and the
+last rename wins. A new entry gets the permissions of the process umask (0644 under
+umask 022). The metadata holds a SHA-256 over every array's name, dtype, shape and
+bytes (:func:`content_checksum`), verified on every read. An entry that was read and
+found damaged (truncated, not an ``.npz``, a member failing its CRC, metadata that does
+not match, or a checksum that does not match its arrays) is reported with a warning,
+deleted and recomputed; an error that says nothing about the file's content (for
+example a :class:`PermissionError` on opening it) is raised and the file is left alone.
+Temporary files left by a killed writer are removed by :func:`remove_stale_temporaries`
+(``python -m fa_lib reproduce`` calls it at the start of a run).
+
+A caller can watch what :func:`cached` does (:func:`observe`): every entry looked up,
+computed, found damaged or not written is counted in an :class:`Observer`, and an
+observer made with ``refuse=True`` makes :func:`cached` raise :class:`ComputeRefused`
+instead of computing and leave damaged entries in place (read-only checks such as
+``reproduce --list``). The observer is a context variable: it changes no key.
 
 Environment variables:
 
@@ -48,24 +62,31 @@ Environment variables:
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import hashlib
 import importlib
 import inspect
+import io
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
+import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "ComputeRefused",
+    "Observer",
     "cache_dir",
     "cache_enabled",
     "cache_key",
@@ -73,6 +94,9 @@ __all__ = [
     "canonical_json",
     "code_fingerprint",
     "code_text",
+    "content_checksum",
+    "observe",
+    "remove_stale_temporaries",
     "loaded_code_fingerprint",
     "module_dependencies",
     "module_fingerprint",
@@ -92,8 +116,90 @@ FORMAT_VERSION = 1
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # Keys that cannot be passed to np.savez as keyword arguments, or that the cache uses itself.
 _RESERVED_KEYS = frozenset({META_KEY, "file", "args", "kwds", "allow_pickle"})
-# What reading a damaged or foreign .npz file can raise.
+# What parsing the bytes of a damaged or foreign .npz file can raise.
 _READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
+# A temporary file of an entry or JSON record: .<name>.<host>-<pid>.<random>.tmp
+_TEMP_PATTERN = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
+STALE_TEMP_SECONDS = 24 * 3600.0
+"""Age after which any ``.tmp`` file in the cache directory is removed, whatever its name."""
+
+
+class ComputeRefused(BaseException):  # noqa: N818 - a signal to the caller, not an error
+    """Raised by :func:`cached` instead of computing, under an observer with ``refuse=True``.
+
+    A :class:`BaseException`, so that no ``except Exception`` in an experiment swallows it.
+    """
+
+
+class _Damaged(Exception):
+    """An entry was read and its content found damaged (the file may be deleted)."""
+
+
+class Observer:
+    """What :func:`cached` did while this observer was set (see :func:`observe`).
+
+    Attributes
+    ----------
+    refuse : bool
+        When True, :func:`cached` raises :class:`ComputeRefused` instead of computing,
+        and leaves a damaged entry in place (it only reports it).
+    entries : int
+        Calls of :func:`cached` (one per cache entry asked for).
+    computed : int
+        How many of them computed their results (no valid entry was found).
+    damaged : list of str
+        The damaged entries found (path and cause).
+    write_errors : list of str
+        The entries that were computed but could not be written (path and cause).
+    """
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.entries = 0
+        self.computed = 0
+        self.damaged: list[str] = []
+        self.write_errors: list[str] = []
+
+    def __repr__(self) -> str:
+        return (f"Observer(refuse={self.refuse}, entries={self.entries}, "
+                f"computed={self.computed}, damaged={self.damaged}, "
+                f"write_errors={self.write_errors})")
+
+    @property
+    def cached_before(self) -> str:
+        """``"yes"`` (nothing computed), ``"no"`` (everything computed) or ``"partial"``."""
+        if self.computed == 0:
+            return "yes"
+        return "no" if self.computed == self.entries else "partial"
+
+
+_OBSERVER: contextvars.ContextVar[Observer | None] = contextvars.ContextVar(
+    "fa_lib_cache_observer", default=None
+)
+
+
+@contextlib.contextmanager
+def observe(refuse: bool = False) -> Iterator[Observer]:
+    """Watch the calls of :func:`cached` made in this context.
+
+    Parameters
+    ----------
+    refuse : bool
+        When True, compute nothing: :func:`cached` raises :class:`ComputeRefused` where
+        it would compute, and does not delete a damaged entry.
+
+    Yields
+    ------
+    Observer
+        Filled by every :func:`cached` call until the context ends.
+    """
+    observer = Observer(refuse=refuse)
+    token = _OBSERVER.set(observer)
+    try:
+        yield observer
+    finally:
+        _OBSERVER.reset(token)
 
 
 def cache_enabled() -> bool:
@@ -400,20 +506,139 @@ def _check_results(results: Any) -> dict[str, np.ndarray]:
     return out
 
 
+def content_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """Return the SHA-256 over the names, dtypes, shapes and bytes of ``arrays``.
+
+    Parameters
+    ----------
+    arrays
+        The results of an entry (str -> array), without the metadata.
+
+    Returns
+    -------
+    str
+        Hex digest over every array, in sorted order of names: its name, its dtype
+        (:attr:`numpy.dtype.str`, byte order included), its shape and its bytes in C order.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.asarray(arrays[name])
+        parts = (name.encode(), array.dtype.str.encode(), repr(array.shape).encode(),
+                 array.tobytes(order="C"))
+        for part in parts:
+            digest.update(len(part).to_bytes(8, "little"))
+            digest.update(part)
+    return digest.hexdigest()
+
+
 def _read(path: Path, key: str) -> dict[str, np.ndarray]:
-    """Read and verify the entry at ``path``, raising ValueError if it is not valid."""
-    with np.load(path, allow_pickle=False) as npz:
-        if META_KEY not in npz.files:
-            raise ValueError(f"no {META_KEY} array")
-        meta = json.loads(str(npz[META_KEY][()]))
-        if not isinstance(meta, dict) or meta.get("key") != key:
-            raise ValueError("its key does not match")
-        names = meta.get("arrays")
-        stored = sorted(f for f in npz.files if f != META_KEY)
-        if not isinstance(names, list) or sorted(names) != stored:
-            raise ValueError(f"it holds arrays {stored}, its metadata lists {names}")
-        # Reading every member checks its CRC, so a damaged member raises here.
-        return {name: npz[name] for name in names}
+    """Read and verify the entry at ``path``.
+
+    An error while reading the file (e.g. :class:`PermissionError`) propagates as it is;
+    a file whose content is not a valid entry raises :class:`_Damaged`.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            if META_KEY not in npz.files:
+                raise ValueError(f"no {META_KEY} array")
+            meta = json.loads(str(npz[META_KEY][()]))
+            if not isinstance(meta, dict) or meta.get("key") != key:
+                raise ValueError("its key does not match")
+            names = meta.get("arrays")
+            stored = sorted(f for f in npz.files if f != META_KEY)
+            if not isinstance(names, list) or sorted(names) != stored:
+                raise ValueError(f"it holds arrays {stored}, its metadata lists {names}")
+            # Reading every member checks its CRC, so a damaged member raises here.
+            arrays = {name: npz[name] for name in names}
+    except _READ_ERRORS as err:
+        raise _Damaged(f"{type(err).__name__}: {err}") from err
+    # Entries written before the checksum was added have none; their CRCs were checked.
+    if "sha256" in meta and meta["sha256"] != content_checksum(arrays):
+        raise _Damaged("its arrays do not match the checksum in its metadata")
+    return arrays
+
+
+def _umask_mode() -> int:
+    """Return the permissions a new file gets under the process umask (0o644 under 022)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """Open a temporary file next to ``path``, named after it, this host and this process."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
+    try:
+        os.fchmod(fd, _umask_mode())  # mkstemp makes it 0600
+    except OSError:
+        pass
+    return fd, tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the process exists
+        return True
+    return True
+
+
+def remove_stale_temporaries(
+    directory: Path | str | None = None, max_age: float = STALE_TEMP_SECONDS
+) -> list[Path]:
+    """Remove the temporary files that killed writers left in the cache directory.
+
+    A ``.tmp`` file is removed when it is older than ``max_age`` seconds, whatever its
+    name, or sooner when its name says it was written by a process of this host that no
+    longer exists (``.<name>.<host>-<pid>.<random>.tmp``, see :func:`cached`).
+
+    Parameters
+    ----------
+    directory
+        The cache directory (default :func:`cache_dir`). Missing: nothing to do.
+    max_age
+        Seconds since the last modification after which any ``.tmp`` file is stale.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed (a file that cannot be removed is skipped).
+    """
+    directory = _cache_dir(directory)
+    removed: list[Path] = []
+    try:
+        candidates = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    now = time.time()
+    for path in candidates:
+        try:
+            if not path.is_file():
+                continue
+            stale = now - path.stat().st_mtime > max_age
+            match = _TEMP_PATTERN.search(path.name)
+            if not stale and match and match["host"] == _HOST:
+                stale = not _pid_alive(int(match["pid"]))
+            if stale:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 def write_json(path: Path | str, record: Any) -> None:
@@ -427,7 +652,7 @@ def write_json(path: Path | str, record: Any) -> None:
         JSON-serialisable. If it is not, nothing is written and no file is left behind.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(record, fh, indent=1)
@@ -442,7 +667,7 @@ def _write(path: Path, results: Mapping[str, np.ndarray], meta: Mapping[str, Any
     """Write an entry atomically: a temporary file in the same directory, then os.replace."""
     arrays = dict(results)
     arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path.with_name(path.stem))
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, allow_pickle=False, **arrays)
@@ -495,12 +720,18 @@ def cached(
         If ``name`` or ``config`` is not valid, or ``compute()`` returns
         something other than a mapping of str to non-object arrays.
 
+    OSError
+        When an existing entry cannot be read for a reason that says nothing about its
+        content (e.g. :class:`PermissionError`); the file is left in place.
+    ComputeRefused
+        Instead of computing, under an observer with ``refuse=True`` (:func:`observe`).
+
     Warns
     -----
     RuntimeWarning
         When an existing entry is damaged or does not match (it is deleted and
         the results are recomputed), or when the entry cannot be written (the
-        computed results are still returned).
+        computed results are still returned, and an observer counts the failed write).
 
     Notes
     -----
@@ -511,7 +742,11 @@ def cached(
     """
     _check_name(name)
     config_text = canonical_json(config)
+    observer = _OBSERVER.get()
+    if observer is not None:
+        observer.entries += 1
     if not cache_enabled():
+        _note_compute(observer, name)
         return _check_results(compute())
 
     if fingerprint is None:
@@ -523,15 +758,29 @@ def cached(
     if path.exists():
         try:
             return _read(path, key)
-        except _READ_ERRORS as err:
+        except FileNotFoundError:
+            pass  # removed since exists(): compute it
+        except _Damaged as err:
+            if observer is not None:
+                observer.damaged.append(f"{path}: {err}")
+                if observer.refuse:
+                    warnings.warn(f"results cache entry {path} is damaged or does not match "
+                                  f"({err}); left in place (nothing is deleted by a read-only "
+                                  "check).", RuntimeWarning, stacklevel=2)
+                    raise ComputeRefused(name) from None
             warnings.warn(
                 f"results cache entry {path} is damaged or does not match ({err}); "
                 "deleting it and computing again.",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as unlink_err:
+                warnings.warn(f"could not delete the damaged entry {path} ({unlink_err}).",
+                              RuntimeWarning, stacklevel=2)
 
+    _note_compute(observer, name)
     results = _check_results(compute())
     meta = {
         "name": name,
@@ -540,15 +789,27 @@ def cached(
         "code": fingerprint,
         "format": FORMAT_VERSION,
         "arrays": sorted(results),
+        "sha256": content_checksum(results),
         "numpy": np.__version__,
     }
     try:
         directory.mkdir(parents=True, exist_ok=True)
         _write(path, results, meta)
     except OSError as err:
+        if observer is not None:
+            observer.write_errors.append(f"{path}: {type(err).__name__}: {err}")
         warnings.warn(
             f"could not write results cache entry {path} ({err}); the results are not cached.",
             RuntimeWarning,
             stacklevel=2,
         )
     return results
+
+
+def _note_compute(observer: Observer | None, name: str) -> None:
+    """Count a computation in ``observer``, or refuse it (:class:`ComputeRefused`)."""
+    if observer is None:
+        return
+    if observer.refuse:
+        raise ComputeRefused(name)
+    observer.computed += 1

@@ -1,4 +1,4 @@
-"""The one place where the book's scale is read.
+"""The one place where the book's scale (``FA_SCALE``) and worker count (``FA_JOBS``) are read.
 
 ``FA_SCALE=paper`` (the default) runs every experiment at the paper's size
 (repetitions, iterations, epochs, draws); ``FA_SCALE=quick`` runs a reduced
@@ -51,3 +51,33 @@ def pick(paper: T, quick: T) -> T:
         The value used at paper scale and at quick scale.
     """
     return quick if is_quick() else paper
+
+
+def jobs() -> int:
+    """Return the number of worker processes chosen by the environment variable ``FA_JOBS``.
+
+    It is the default of ``python -m fa_lib reproduce --jobs``.
+
+    Returns
+    -------
+    int
+        ``FA_JOBS`` as an integer >= 1; 1 when the variable is unset or empty.
+
+    Raises
+    ------
+    ValueError
+        If ``FA_JOBS`` is not a whole number >= 1.
+    """
+    raw = os.environ.get("FA_JOBS", "").strip()
+    if not raw:
+        return 1
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"FA_JOBS={raw!r} is not a whole number; expected an integer >= 1 "
+            "(unset or empty means 1)."
+        ) from None
+    if value < 1:
+        raise ValueError(f"FA_JOBS={raw!r} must be >= 1 (unset or empty means 1).")
+    return value

@@ -16,8 +16,8 @@ Usage, from the repository root::
 
 ``--scale``
     ``paper`` or ``quick``; sets ``FA_SCALE`` before any experiments module is imported
-    (they read the scale when imported). Default: the current ``FA_SCALE`` (unset means
-    ``paper``).
+    (the MNIST chapters build their run lists when imported). Default: the current
+    ``FA_SCALE`` (unset means ``paper``).
 ``--only CHAPTER ...``
     Run only these chapters (names as in ``book/``: ``persistent_error``,
     ``autocorrelation``, ``acf_weight_normalisation``, ``depth``, ``mnist_alignment``,
@@ -26,9 +26,9 @@ Usage, from the repository root::
     List the experiments and whether each is already cached, computing nothing.
 ``--jobs N``
     Compute the experiments that are not cached yet ``N`` at a time, each in a worker
-    process of its own (joblib), in the book's order; the cached ones are only checked.
-    Default 1: one after another, in this process. On a machine with ``N`` cores the
-    workers keep every core busy to the end (the longest experiments, Fig. 4 and the
+    process of its own, in the book's order; the cached ones are only checked.
+    Default ``FA_JOBS``, else 1: one after another, in this process. On a machine with
+    ``N`` cores the workers keep every core busy to the end (the longest experiments, Fig. 4 and the
     MNIST runs, come early in the book's order or are many of one size).
 ``--json PATH``
     Also write the time table (every row), the wall-clock time, the scale, ``--jobs``,
@@ -43,8 +43,9 @@ its chapter, the seconds it took (wall clock, and the CPU seconds of this proces
 on a shared machine tell the work apart from the waiting) and whether it was cached
 before (``yes``, ``no``, or ``partial`` when only some of its cache entries were), then
 the totals. The exit status is 0 when every experiment ran, 1 when one failed (the
-others still run) or the run was interrupted (Ctrl-C stops it and still prints the table
-of what finished), 2 on bad arguments.
+others still run) or the run was interrupted (Ctrl-C or SIGTERM stops it and still prints
+the table of what finished), 2 on bad arguments or a cache directory that cannot be
+written.
 
 Examples::
 
@@ -52,58 +53,108 @@ Examples::
     python -m fa_lib reproduce --scale paper --only mnist_alignment flexibility --jobs 2
     python -m fa_lib reproduce --scale paper --list
 
-How it observes the cache: while an experiment runs, :func:`fa_lib.cache.cached` (and
-the name ``cached`` imported from it by the experiments modules) is replaced by a thin
-wrapper that passes every call through unchanged, with ``compute`` wrapped to note
-whether it was called. ``--list`` uses the same wrapper with a ``compute`` that refuses
-to run: an experiment is cached when it finishes without calling any ``compute``.
-An entry keeps its key: the wrapped ``compute`` is keyed by the module of the original
-(checked on every call against :func:`fa_lib.cache.fingerprint_of`), the code
-fingerprints are taken before the wrapper is installed, and no experiments module
-imports this one, so it never enters a cache key.
+The chapters are those of ``_toc.yml`` that have an experiments module
+(``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
+book's order (:func:`chapters`); each module lists its experiments in ``EXPERIMENTS``
+(name -> a call without arguments that returns the cached results) and its configuration
+in ``config()``. A new chapter is its notebook, its experiments module and one line in
+``_toc.yml``.
+
+How it observes the cache: each experiment runs under :func:`fa_lib.cache.observe`, a
+context variable that :func:`fa_lib.cache.cached` reports to (entries asked for,
+computed, damaged, not written). ``--list`` observes with ``refuse=True``: ``cached``
+raises :class:`fa_lib.cache.ComputeRefused` instead of computing and leaves damaged
+entries in place, so listing reads and reports but never computes or deletes. Nothing
+is replaced in any module and no key changes (this module and ``fa_lib.cache`` are
+bookkeeping, outside every code fingerprint).
+
+Reliability: before anything is computed the cache directory must be writable (else a
+clear error and exit status 2); an entry computed but not written fails its experiment;
+the temporary files of killed writers are removed at the start of a run
+(:func:`fa_lib.cache.remove_stale_temporaries`); with ``--jobs`` every experiment runs
+in a worker process of its own, so a worker killed (e.g. by the out-of-memory killer)
+fails only its experiment, with the signal as cause, and the others complete; SIGTERM
+is handled as Ctrl-C (the table of what finished, exit status 1). A FAILED row gives the
+exception type and the first line of its message.
 """
+
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import importlib
+import importlib.util
+import inspect
+import multiprocessing
+import multiprocessing.connection
 import os
+import pkgutil
+import re
+import signal
 import sys
+import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fa_lib import cache, config
 
 __all__ = [
     "CHAPTERS",
+    "CacheNotWritableError",
     "Row",
-    "Watch",
+    "chapters",
+    "check_writable",
+    "error_summary",
     "format_list",
     "format_table",
     "is_cached",
     "list_experiments",
     "main",
+    "read_cached",
     "registry",
     "reproduce",
     "run_watched",
 ]
 
-CHAPTERS: tuple[str, ...] = (
-    "persistent_error",
-    "autocorrelation",
-    "acf_weight_normalisation",
-    "depth",
-    "mnist_alignment",
-    "flexibility",
-)
-"""The chapters with cached experiments, in the book's order (``_toc.yml``); each is a
-notebook ``book/<chapter>.ipynb`` and a module ``fa_lib.experiments.<chapter>``."""
+EXPERIMENTS_PACKAGE = "fa_lib.experiments"
+TOC = cache.PACKAGE_DIR.parent / "_toc.yml"
+_TOC_FILE = re.compile(r"""^\s*(?:-\s*)?file:\s*["']?book/([A-Za-z0-9_]+)""", re.MULTILINE)
+
+
+def chapters(toc: Path | None = None) -> tuple[str, ...]:
+    """Return the chapters with cached experiments, in the book's order.
+
+    Parameters
+    ----------
+    toc : pathlib.Path, optional
+        The table of contents (default ``_toc.yml`` of the repository). The chapters are
+        its entries ``book/<chapter>`` (commented lines skipped) that have a module
+        ``fa_lib.experiments.<chapter>``. Without the file (an installed package), every
+        module of ``fa_lib.experiments``, in sorted order.
+
+    Returns
+    -------
+    tuple of str
+    """
+    toc = TOC if toc is None else Path(toc)
+    if toc.is_file():
+        names = _TOC_FILE.findall(toc.read_text(encoding="utf-8"))
+        return tuple(n for n in dict.fromkeys(names)
+                     if importlib.util.find_spec(f"{EXPERIMENTS_PACKAGE}.{n}") is not None)
+    package = importlib.import_module(EXPERIMENTS_PACKAGE)
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(package.__path__)))
+
+
+CHAPTERS: tuple[str, ...] = chapters()
+"""The chapters with cached experiments, in the book's order (:func:`chapters`); each is
+a notebook ``book/<chapter>.ipynb`` and a module ``fa_lib.experiments.<chapter>``."""
 
 Experiment = tuple[str, Callable[[], Any]]
 """An experiment: its label and a callable, without arguments, that makes the notebook's call."""
@@ -112,184 +163,54 @@ Experiment = tuple[str, Callable[[], Any]]
 # --------------------------------------------------------------------------- the registry
 
 
-def _experiments_module(chapter: str) -> Any:
-    return importlib.import_module(f"fa_lib.experiments.{chapter}")
+def _modules(modules: Mapping[str, str] | None) -> dict[str, str]:
+    """Chapter -> module name: the book's chapters, or the given mapping (e.g. in tests)."""
+    if modules is None:
+        return {ch: f"{EXPERIMENTS_PACKAGE}.{ch}" for ch in CHAPTERS}
+    return dict(modules)
 
 
-def registry(progress: bool = False) -> dict[str, list[Experiment]]:
+def _with_progress(run: Callable[..., Any], progress: bool) -> Callable[[], Any]:
+    """``run`` with ``progress=True`` when asked and when it takes that keyword."""
+    if progress and "progress" in inspect.signature(run).parameters:
+        return lambda: run(progress=True)
+    return run
+
+
+def registry(progress: bool = False, modules: Mapping[str, str] | None = None
+             ) -> dict[str, list[Experiment]]:
     """Return the book's cached experiments: chapter -> list of (label, callable).
 
-    Every callable makes, without arguments, one of the calls of the chapter's notebook
-    into its experiments module, with the notebook's configuration (the module's
-    configuration at the selected scale). The experiments modules are imported here,
-    so ``FA_SCALE`` must be set before the first call.
+    The list of every chapter is its module's ``EXPERIMENTS``, in order: each callable
+    makes, without arguments, one of the calls of the chapter's notebook, at the scale of
+    the module's ``config()``. The modules are imported here, so ``FA_SCALE`` must be set
+    before the first call.
 
     Parameters
     ----------
     progress : bool
-        Passed as ``progress`` to the experiments that have one (it shows a bar and does
-        not change the results or their cache key).
+        Pass ``progress=True`` to the experiments that take it (a bar; it changes neither
+        the results nor their cache key).
+    modules : mapping of str to str, optional
+        Chapter -> module name; default the chapters of :data:`CHAPTERS` and their modules
+        in ``fa_lib.experiments``.
 
     Returns
     -------
     dict of str to list of (str, callable)
-        The chapters of :data:`CHAPTERS`, in that order, each with its experiments in
-        the order of the notebook.
     """
-    pe = _experiments_module("persistent_error")
-    ac = _experiments_module("autocorrelation")
-    wn = _experiments_module("acf_weight_normalisation")
-    depth = _experiments_module("depth")
-    mn = _experiments_module("mnist_alignment")
-    fx = _experiments_module("flexibility")
-
-    pe_cfg = pe.get_config()
-    pe_runs: list[Experiment] = [("openloop_sim", lambda: pe.run_openloop_sim(pe_cfg))]
-    pe_runs += [(f"cond{c}", lambda c=c: pe.run_condition(c, pe_cfg)) for c in pe.CONDITIONS]
-    pe_runs += [("eigenvalues", lambda: pe.run_eigenvalues(pe_cfg)),
-                ("control", lambda: pe.run_control(pe_cfg))]
-    pe_runs += [(f"cond{c}_fixedEX", lambda c=c: pe.run_condition(c, pe_cfg, fixed_ex=True))
-                for c in pe.CONDITIONS]
-
-    ac_cfg = ac.settings()
-    f2, mask, f3 = ac_cfg["fig2"], ac_cfg["mask"], ac_cfg["fig3"]
-    ac_runs: list[Experiment] = [
-        ("fig2", lambda: ac.fig2(f2)),
-        ("relu_mask", lambda: ac.relu_mask_fact(mask)),
-        ("fig3", lambda: ac.fig3(f3)),
-        ("fig3_text_eta", lambda: ac.fig3(f3, f3.eta_text)),
-        ("fig3_case2_extra", lambda: ac.fig3_case2_extra(f3)),
-    ]
-
-    wn_cfg = wn.chapter_config()
-    wn_runs: list[Experiment] = [
-        ("fig4e_correlograms", lambda: wn.correlograms(wn_cfg.correlogram)),
-        ("fig4", lambda: wn.fig4(wn_cfg.fig4, progress)),
-        ("fig4_text_eta", lambda: wn.fig4_text_eta(wn_cfg.fig4, progress)),
-        ("s1", lambda: wn.s1_runs(wn_cfg.s1, progress)),
-    ]
-
-    depth_cfg = depth.get_config()
-    depth_runs: list[Experiment] = [
-        ("heatmap", lambda: depth.run_heatmap(depth_cfg)),
-        ("histograms", lambda: depth.run_histograms(depth_cfg)),
-    ]
-
-    mn_runs: list[Experiment] = [
-        (name, lambda name=name: mn.results(name, progress=progress)) for name in mn.names()
-    ]
-    fx_runs: list[Experiment] = [
-        (name, lambda name=name: fx.results(name, progress=progress)) for name in fx.CONFIGS
-    ]
-
-    table = {
-        "persistent_error": pe_runs,
-        "autocorrelation": ac_runs,
-        "acf_weight_normalisation": wn_runs,
-        "depth": depth_runs,
-        "mnist_alignment": mn_runs,
-        "flexibility": fx_runs,
-    }
-    assert tuple(table) == CHAPTERS, (tuple(table), CHAPTERS)
+    table = {}
+    for chapter, name in _modules(modules).items():
+        experiments = importlib.import_module(name).EXPERIMENTS
+        table[chapter] = [(label, _with_progress(run, progress))
+                          for label, run in experiments.items()]
     return table
 
 
 # --------------------------------------------------------------------------- watching the cache
 
 
-class _Refused(BaseException):
-    """Raised by a refused ``compute`` (a BaseException, so no ``except Exception`` eats it)."""
-
-
-@dataclass
-class Watch:
-    """What one experiment did with the results cache.
-
-    Attributes
-    ----------
-    entries : int
-        Calls of :func:`fa_lib.cache.cached` (one per cache entry it asked for).
-    computed : int
-        How many of them computed their results (no valid entry was found).
-    """
-
-    entries: int = 0
-    computed: int = 0
-
-    @property
-    def cached_before(self) -> str:
-        """``"yes"`` (nothing computed), ``"no"`` (everything computed) or ``"partial"``."""
-        if self.computed == 0:
-            return "yes"
-        return "no" if self.computed == self.entries else "partial"
-
-
-class _WatchedCompute:
-    """A ``compute`` that notes (or refuses) its call, keyed by the cache like the original.
-
-    :func:`fa_lib.cache.fingerprint_of` keys an entry by the module of ``compute.func``
-    when there is one, so ``func`` is the original's function.
-    """
-
-    def __init__(self, compute: Callable[[], Any], watch: Watch, refuse: bool) -> None:
-        self.func = getattr(compute, "func", compute)
-        self._compute = compute
-        self._watch = watch
-        self._refuse = refuse
-
-    def __call__(self) -> Any:
-        if self._refuse:
-            raise _Refused
-        self._watch.computed += 1
-        return self._compute()
-
-
-def _prewarm_fingerprints() -> None:
-    """Take the code fingerprint of every loaded ``fa_lib`` module, before any patching.
-
-    :func:`fa_lib.cache.module_fingerprint` follows a module's globals and keeps its
-    answer for the process; taken now, the wrapper of :func:`_watching` can never enter it.
-    """
-    for name in sorted(sys.modules):
-        if name.startswith("fa_lib.") and name not in (__name__, "fa_lib.__main__"):
-            cache.module_fingerprint(name)
-
-
-@contextlib.contextmanager
-def _watching(watch: Watch, refuse: bool) -> Iterator[None]:
-    """Route every :func:`fa_lib.cache.cached` call through a wrapper that fills ``watch``."""
-    real = cache.cached
-    _prewarm_fingerprints()
-
-    def cached(name: str, key: Any, compute: Callable[[], Any], *args: Any, **kwargs: Any
-               ) -> Any:
-        wrapped = _WatchedCompute(compute, watch, refuse)
-        if cache.fingerprint_of(wrapped) != cache.fingerprint_of(compute):
-            raise RuntimeError(
-                f"the cache would key entry {name!r} differently when watched; "
-                "fa_lib.reproduce cannot observe it (has fa_lib.cache.fingerprint_of changed?)."
-            )
-        watch.entries += 1
-        return real(name, key, wrapped, *args, **kwargs)
-
-    # Bookkeeping, like fa_lib.cache itself: a module that holds this wrapper in its
-    # globals while its fingerprint is taken must not count this file as its code.
-    cached.__module__ = cache.__name__
-    targets = [cache] + [
-        module for name, module in sorted(sys.modules.items())
-        if name.startswith("fa_lib.") and module is not cache
-        and getattr(module, "cached", None) is real
-    ]
-    for module in targets:
-        module.cached = cached
-    try:
-        yield
-    finally:
-        for module in targets:
-            module.cached = real
-
-
-def run_watched(run: Callable[[], Any]) -> Watch:
+def run_watched(run: Callable[[], Any]) -> cache.Observer:
     """Call ``run()`` and return what it did with the results cache.
 
     Parameters
@@ -299,20 +220,19 @@ def run_watched(run: Callable[[], Any]) -> Watch:
 
     Returns
     -------
-    Watch
-        The number of cache entries it asked for and how many of them it computed.
+    fa_lib.cache.Observer
+        The cache entries it asked for, computed, found damaged and could not write.
     """
-    watch = Watch()
-    with _watching(watch, refuse=False):
+    with cache.observe() as observer:
         run()
-    return watch
+    return observer
 
 
 def read_cached(run: Callable[[], Any]) -> tuple[bool, Any]:
-    """Call ``run()`` with every ``compute`` refused: read what the cache holds, compute nothing.
+    """Call ``run()`` with every computation refused: read what the cache holds.
 
-    ``run()`` reads the entries that exist and stops at the first that does not. (As
-    with any read of the cache, an entry that is damaged is deleted, with a warning.)
+    ``run()`` reads the entries that exist and stops at the first that does not (or is
+    damaged: it is reported with a warning and left in place; nothing is deleted).
 
     Parameters
     ----------
@@ -328,9 +248,9 @@ def read_cached(run: Callable[[], Any]) -> tuple[bool, Any]:
         What ``run()`` returned, or None when it would have computed.
     """
     try:
-        with _watching(Watch(), refuse=True):
+        with cache.observe(refuse=True):
             return True, run()
-    except _Refused:
+    except cache.ComputeRefused:
         return False, None
 
 
@@ -358,6 +278,8 @@ class Row:
         ``yes``, ``no``, ``partial`` or ``FAILED``.
     cpu_seconds : float
         CPU time of the process that made the call, during the call.
+    error : str
+        For a FAILED row, the exception type and the first line of its message.
     """
 
     chapter: str
@@ -365,18 +287,71 @@ class Row:
     seconds: float
     cached_before: str
     cpu_seconds: float
+    error: str = ""
 
 
-def _check_chapters(chapters: Sequence[str] | None) -> list[str]:
-    if chapters is None:
-        return list(CHAPTERS)
-    unknown = [c for c in chapters if c not in CHAPTERS]
+class CacheNotWritableError(OSError):
+    """The results cache directory cannot be created or written."""
+
+
+def check_writable(directory: Path | str | None = None) -> Path:
+    """Check that the results cache directory can be written, creating it if missing.
+
+    Parameters
+    ----------
+    directory : path, optional
+        Default :func:`fa_lib.cache.cache_dir`.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory.
+
+    Raises
+    ------
+    CacheNotWritableError
+        If the directory cannot be created, or a file cannot be written in it.
+    """
+    path = cache.cache_dir(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".write-check.{cache._HOST}-{os.getpid()}.",
+                                     suffix=".tmp", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise CacheNotWritableError(
+            f"the results cache directory {path} cannot be written ({error_summary(err)}); "
+            "set FA_CACHE_DIR to a directory you can write."
+        ) from err
+    return path
+
+
+def error_summary(err: BaseException) -> str:
+    """Return ``"<type>: <first line of the message>"`` of an exception.
+
+    Parameters
+    ----------
+    err : BaseException
+
+    Returns
+    -------
+    str
+    """
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
+def _check_chapters(chosen: Sequence[str] | None, known: Sequence[str]) -> list[str]:
+    if chosen is None:
+        return list(known)
+    unknown = [c for c in chosen if c not in known]
     if unknown:
         raise ValueError(
             f"unknown chapter(s) {', '.join(map(repr, unknown))}; "
-            f"expected one or more of: {', '.join(CHAPTERS)}."
+            f"expected one or more of: {', '.join(known)}."
         )
-    return list(dict.fromkeys(chapters))
+    return list(dict.fromkeys(chosen))
 
 
 def _check_cache_on() -> None:
@@ -385,27 +360,32 @@ def _check_cache_on() -> None:
                          "to fill or list; unset FA_CACHE or set it to 'on'.")
 
 
-def list_experiments(chapters: Sequence[str] | None = None) -> list[tuple[str, str, bool]]:
-    """Return (chapter, experiment, cached) for every experiment, computing nothing.
+def list_experiments(chapters: Sequence[str] | None = None,
+                     modules: Mapping[str, str] | None = None) -> list[tuple[str, str, bool]]:
+    """Return (chapter, experiment, cached) for every experiment, computing and deleting nothing.
 
     Parameters
     ----------
     chapters : sequence of str, optional
-        Chapters of :data:`CHAPTERS`; default all.
+        Chapters of :data:`CHAPTERS` (or of ``modules``); default all.
+    modules : mapping of str to str, optional
+        Chapter -> experiments module, as in :func:`registry`.
 
     Returns
     -------
     list of (str, str, bool)
-        In the book's order; ``cached`` as in :func:`is_cached`.
+        In the book's order; ``cached`` as in :func:`is_cached` (a damaged entry counts as
+        not cached; it is reported with a warning and left in place).
 
     Raises
     ------
     ValueError
         On an unknown chapter, or when the cache is off (``FA_CACHE=off``).
     """
-    chosen = _check_chapters(chapters)
+    names = _modules(modules)
+    chosen = _check_chapters(chapters, list(names))
     _check_cache_on()
-    table = registry()
+    table = registry(modules={ch: names[ch] for ch in chosen})
     return [(ch, label, is_cached(run)) for ch in chosen for label, run in table[ch]]
 
 
@@ -417,91 +397,192 @@ def _progress_bar(total: int, show: bool) -> Any:
     return tqdm(total=total, desc="reproduce", unit="exp", file=sys.stderr)
 
 
-def _timed(run: Callable[[], Any]) -> tuple[float, float, str, str | None]:
-    """Call ``run_watched(run)``: (wall s, CPU s of this process, cached before, traceback)."""
+Outcome = tuple[float, float, str, str, str]
+"""(wall s, CPU s, cached before or FAILED, error summary, traceback) of one experiment."""
+
+
+def _timed(run: Callable[[], Any]) -> Outcome:
+    """Call ``run()`` under an observer and time it."""
     start, cpu = time.perf_counter(), time.process_time()
     try:
-        state, error = run_watched(run).cached_before, None
-    except Exception:  # noqa: BLE001 - reported by the caller, the rest still runs
-        state, error = "FAILED", traceback.format_exc()
-    return time.perf_counter() - start, time.process_time() - cpu, state, error
+        observer = run_watched(run)
+    except Exception as err:  # noqa: BLE001 - reported by the caller, the rest still runs
+        return (time.perf_counter() - start, time.process_time() - cpu, "FAILED",
+                error_summary(err), traceback.format_exc())
+    state, summary, detail = observer.cached_before, "", ""
+    if observer.write_errors:
+        n = len(observer.write_errors)
+        state = "FAILED"
+        summary = (f"CacheWriteError: {n} cache entr{'y' if n == 1 else 'ies'} not written: "
+                   f"{observer.write_errors[0]}")
+        detail = "\n".join(observer.write_errors) + "\n"
+    return time.perf_counter() - start, time.process_time() - cpu, state, summary, detail
 
 
-def _run_in_worker(chapter: str, label: str, environment: dict[str, str]
-                   ) -> tuple[str, str, float, float, str, str | None]:
-    """Run one experiment in a worker process of ``--jobs`` (see :func:`reproduce`).
+def _worker(conn: Any, module: str, label: str, environment: dict[str, str],
+            threads: int, path: list[str]) -> None:
+    """The body of a ``--jobs`` worker process: run one experiment, send its outcome.
 
-    ``environment`` holds the parent's ``FA_*`` settings; a worker that already imported
-    the experiments modules at another scale refuses (:func:`_set_scale`).
+    ``environment`` holds the parent's ``FA_*`` settings (the worker is forked from a
+    server started earlier, whose environment and import path may be older); ``threads``
+    limits BLAS; ``path`` is the parent's ``sys.path``.
     """
-    _set_scale(environment["FA_SCALE"])
-    for name in [k for k in os.environ if k.startswith("FA_") and k not in environment]:
-        del os.environ[name]  # a reused worker keeps no setting the parent dropped
-    os.environ.update(environment)
-    run = dict(registry(progress=False)[chapter])[label]
-    return (chapter, label, *_timed(run))
+    try:
+        sys.path[:0] = [entry for entry in path if entry not in sys.path]
+        for name in [k for k in os.environ if k.startswith("FA_") and k not in environment]:
+            del os.environ[name]
+        os.environ.update(environment)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads):
+            run = importlib.import_module(module).EXPERIMENTS[label]
+            outcome = _timed(run)
+    except BaseException as err:  # noqa: BLE001 - an import error or an interruption
+        outcome = (0.0, 0.0, "FAILED", error_summary(err), traceback.format_exc())
+    conn.send(outcome)
+    conn.close()
 
 
-def _fa_environment() -> dict[str, str]:
-    """The ``FA_*`` settings of this process (scale, cache, MNIST), for the workers."""
-    return {**{k: v for k, v in os.environ.items() if k.startswith("FA_")},
-            "FA_SCALE": config.scale()}
+def _exit_cause(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"WorkerDied: the worker process was killed by {name}{hint}"
+    return f"WorkerDied: the worker process exited with status {code} without a result"
+
+
+def _context() -> Any:
+    """Return the multiprocessing context of the ``--jobs`` workers.
+
+    Forked from a server that has NumPy and ``fa_lib`` loaded (fast to start, and safe
+    with threads), else spawned.
+    """
+    try:
+        context = multiprocessing.get_context("forkserver")
+    except ValueError:
+        return multiprocessing.get_context("spawn")
+    context.set_forkserver_preload(["numpy", "scipy.stats", "fa_lib.cache", "fa_lib.training"])
+    return context
+
+
+def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
+                 finish: Callable[..., None]) -> None:
+    """Run ``(chapter, label, module)`` tasks ``jobs`` at a time, one process each.
+
+    A worker that dies without a result (killed by a signal) fails its own experiment
+    only. On an interruption the running workers are terminated and their experiments
+    fail as interrupted; the interruption is raised again.
+    """
+    context = _context()
+    environment = {k: v for k, v in os.environ.items() if k.startswith("FA_")}
+    environment["FA_SCALE"] = config.scale()
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pending = deque(tasks)
+    running: dict[Any, tuple[Any, str, str, float]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                chapter, label, module = pending.popleft()
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_worker, name=f"reproduce {chapter}: {label}",
+                    args=(send, module, label, environment, threads, list(sys.path)))
+                process.start()
+                send.close()
+                running[receive] = (process, chapter, label, time.perf_counter())
+            for receive in multiprocessing.connection.wait(list(running)):
+                process, chapter, label, started = running.pop(receive)
+                try:
+                    outcome = receive.recv()
+                except (EOFError, OSError):
+                    outcome = None
+                receive.close()
+                process.join()
+                if outcome is None:
+                    cause = _exit_cause(process.exitcode)
+                    outcome = (time.perf_counter() - started, 0.0, "FAILED", cause, cause + "\n")
+                finish(chapter, label, *outcome)
+    except BaseException:
+        for receive, (process, chapter, label, started) in running.items():
+            process.terminate()
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            receive.close()
+            finish(chapter, label, time.perf_counter() - started, 0.0, "FAILED",
+                   "interrupted", "")
+        raise
 
 
 def reproduce(
-    chapters: Sequence[str] | None = None, jobs: int = 1, progress: bool = True
+    chapters: Sequence[str] | None = None, jobs: int = 1, progress: bool = True,
+    modules: Mapping[str, str] | None = None,
 ) -> tuple[list[Row], list[tuple[str, str, str]]]:
     """Run the experiments of ``chapters`` through the results cache, timing each.
 
     Parameters
     ----------
     chapters : sequence of str, optional
-        Chapters of :data:`CHAPTERS`; default all, in the book's order.
+        Chapters of :data:`CHAPTERS` (or of ``modules``); default all, in the book's order.
     jobs : int
         1 runs every experiment in this process, one after another. With more, the
-        experiments that are not cached yet are computed ``jobs`` at a time in worker
-        processes (joblib), dispatched in the book's order; the others are only checked
-        (their row's time is that of the check).
+        experiments that are not cached yet are computed ``jobs`` at a time, each in a
+        worker process of its own, dispatched in the book's order; the others are only
+        checked (their row's time is that of the check).
     progress : bool
         Show a bar over the experiments and (with ``jobs=1``) the experiments' own bars.
+    modules : mapping of str to str, optional
+        Chapter -> experiments module, as in :func:`registry` (default: the book's).
 
     Returns
     -------
     rows : list of Row
-        The time table, in the book's order. With ``jobs > 1`` a computed row's times are
-        its worker's.
+        The time table, in the book's order, with a row for every experiment that finished
+        or failed. With ``jobs > 1`` a computed row's times are its worker's.
     failures : list of (str, str, str)
-        (chapter, experiment, error) of every experiment that raised; the others still ran.
-        On Ctrl-C (:class:`KeyboardInterrupt`) the run stops and the experiment it
-        interrupted (``jobs=1``; with more, ``[workers]``) is the last failure.
+        (chapter, experiment, error type and first line) of every experiment that raised,
+        could not write an entry, or lost its worker; the others still ran. On Ctrl-C or
+        SIGTERM (:class:`KeyboardInterrupt`) the run stops, the running experiments fail
+        as interrupted, and ``("[run]", "interrupted", ...)`` is the last failure.
 
     Raises
     ------
     ValueError
         On an unknown chapter, ``jobs < 1``, or when the cache is off (``FA_CACHE=off``).
+    CacheNotWritableError
+        If the cache directory cannot be written (checked before anything runs).
     """
-    chosen = _check_chapters(chapters)
-    if not isinstance(jobs, int) or jobs < 1:
+    names = _modules(modules)
+    chosen = _check_chapters(chapters, list(names))
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an int >= 1; got {jobs!r}.")
     _check_cache_on()
-    table = registry(progress and jobs == 1)
+    directory = check_writable()
+    for path in cache.remove_stale_temporaries(directory):
+        print(f"removed a stale temporary file: {path.name}", file=sys.stderr)
+    selected = {ch: names[ch] for ch in chosen}
+    table = registry(progress and jobs == 1, modules=selected)
     plan = [(ch, label, run) for ch in chosen for label, run in table[ch]]
     done: dict[tuple[str, str], Row] = {}
     failures: list[tuple[str, str, str]] = []
     bar = _progress_bar(len(plan), progress)
 
     def finish(ch: str, label: str, seconds: float, cpu: float, state: str,
-               error: str | None) -> None:
-        if error is not None:
-            print(error, file=sys.stderr, end="")
-            failures.append((ch, label, error.strip().splitlines()[-1]))
-        done[ch, label] = Row(ch, label, seconds, state, cpu)
+               summary: str = "", detail: str = "") -> None:
+        if state == "FAILED":
+            if detail:
+                print(detail, file=sys.stderr, end="")
+            failures.append((ch, label, summary))
+        done[ch, label] = Row(ch, label, seconds, state, cpu, summary)
         if bar is not None:
             if jobs > 1 and state != "yes":
                 bar.set_postfix_str(f"{jobs} at a time; done: {ch}: {label}")
             bar.update(1)
 
-    ch = label = ""
     try:
         if jobs == 1:
             for ch, label, run in plan:
@@ -514,28 +595,15 @@ def reproduce(
                 start, cpu = time.perf_counter(), time.process_time()
                 if is_cached(run):
                     finish(ch, label, time.perf_counter() - start,
-                           time.process_time() - cpu, "yes", None)
+                           time.process_time() - cpu, "yes")
                 else:
-                    missing.append((ch, label))
-            ch, label = "[workers]", f"{len(missing)} experiments, --jobs {jobs}"
-            if missing:
-                if bar is not None:
-                    bar.set_postfix_str(f"computing {len(missing)}, {jobs} at a time")
-                from joblib import Parallel, delayed
-
-                env = _fa_environment()
-                workers = Parallel(n_jobs=min(jobs, len(missing)), batch_size=1,
-                                   return_as="generator_unordered")
-                try:
-                    for out in workers(delayed(_run_in_worker)(c, lab, env)
-                                       for c, lab in missing):
-                        finish(*out)
-                except Exception as err:  # noqa: BLE001 - a worker died; report, keep the rest
-                    traceback.print_exc()
-                    failures.append((ch, label, repr(err)))
-    except KeyboardInterrupt:
-        # Ctrl-C: the finished experiments stay cached; report them and stop.
-        failures.append((ch, label, "interrupted (KeyboardInterrupt)"))
+                    missing.append((ch, label, selected[ch]))
+            if missing and bar is not None:
+                bar.set_postfix_str(f"computing {len(missing)}, {jobs} at a time")
+            _run_workers(missing, min(jobs, len(missing)) or 1, finish)
+    except KeyboardInterrupt as err:
+        # Ctrl-C or SIGTERM: the finished experiments stay cached; report them and stop.
+        failures.append(("[run]", "interrupted", f"interrupted ({str(err) or 'Ctrl-C'})"))
     finally:
         if bar is not None:
             bar.close()
@@ -554,11 +622,12 @@ def format_table(rows: Sequence[Row]) -> str:
     -------
     str
         One line per row (chapter, experiment, wall-clock seconds, CPU seconds, cached
-        before), then the totals and the counts of experiments cached before and computed.
+        before, and for a FAILED row its error type and first line), then the totals and
+        the counts of experiments cached before, computed and failed.
     """
     head = ("chapter", "experiment", "seconds", "cpu s", "cached before")
     body = [(r.chapter, r.experiment, f"{r.seconds:.1f}", f"{r.cpu_seconds:.1f}",
-             r.cached_before) for r in rows]
+             f"{r.cached_before}  {r.error}" if r.error else r.cached_before) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(5)]
 
     def line(cells: Sequence[str]) -> str:
@@ -612,8 +681,9 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help=f"run only these chapters ({', '.join(CHAPTERS)})")
     parser.add_argument("--list", action="store_true",
                         help="list the experiments and whether each is cached; compute nothing")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="compute the experiments not cached yet N at a time (default 1)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="compute the experiments not cached yet N at a time "
+                             "(default: FA_JOBS, else 1)")
     parser.add_argument("--no-progress", action="store_true", help="show no progress bars")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the time table, the wall-clock time and the "
@@ -622,17 +692,21 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def _set_scale(scale: str | None) -> None:
-    """Set ``FA_SCALE`` before the experiments modules are imported (they read it then)."""
+    """Set ``FA_SCALE`` before the experiments modules are imported (some read it then)."""
     if scale is None:
         config.scale()  # a bad FA_SCALE fails here, with config's message
         return
-    loaded = sorted(n for n in sys.modules if n.startswith("fa_lib.experiments."))
+    loaded = sorted(n for n in sys.modules if n.startswith(f"{EXPERIMENTS_PACKAGE}."))
     if loaded and config.scale() != scale:
         raise ValueError(
             f"--scale {scale}: the experiments modules {loaded} are already imported at "
             f"scale {config.scale()!r}; run the command in a new process."
         )
     os.environ["FA_SCALE"] = scale
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -648,29 +722,38 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 when an experiment failed. Bad arguments exit with status 2
-        (:class:`SystemExit`, from :mod:`argparse`).
+        0 on success, 1 when an experiment failed or the run was interrupted (Ctrl-C,
+        SIGTERM), 2 when the cache directory cannot be written. Bad arguments exit with
+        status 2 (:class:`SystemExit`, from :mod:`argparse`).
     """
     parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
-        chapters = _check_chapters(args.only)
-        if args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1; got {args.jobs}.")
+        chosen = _check_chapters(args.only, CHAPTERS)
+        jobs = config.jobs() if args.jobs is None else args.jobs
+        if jobs < 1:
+            raise ValueError(f"--jobs must be >= 1; got {jobs}.")
         _set_scale(args.scale)
         _check_cache_on()
     except ValueError as err:
         parser.error(str(err))
     print(f"scale {config.scale()}, results cache {cache.cache_dir()}", flush=True)
     if args.list:
-        print(format_list(list_experiments(chapters)))
+        print(format_list(list_experiments(chosen)))
         return 0
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
-    rows, failures = reproduce(chapters, jobs=args.jobs, progress=not args.no_progress)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        rows, failures = reproduce(chosen, jobs=jobs, progress=not args.no_progress)
+    except CacheNotWritableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - start
     print(format_table(rows))
-    print(f"wall clock: {wall:.1f} s with --jobs {args.jobs}")
+    print(f"wall clock: {wall:.1f} s with --jobs {jobs}")
     for chapter, label, err in failures:
         print(f"FAILED: {chapter} / {label}: {err}", file=sys.stderr)
     if args.json is not None:
@@ -678,11 +761,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             "command": "python -m fa_lib reproduce " + " ".join(
                 sys.argv[1:] if argv is None else argv),
             "started": started.isoformat(timespec="seconds"), "scale": config.scale(),
-            "jobs": args.jobs, "cache_dir": str(cache.cache_dir()), "wall_s": wall,
+            "jobs": jobs, "cache_dir": str(cache.cache_dir()), "wall_s": wall,
             "rows": [dataclasses.asdict(r) for r in rows],
             "failures": [list(f) for f in failures],
         }
         cache.write_json(args.json, record)
         print(f"time table written to {args.json}")
     return 1 if failures else 0
-

@@ -39,11 +39,11 @@ def test_configs_follow_the_authors_code():
     assert m.PAPER.correlogram.max_lag == 8
 
 
-def test_chapter_config_follows_fa_scale(monkeypatch):
+def test_config_follows_fa_scale(monkeypatch):
     monkeypatch.setenv("FA_SCALE", "quick")
-    assert m.chapter_config() is m.QUICK
+    assert m.config() is m.QUICK
     monkeypatch.setenv("FA_SCALE", "paper")
-    assert m.chapter_config() is m.PAPER
+    assert m.config() is m.PAPER
 
 
 def test_variants():

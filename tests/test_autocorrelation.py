@@ -13,11 +13,11 @@ from fa_lib.rule import Rule
 SMALL = ac.Fig2Config(n_i=12, n_h=9, n_o=6, n_b=5, draws=40, chunk=16, seed=3)
 
 
-def test_settings_switch_with_fa_scale(monkeypatch):
+def test_config_switches_with_fa_scale(monkeypatch):
     monkeypatch.setenv("FA_SCALE", "quick")
-    assert ac.settings() is ac.QUICK
+    assert ac.config() is ac.QUICK
     monkeypatch.setenv("FA_SCALE", "paper")
-    assert ac.settings() is ac.PAPER
+    assert ac.config() is ac.PAPER
     assert ac.PAPER["fig2"] == ac.Fig2Config(100, 100, 50, 20, 10_000, 1_000, 2021)
     f3 = ac.PAPER["fig3"]
     assert (f3.reps, f3.n_iter, f3.eta, f3.eta_text) == (30, 2000, 0.002, 0.003)

@@ -361,3 +361,151 @@ def test_write_json_is_atomic(tmp_path):
         cache.write_json(path, {"a": object()})  # not JSON: the old file stays, nothing else
     assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
     assert '"b": null' in path.read_text()
+
+
+# --------------------------------------------------------------------------- reliability
+
+
+def test_a_rewritten_entry_is_detected_by_its_checksum(tmp_path):
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    with np.load(entry) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    assert "sha256" in str(arrays["__meta__"])
+    arrays["angles"] = arrays["angles"][::-1].copy()  # same shape and dtype, other values
+    np.savez(entry, **arrays)
+    with pytest.warns(RuntimeWarning, match="checksum"):
+        got = cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    assert compute.calls == 2
+    np.testing.assert_array_equal(got["angles"], _expected()["angles"])
+    np.testing.assert_array_equal(
+        cached("fig", {"n": 3}, _never, cache_dir=tmp_path)["angles"], _expected()["angles"])
+
+
+def test_content_checksum_sees_dtype_shape_and_bytes():
+    a = np.arange(6, dtype=np.int64)
+    base = cache.content_checksum({"a": a})
+    assert cache.content_checksum({"a": a.copy()}) == base
+    assert cache.content_checksum({"a": a.reshape(2, 3)}) != base
+    assert cache.content_checksum({"a": a.astype(np.float64)}) != base
+    assert cache.content_checksum({"b": a}) != base
+    assert cache.content_checksum({"a": a[::-1]}) != base
+    assert cache.content_checksum({"a": np.asfortranarray(a.reshape(2, 3))}) == \
+        cache.content_checksum({"a": a.reshape(2, 3)})
+
+
+def test_a_permission_error_fails_and_leaves_the_entry(tmp_path, monkeypatch):
+    compute = Counter(_expected())
+    cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    before = entry.read_bytes()
+    import builtins
+
+    real = builtins.open
+
+    def refuse(file, *args, **kwargs):
+        if Path(str(file)) == entry:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refuse)
+    with pytest.raises(PermissionError):
+        cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
+    monkeypatch.undo()
+    assert compute.calls == 1
+    assert _entries(tmp_path) == [entry] and entry.read_bytes() == before
+
+
+def test_new_entries_get_the_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        cached("fig", {"n": 3}, lambda: {"a": np.zeros(2)}, cache_dir=tmp_path)
+        cache.write_json(tmp_path / "record.json", {"a": 1})
+    finally:
+        os.umask(old)
+    for path in _entries(tmp_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    host = cache._HOST
+    old = tmp_path / ".fig-0123.x.tmp"  # no writer named, older than a day
+    dead = tmp_path / f".fig-0123.{host}-{dead_pid}.abc_12.tmp"
+    mine = tmp_path / f".fig-0123.{host}-{os.getpid()}.abc_12.tmp"
+    other_host = tmp_path / f".fig-0123.elsewhere-{dead_pid}.abc_12.tmp"
+    young = tmp_path / ".fig-0123.y.tmp"
+    entry = tmp_path / "fig-0123.npz"
+    for p in (old, dead, mine, other_host, young, entry):
+        p.write_bytes(b"x")
+    day_ago = time.time() - cache.STALE_TEMP_SECONDS - 60
+    os.utime(old, (day_ago, day_ago))
+    os.utime(entry, (day_ago, day_ago))
+    removed = cache.remove_stale_temporaries(tmp_path)
+    assert sorted(removed) == sorted([old, dead])
+    assert sorted(_entries(tmp_path)) == sorted([mine, other_host, young, entry])
+
+
+def test_temporary_names_hold_host_and_pid(tmp_path, monkeypatch):
+    import os
+
+    seen = []
+    real = cache.os.replace
+
+    def spy(src, dst):
+        seen.append(Path(src).name)
+        return real(src, dst)
+
+    monkeypatch.setattr(cache.os, "replace", spy)
+    cached("fig", {"n": 3}, lambda: {"a": np.zeros(2)}, cache_dir=tmp_path)
+    match = cache._TEMP_PATTERN.search(seen[0])
+    assert match and int(match["pid"]) == os.getpid() and match["host"] == cache._HOST
+
+
+def test_observer_counts_refuses_and_reports(tmp_path):
+    compute = Counter({"x": np.ones(2)})
+    with cache.observe(refuse=True) as seen:
+        with pytest.raises(cache.ComputeRefused):
+            cached("a", {"n": 1}, compute, cache_dir=tmp_path)
+    assert (seen.entries, seen.computed, compute.calls) == (1, 0, 0)
+    assert not any(tmp_path.iterdir())
+    with cache.observe() as seen:
+        cached("a", {"n": 1}, compute, cache_dir=tmp_path)
+        cached("b", {"n": 1}, compute, cache_dir=tmp_path)
+        cached("a", {"n": 1}, compute, cache_dir=tmp_path)
+    assert (seen.entries, seen.computed, seen.cached_before) == (3, 2, "partial")
+    with cache.observe() as seen:
+        cached("a", {"n": 1}, _never, cache_dir=tmp_path)
+    assert seen.cached_before == "yes"
+    # Without an observer nothing is counted anywhere.
+    assert cache._OBSERVER.get() is None
+
+
+def test_a_read_only_check_leaves_a_damaged_entry(tmp_path):
+    cached("a", {"n": 1}, lambda: {"x": np.ones(2)}, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    entry.write_bytes(entry.read_bytes()[:40])
+    with cache.observe(refuse=True) as seen, pytest.warns(RuntimeWarning, match="left in place"):
+        with pytest.raises(cache.ComputeRefused):
+            cached("a", {"n": 1}, _never, cache_dir=tmp_path)
+    assert _entries(tmp_path) == [entry] and len(seen.damaged) == 1
+
+
+def test_a_failed_write_is_reported_to_the_observer(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with cache.observe() as seen, pytest.warns(RuntimeWarning, match="could not write"):
+        got = cached("a", {"n": 1}, lambda: {"x": np.ones(2)}, cache_dir=blocker)
+    assert got["x"].tolist() == [1.0, 1.0]
+    assert seen.computed == 1 and len(seen.write_errors) == 1

@@ -40,3 +40,57 @@ def test_bad_scale_raises(monkeypatch, value):
         config.scale()
     with pytest.raises(ValueError, match="FA_SCALE"):
         config.pick(paper=1, quick=2)
+
+
+def test_probe_scale_of_a_bare_pytest():
+    """Run by test_bare_pytest_runs_at_quick_scale in a pytest without FA_SCALE."""
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("FA_TEST_PROBE") != "1":
+        pytest.skip("only a probe for test_bare_pytest_runs_at_quick_scale")
+    assert config.scale() == "quick"
+    # A kernel or subprocess started by a test (nbval's notebooks) sees the same scale.
+    out = subprocess.run([sys.executable, "-c", "from fa_lib import config; "
+                          "print(config.scale())"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "quick"
+
+
+@pytest.mark.parametrize("value, expected", [(None, "quick"), ("", "quick"),
+                                             ("paper", "paper")])
+def test_bare_pytest_runs_at_quick_scale(value, expected):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "FA_SCALE"}
+    env["FA_TEST_PROBE"] = "1"
+    if value is not None:
+        env["FA_SCALE"] = value
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "tests/test_config.py::test_probe_scale_of_a_bare_pytest"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    if expected == "quick":
+        assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr
+    else:  # an explicit FA_SCALE wins: the probe sees paper and fails
+        assert out.returncode == 1 and "1 failed" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("value, expected", [(None, 1), ("", 1), (" ", 1), ("3", 3)])
+def test_jobs(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("FA_JOBS", raising=False)
+    else:
+        monkeypatch.setenv("FA_JOBS", value)
+    assert config.jobs() == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "2.5", "0", "-1"])
+def test_bad_jobs_raise_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv("FA_JOBS", value)
+    with pytest.raises(ValueError, match=r"FA_JOBS=.*(whole number|>= 1)"):
+        config.jobs()

@@ -176,9 +176,9 @@ def test_run_uses_the_cache(tmp_path, monkeypatch):
 
 def test_config_scales(monkeypatch):
     monkeypatch.setenv("FA_SCALE", "quick")
-    assert depth.get_config() == depth.QUICK
+    assert depth.config() == depth.QUICK
     monkeypatch.setenv("FA_SCALE", "paper")
-    cfg = depth.get_config()
+    cfg = depth.config()
     assert (cfg.n_heatmap, cfg.n_hist) == (500_000, 1_000_000)
     assert cfg.shape_b2 == (30, 15) and cfg.shape_b1 == (15, 40)
 

@@ -130,11 +130,11 @@ def test_configs():
     assert set(pe.CONDITIONS) == {1, 2, 3, 4, 5, 6}
 
 
-def test_get_config_follows_fa_scale(monkeypatch):
+def test_config_follows_fa_scale(monkeypatch):
     monkeypatch.setenv("FA_SCALE", "quick")
-    assert pe.get_config() is pe.QUICK
+    assert pe.config() is pe.QUICK
     monkeypatch.setenv("FA_SCALE", "paper")
-    assert pe.get_config() is pe.PAPER
+    assert pe.config() is pe.PAPER
 
 
 def test_bad_inputs_raise_value_error():

@@ -29,7 +29,7 @@ CHEAP = "persistent_error"
 NOTEBOOK_PATH = """
 from fa_lib.experiments import persistent_error as pe
 CONDS = pe.CONDITIONS
-cfg = pe.get_config()
+cfg = pe.config()
 sim = pe.run_openloop_sim(cfg)
 res = {c: pe.run_condition(c, cfg) for c in CONDS}
 eig = pe.run_eigenvalues(cfg)
@@ -60,7 +60,7 @@ def _rows(stdout: str) -> dict[tuple[str, str], str]:
     for line in stdout.splitlines():
         cells = line.split()
         if cells and cells[0] in reproduce.CHAPTERS:
-            rows[cells[0], cells[1]] = cells[-1]
+            rows[cells[0], cells[1]] = cells[4] if len(cells) > 4 else cells[-1]
     return rows
 
 
@@ -166,7 +166,7 @@ def test_cache_off_is_an_error(tmp_path):
 # --------------------------------------------------------------------------- the watcher
 
 
-def test_watcher_counts_refuses_and_restores(tmp_path, monkeypatch):
+def test_watcher_counts_and_refuses_without_replacing_anything(tmp_path, monkeypatch):
     from fa_lib.experiments import depth  # holds `cached` from `from fa_lib.cache import cached`
 
     monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path))
@@ -185,7 +185,6 @@ def test_watcher_counts_refuses_and_restores(tmp_path, monkeypatch):
     real = cache.cached
     assert reproduce.read_cached(run) == (False, None) and not calls
     assert not reproduce.is_cached(run) and not calls
-    assert depth.cached is real and cache.cached is real
     cache.cached("reproduce_test_a", {"n": 1}, compute)  # one of the two entries
     watch = reproduce.run_watched(run)
     assert (watch.entries, watch.computed, watch.cached_before) == (2, 1, "partial")
@@ -198,12 +197,66 @@ def test_watcher_counts_refuses_and_restores(tmp_path, monkeypatch):
     assert depth.cached is real and cache.cached is real
 
 
+def test_reproduce_has_no_per_module_branches_and_no_monkeypatching():
+    import inspect
+
+    code = cache.code_text(inspect.getsource(reproduce))  # without docstrings and comments
+    for chapter in reproduce.CHAPTERS:
+        assert chapter not in code, chapter
+    for word in ("_watching", "_WatchedCompute", "__module__", "setattr"):
+        assert word not in code, word
+    tree = ast.parse(inspect.getsource(reproduce))
+    assigned = {t.attr for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Attribute)}
+    assert "cached" not in assigned
+    assert "fa_lib.reproduce" not in cache.module_dependencies("fa_lib.experiments.depth")
+
+
+def test_chapters_come_from_the_toc(tmp_path):
+    assert reproduce.CHAPTERS == ("persistent_error", "autocorrelation",
+                                  "acf_weight_normalisation", "depth", "mnist_alignment",
+                                  "flexibility")
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("root: book/intro\nchapters:\n  # - file: book/autocorrelation\n"
+                   "  - file: book/depth\n  - file: book/report\n  - file: book/persistent_error\n")
+    assert reproduce.chapters(toc) == ("depth", "persistent_error")
+    assert set(reproduce.chapters(tmp_path / "missing.yml")) == set(reproduce.CHAPTERS)
+
+
+def test_every_module_exposes_config_and_experiments(monkeypatch):
+    import importlib
+
+    for chapter in reproduce.CHAPTERS:
+        module = importlib.import_module(f"fa_lib.experiments.{chapter}")
+        assert callable(module.config) and module.EXPERIMENTS, chapter
+        for old in ("get_config", "settings", "chapter_config", "compute_all", "fill_cache",
+                    "run_all"):
+            assert not hasattr(module, old), (chapter, old)
+        for label, run in module.EXPERIMENTS.items():
+            required = [p for p in inspect_parameters(run) if p.default is p.empty]
+            assert not required, (chapter, label)
+    from fa_lib.experiments import depth, persistent_error
+
+    monkeypatch.setenv("FA_SCALE", "paper")
+    assert depth.config() is depth.PAPER and persistent_error.config() is persistent_error.PAPER
+    monkeypatch.setenv("FA_SCALE", "quick")
+    assert depth.config() is depth.QUICK  # read when called, not at import
+
+
+def inspect_parameters(func):
+    import inspect
+
+    return list(inspect.signature(func).parameters.values())
+
+
 def test_format_table_total():
     rows = [reproduce.Row("depth", "heatmap", 1.25, "no", 1.0),
             reproduce.Row("flexibility", "fa", 3.0, "FAILED", 2.0),
             reproduce.Row("flexibility", "bp", 0.5, "yes", 0.25)]
+    rows[1] = reproduce.Row("flexibility", "fa", 3.0, "FAILED", 2.0, "ValueError: bad input")
     lines = reproduce.format_table(rows).splitlines()
-    assert lines[3].split() == ["flexibility", "fa", "3.0", "2.0", "FAILED"]
+    assert lines[3].split() == ["flexibility", "fa", "3.0", "2.0", "FAILED", "ValueError:",
+                                "bad", "input"]
     assert lines[-1] == ("total: 4.8 s (cpu 3.2 s) for 3 experiments (1 cached before, "
                          "1 computed, 0 partly computed, 1 failed)")
 
@@ -311,9 +364,8 @@ def test_registry_covers_the_notebooks_cache_entry_points(monkeypatch):
         # Every call site of a function reaching the cache is made by the registry itself
         # (at least as often; a call from inside another, e.g. fig4_text_eta -> fig4, with
         # another configuration, does not count);
-        # fill_cache, the notebook's parallel batch of results(), is checked run by run below.
         for name, n_sites in sites.items():
-            if _reach([name], direct, calls) and name != "fill_cache":
+            if _reach([name], direct, calls):
                 made = sum(r[0] == name and r[3] for r in recorded)
                 assert made >= n_sites, (chapter, name, made, n_sites)
         if hasattr(module, "CONFIGS"):  # MNIST chapters: every run, by name
@@ -328,3 +380,164 @@ def test_registry_covers_the_notebooks_cache_entry_points(monkeypatch):
 def _reach_any(direct: set[str], calls: dict[str, set[str]]) -> set[str]:
     """Every function of the module that reaches the cache (itself or through others)."""
     return {n for n in calls if _reach([n], direct, calls)}
+
+
+# --------------------------------------------------------------------------- reliability
+
+TOY = '''
+import os
+import signal
+
+import numpy as np
+
+from fa_lib.cache import cached
+
+
+def config():
+    return {"n": 3}
+
+
+def _entry(name):
+    return cached(f"toy_{name}", config(), lambda: {"x": np.arange(config()["n"])})
+
+
+def _killed():
+    _entry("before_kill")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _raises():
+    raise ValueError("the first line\\nand a second line")
+
+
+def _unwritable():
+    blocker = os.path.join(os.environ["FA_CACHE_DIR"], "blocker")
+    open(blocker, "w").close()
+    return cached("toy_unwritable", config(), lambda: {"x": np.zeros(1)}, cache_dir=blocker)
+
+
+EXPERIMENTS = {
+    "a": lambda: _entry("a"),
+    "killed": _killed,
+    "b": lambda: _entry("b"),
+    "c": lambda progress=False: _entry("c"),
+}
+FAULTS = {"raises": _raises, "unwritable": _unwritable, "d": lambda: _entry("d")}
+'''
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """A test-only chapter module (``toy_chapters.toy``) and a private results cache."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "toy_chapters"]:
+        monkeypatch.delitem(sys.modules, name)
+    package = tmp_path / "toy_chapters"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toy.py").write_text(TOY)
+    (package / "faults.py").write_text(TOY.replace("EXPERIMENTS = {", "_UNUSED = {")
+                                       .replace("FAULTS = {", "EXPERIMENTS = {"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("FA_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("FA_CACHE", "on")
+    return cache_dir
+
+
+def test_a_killed_worker_fails_only_its_experiment(toy, capsys):
+    rows, failures = reproduce.reproduce(jobs=2, progress=False,
+                                         modules={"toy": "toy_chapters.toy"})
+    states = {r.experiment: r.cached_before for r in rows}
+    assert states == {"a": "no", "killed": "FAILED", "b": "no", "c": "no"}, rows
+    assert [r.experiment for r in rows] == ["a", "killed", "b", "c"]  # every one, in order
+    assert len(failures) == 1 and failures[0][:2] == ("toy", "killed")
+    assert "SIGKILL" in failures[0][2] and "WorkerDied" in failures[0][2]
+    names = sorted(p.name.split("-")[0] for p in toy.glob("*.npz"))
+    assert names == ["toy_a", "toy_b", "toy_before_kill", "toy_c"]
+
+
+def test_a_killed_worker_gives_a_non_zero_exit(toy, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_chapters")
+    assert reproduce.main(["--jobs", "2", "--no-progress"]) == 1
+    out = capsys.readouterr()
+    assert "killed  " in out.out and "FAILED  WorkerDied" in out.out
+    assert "3 computed" in out.out and "1 failed" in out.out
+
+
+def test_failed_rows_give_the_type_and_first_line_and_unwritten_entries_fail(toy, capsys):
+    rows, failures = reproduce.reproduce(jobs=1, progress=False,
+                                         modules={"faults": "toy_chapters.faults"})
+    states = {r.experiment: (r.cached_before, r.error) for r in rows}
+    assert states["raises"] == ("FAILED", "ValueError: the first line")
+    assert states["unwritable"][0] == "FAILED"
+    assert states["unwritable"][1].startswith("CacheWriteError: 1 cache entry not written")
+    assert states["d"] == ("no", "")
+    assert [f[1] for f in failures] == ["raises", "unwritable"]
+    assert "FAILED  ValueError: the first line" in reproduce.format_table(rows)
+
+
+def test_an_unwritable_cache_fails_before_computing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = _cli(blocker, "--only", CHEAP)
+    assert out.returncode == 2, out.stdout
+    assert "cannot be written" in out.stderr and str(blocker) in out.stderr
+    assert "total:" not in out.stdout and "Traceback" not in out.stderr
+
+
+def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy):
+    modules = {"toy": "toy_chapters.toy"}
+    toy.mkdir()
+    (toy / ".toy_x.somehost-1.abcdef.tmp").write_bytes(b"partial")
+    from toy_chapters import toy as module  # noqa: I001 - importable only in this test
+
+    module.EXPERIMENTS["a"]()
+    (entry,) = toy.glob("toy_a-*.npz")
+    entry.write_bytes(entry.read_bytes()[:50])
+    with pytest.warns(RuntimeWarning, match="left in place"):
+        listed = reproduce.list_experiments(modules=modules)
+    assert listed[0] == ("toy", "a", False)
+    assert entry.exists() and len(entry.read_bytes()) == 50
+    # A run removes the stale temporary file (older than a day) and replaces the entry.
+    stale = toy / ".toy_x.somehost-1.abcdef.tmp"
+    import os
+    import time
+
+    day_ago = time.time() - 2 * 86400
+    os.utime(stale, (day_ago, day_ago))
+    module.EXPERIMENTS.pop("killed")
+    with pytest.warns(RuntimeWarning, match="deleting it"):
+        rows, failures = reproduce.reproduce(jobs=1, progress=False, modules=modules)
+    assert not failures and not stale.exists()
+    assert len(entry.read_bytes()) > 50
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fa_lib", "reproduce", "--no-progress", "--only", CHEAP],
+        cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp_path.glob("*.npz")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(tmp_path.glob("*.npz")), "no entry was written"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert "total:" in out and "interrupted (SIGTERM)" in err
+    assert set(_rows(out).values()) <= {"no", "FAILED"} and "no" in _rows(out).values()
+
+
+def test_fa_jobs_sets_the_default_and_a_bad_value_is_a_clear_error(tmp_path):
+    env = {**_env(tmp_path), "FA_JOBS": "abc"}
+    out = subprocess.run([sys.executable, "-m", "fa_lib", "reproduce", "--list"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "FA_JOBS='abc' is not a whole number" in out.stderr

@@ -229,6 +229,7 @@ def test_every_grid_point_of_fig_s2_has_a_matching_run():
         else:
             assert cfg.width == value and cfg.rule.eta == m.FA_ETA
     assert set(m.names()) == set(m.CONFIGS)
+    assert list(m.EXPERIMENTS) == m.names()
     for name in m.FIG7_RUNS.values():
         assert m.CONFIGS[name].record_terms
     with pytest.raises(ValueError, match="unknown run"):

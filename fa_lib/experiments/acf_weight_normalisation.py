@@ -12,7 +12,7 @@ alignment and sup-alignment terms (eqs. 21-22) when ``E`` is redrawn every two
 or three iterations, without and with WN.
 
 Every configuration lives in this module (:data:`PAPER`, :data:`QUICK`); the
-chapter picks one with :func:`chapter_config` (``FA_SCALE``). Each run is one
+chapter picks one with :func:`config` (``FA_SCALE``). Each run is one
 entry of the results cache (:func:`fa_lib.cache.cached`).
 
 The runs use :func:`fa_lib.openloop.run_openloop` with the variants of a figure
@@ -28,13 +28,14 @@ Methods 4.4).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import stats as _st
 
-from fa_lib import _checks, cache, config, ensembles, stats
+from fa_lib import _checks, cache, ensembles, stats
+from fa_lib.config import pick
 from fa_lib.openloop import CONSTANT, Signal, run_openloop
 from fa_lib.rule import Rule
 
@@ -268,9 +269,9 @@ QUICK = ChapterConfig(
 """The quick scale: fewer repetitions and iterations; every asserted effect still shows."""
 
 
-def chapter_config() -> ChapterConfig:
-    """Return the configuration of the scale chosen by ``FA_SCALE`` (:func:`fa_lib.config.pick`)."""
-    return config.pick(paper=PAPER, quick=QUICK)
+def config() -> ChapterConfig:
+    """Return the configuration of the scale chosen by ``FA_SCALE`` (read now)."""
+    return pick(paper=PAPER, quick=QUICK)
 
 
 # --------------------------------------------------------------------------- the runner
@@ -670,13 +671,12 @@ def s1_stats(runs: dict[str, dict[str, np.ndarray]], cfg: FigS1Config) -> dict[s
     return out
 
 
-# --------------------------------------------------------------------------- everything
-
-
-def compute_all(cfg: ChapterConfig | None = None, progress: bool = False) -> None:
-    """Fill the results cache with every run of the chapter (for a background paper-scale run)."""
-    cfg = chapter_config() if cfg is None else cfg
-    correlograms(cfg.correlogram)
-    s1_runs(cfg.s1, progress)
-    fig4(cfg.fig4, progress)
-    fig4_text_eta(cfg.fig4, progress)
+EXPERIMENTS: dict[str, Callable[..., object]] = {
+    "fig4e_correlograms": lambda: correlograms(config().correlogram),
+    "fig4": lambda progress=False: fig4(config().fig4, progress),
+    "fig4_text_eta": lambda progress=False: fig4_text_eta(config().fig4, progress),
+    "s1": lambda progress=False: s1_runs(config().s1, progress),
+}
+"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
+(at the scale of :func:`config` when called; ``progress`` shows a bar), returning the
+cached results."""

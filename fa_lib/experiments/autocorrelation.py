@@ -17,20 +17,21 @@ Three experiments:
   from N(0.5, 1)), traces of ``W_1 ∠ B^T`` and ``dW_0,FA ∠ dW_0,BP``.
 
 The paper-scale and quick-scale settings are :data:`PAPER` and :data:`QUICK`;
-:func:`settings` picks one with :func:`fa_lib.config.pick`. Every
+:func:`config` picks one with :func:`fa_lib.config.pick`. Every
 computation goes through :func:`fa_lib.cache.cached`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as _st
 
-from fa_lib import cache, config, ensembles, linalg, stats, terms
+from fa_lib import cache, ensembles, linalg, stats, terms
 from fa_lib.activations import RELU
+from fa_lib.config import pick
 from fa_lib.openloop import Signal, run_openloop
 from fa_lib.rule import Rule
 
@@ -145,9 +146,9 @@ QUICK: dict[str, object] = {
 """Quick scale: fewer draws, repetitions and iterations; every asserted effect still shows."""
 
 
-def settings() -> dict[str, object]:
-    """Return :data:`PAPER` or :data:`QUICK` by ``FA_SCALE`` (:func:`fa_lib.config.pick`)."""
-    return config.pick(PAPER, QUICK)
+def config() -> dict[str, object]:
+    """Return :data:`PAPER` or :data:`QUICK` by ``FA_SCALE`` (read now)."""
+    return pick(PAPER, QUICK)
 
 
 # ---------------------------------------------------------------------------
@@ -376,14 +377,14 @@ def fig2(cfg: Fig2Config | None = None) -> dict[int, dict[str, np.ndarray]]:
     Parameters
     ----------
     cfg : Fig2Config, optional
-        Default: ``settings()["fig2"]``.
+        Default: ``config()["fig2"]``.
 
     Returns
     -------
     dict
         Condition number -> the arrays of :func:`fig2_condition`.
     """
-    cfg = settings()["fig2"] if cfg is None else cfg
+    cfg = config()["fig2"] if cfg is None else cfg
     return {
         c.index: cache.cached(
             f"{CHAPTER}-fig2-cond{c.index}",
@@ -438,7 +439,7 @@ def relu_mask_angles(cfg: MaskConfig) -> np.ndarray:
 
 def relu_mask_fact(cfg: MaskConfig | None = None) -> dict[str, np.ndarray]:
     """Compute the ReLU-mask fact through the results cache; ``{"angle": (draws,)}``."""
-    cfg = settings()["mask"] if cfg is None else cfg
+    cfg = config()["mask"] if cfg is None else cfg
     return cache.cached(
         f"{CHAPTER}-relu-mask", {"config": asdict(cfg)}, lambda: {"angle": relu_mask_angles(cfg)}
     )
@@ -554,7 +555,7 @@ def fig3(
     Parameters
     ----------
     cfg : Fig3Config, optional
-        Default: ``settings()["fig3"]``.
+        Default: ``config()["fig3"]``.
     eta : float, optional
         Default ``cfg.eta`` (the authors' code); pass ``cfg.eta_text`` for the text's value.
 
@@ -563,7 +564,7 @@ def fig3(
     dict
         Case key -> the traces of :func:`openloop_traces`.
     """
-    cfg = settings()["fig3"] if cfg is None else cfg
+    cfg = config()["fig3"] if cfg is None else cfg
     eta = cfg.eta if eta is None else float(eta)
     return {
         c.key: cache.cached(
@@ -580,7 +581,7 @@ def fig3_case2_extra(cfg: Fig3Config | None = None) -> dict[str, np.ndarray]:
 
     Run at the primary learning rate ``cfg.eta``; returns the traces of :func:`openloop_traces`.
     """
-    cfg = settings()["fig3"] if cfg is None else cfg
+    cfg = config()["fig3"] if cfg is None else cfg
     c = CASES[1]
     extra = Fig3Config(**{**asdict(cfg), "reps": cfg.reps_extra, "seed": cfg.seed_extra})
     return cache.cached(
@@ -694,3 +695,14 @@ FIG3_MARGIN = 5.0
 
 FIG3_DW0_MARGIN = 10.0
 """Degrees: "no alignment" of ``dW_0`` in case 2 of Fig. 3 means a final mean within 90 ± 10."""
+
+
+EXPERIMENTS: dict[str, Callable[[], object]] = {
+    "fig2": lambda: fig2(config()["fig2"]),
+    "relu_mask": lambda: relu_mask_fact(config()["mask"]),
+    "fig3": lambda: fig3(config()["fig3"]),
+    "fig3_text_eta": lambda: fig3(config()["fig3"], config()["fig3"].eta_text),
+    "fig3_case2_extra": lambda: fig3_case2_extra(config()["fig3"]),
+}
+"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
+(at the scale of :func:`config` when called), returning the cached results."""

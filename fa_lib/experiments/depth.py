@@ -25,13 +25,14 @@ is reproducible from its seed and its chunk size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fa_lib import _checks, activations, config, ensembles, linalg
+from fa_lib import _checks, activations, ensembles, linalg
 from fa_lib.cache import cached
+from fa_lib.config import pick
 
 CHAPTER = "depth"
 
@@ -99,9 +100,9 @@ THRESHOLDS = {
 """
 
 
-def get_config() -> DepthConfig:
-    """Return the configuration for the scale selected by ``FA_SCALE``."""
-    return config.pick(paper=PAPER, quick=QUICK)
+def config() -> DepthConfig:
+    """Return the configuration for the scale selected by ``FA_SCALE`` (read now)."""
+    return pick(paper=PAPER, quick=QUICK)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -305,7 +306,7 @@ def run_heatmap(cfg: DepthConfig | None = None) -> dict[str, np.ndarray]:
     dict of str to ndarray, each of shape (cfg.n_heatmap,)
         ``theta1``, ``theta2`` uniform on [0, 180]; ``theta3``, ``theta3_nonlin``.
     """
-    cfg = get_config() if cfg is None else cfg
+    cfg = config() if cfg is None else cfg
     key = {"experiment": "heatmap", **asdict(cfg)}
     return cached(
         "depth_heatmap",
@@ -322,7 +323,7 @@ def run_histograms(cfg: DepthConfig | None = None) -> dict[str, np.ndarray]:
     dict of str to ndarray, each of shape (cfg.n_hist,)
         ``theta1``, ``theta2`` uniform on [0, 90]; ``theta3``, ``theta3_nonlin``.
     """
-    cfg = get_config() if cfg is None else cfg
+    cfg = config() if cfg is None else cfg
     key = {"experiment": "histograms", **asdict(cfg)}
     return cached(
         "depth_histograms",
@@ -674,3 +675,11 @@ def order_fractions(theta1: np.ndarray, theta2: np.ndarray, theta3: np.ndarray) 
         "between": float(1.0 - below.mean() - above.mean()),
         "above both": float(above.mean()),
     }
+
+
+EXPERIMENTS: dict[str, Callable[[], dict[str, np.ndarray]]] = {
+    "heatmap": lambda: run_heatmap(config()),
+    "histograms": lambda: run_histograms(config()),
+}
+"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
+(at the scale of :func:`config` when called), returning the cached results."""

@@ -4,8 +4,9 @@ A five-layer network (225-50-50-50-50-50, ``f = tanh(ReLU)``) learns MNIST with
 mutually exclusive 5-hot class codes for ``P`` epochs (phase 1); then every
 repetition draws new codes (Methods 4.9) and learns them for ``P`` more epochs
 (phase 2). Every run of the chapter is one :class:`fa_lib.training.TrainConfig`,
-listed here once; :func:`results` runs it through the results cache and
-:func:`fill_cache` computes missing runs in parallel (joblib). The summaries
+listed here once; :func:`results` runs it through the results cache
+(``python -m fa_lib reproduce --only flexibility --jobs N`` computes missing runs in
+parallel). The summaries
 (phase accuracies, silent and saturated units, the Fig. S3 statistics) are
 computed here, so the chapter only draws and checks.
 
@@ -31,12 +32,12 @@ each step: the updates are summed over the batch, so a batch of 100 with
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from fa_lib import activations, cache, config, stats, training
+from fa_lib import activations, stats, training
+from fa_lib.config import pick
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
@@ -71,7 +72,18 @@ PAPER = {"reps": 10, "phase_epochs": 100, "n_batches": 60, "batch_size": 1000, "
 QUICK = {"reps": 3, "phase_epochs": 30, "n_batches": 60, "batch_size": 100, "n_test": 2000,
          "last": 5, "s3_reps": 3, "s3_gammas": (None,), "s3_etas": (0.0003,),
          "s3_ls": S3_LS, "s3_methods": METHODS, "text_reps": 1}
-SCALE: dict = config.pick(PAPER, QUICK)
+
+
+def config() -> dict:
+    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+
+    The run list (:data:`CONFIGS`, :data:`EXPERIMENTS`) is built from :data:`SCALE`, the
+    value of this function when the module was imported.
+    """
+    return dict(pick(PAPER, QUICK))
+
+
+SCALE: dict = config()
 """The sizes of this chapter at the selected scale (``FA_SCALE``): repetitions, epochs per
 phase, mini-batches per epoch and their size, test images (None: all 10,000), the number
 of final epochs averaged per phase (``last``), and the Fig. S3 grid."""
@@ -191,41 +203,19 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
                                progress=progress)
 
 
-def _fill_one(name: str) -> None:
-    results(name, progress=False)
+def _experiment(name: str) -> Callable[..., dict[str, np.ndarray]]:
+    def run(progress: bool = False) -> dict[str, np.ndarray]:
+        return results(name, progress=progress)
+
+    return run
 
 
-def fill_cache(names: Iterable[str], n_jobs: int | None = None) -> None:
-    """Compute the runs ``names`` that are not cached yet, ``n_jobs`` at a time (joblib).
-
-    Each worker trains one run and writes it to the results cache; nothing else is
-    returned, so the caller then reads them with :func:`results`. With the cache off
-    (``FA_CACHE=off``) there is nothing to fill and this does nothing.
-
-    Parameters
-    ----------
-    names : iterable of str
-        Keys of :data:`CONFIGS`.
-    n_jobs : int, optional
-        Parallel workers (default: 2, or ``FA_JOBS``); 1 runs in this process.
-    """
-    names = list(dict.fromkeys(names))
-    unknown = [n for n in names if n not in CONFIGS]
-    if unknown:
-        raise ValueError(f"unknown runs {unknown}; expected keys of CONFIGS.")
-    if n_jobs is None:
-        n_jobs = int(os.environ.get("FA_JOBS", "2"))
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be >= 1; got {n_jobs}.")
-    if not cache.cache_enabled() or not names:
-        return
-    if n_jobs == 1 or len(names) == 1:
-        for name in names:
-            _fill_one(name)
-        return
-    from joblib import Parallel, delayed
-
-    Parallel(n_jobs=min(n_jobs, len(names)))(delayed(_fill_one)(n) for n in names)
+EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    name: _experiment(name) for name in CONFIGS
+}
+"""The chapter's cached experiments, in the order of :data:`CONFIGS`: run name -> the
+notebook's call ``results(name)`` (``progress`` shows a bar). ``python -m fa_lib reproduce
+--only flexibility --jobs N`` computes them ``N`` at a time."""
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ code; the 60 mini-batches of 1000 in the original MNIST order every epoch.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from fa_lib import config, stats, training
+from fa_lib import stats, training
+from fa_lib.config import pick
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
@@ -43,7 +44,18 @@ QUICK = {"reps": 3, "epochs": 15, "n_batches": 10, "n_test": 2000,
          "terms_every": 5, "n_traces": 4, "early": 250, "late_epochs": 10, "fig7_epochs": 80,
          "s2_reps": 2, "long_effects": False,
          "gammas": (0.25, 1.0), "etas": (0.0005, 0.005), "widths": (50, 100)}
-SCALE: dict = config.pick(PAPER, QUICK)
+
+
+def config() -> dict:
+    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+
+    The run list (:data:`CONFIGS`, :data:`EXPERIMENTS`) is built from :data:`SCALE`, the
+    value of this function when the module was imported.
+    """
+    return dict(pick(PAPER, QUICK))
+
+
+SCALE: dict = config()
 """The sizes of this chapter at the selected scale (``FA_SCALE``). Fig. 7 checks the
 terms over iterations ``k < early`` (the paper's 250) and over the last ``late_epochs``
 epochs; at paper scale its runs are the baseline and WN runs of Fig. 6, at quick scale
@@ -176,6 +188,20 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
         raise ValueError(f"unknown run {name!r}; expected one of {sorted(CONFIGS)}.")
     return training.cached_run(f"{CHAPTER}-{name}", CONFIGS[name],
                                stop_on_divergence=name in DIVERGING_OK, progress=progress)
+
+
+def _experiment(name: str) -> Callable[..., dict[str, np.ndarray]]:
+    def run(progress: bool = False) -> dict[str, np.ndarray]:
+        return results(name, progress=progress)
+
+    return run
+
+
+EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    name: _experiment(name) for name in names()
+}
+"""The chapter's cached experiments, in the order of :func:`names`: run name -> the
+notebook's call ``results(name)`` (``progress`` shows a bar)."""
 
 
 def last_epoch_mean(res: Mapping[str, np.ndarray], key: str, n_batches: int | None = None

@@ -38,8 +38,9 @@ import numpy as np
 from scipy import stats as _st
 from threadpoolctl import threadpool_limits
 
-from fa_lib import _checks, config, ensembles, linalg
+from fa_lib import _checks, ensembles, linalg
 from fa_lib.cache import cached
+from fa_lib.config import pick
 from fa_lib.network import Network
 from fa_lib.openloop import run_openloop
 from fa_lib.rule import Rule, Step
@@ -171,9 +172,9 @@ THRESHOLDS: Mapping[str, float] = {
 """Criteria of the chapter's claim checks (degrees unless stated), in one place."""
 
 
-def get_config() -> PersistentErrorConfig:
-    """Return the configuration of the scale selected by ``FA_SCALE``."""
-    return config.pick(paper=PAPER, quick=QUICK)
+def config() -> PersistentErrorConfig:
+    """Return the configuration of the scale selected by ``FA_SCALE`` (read now)."""
+    return pick(paper=PAPER, quick=QUICK)
 
 
 def _dims(dims: Sequence[int]) -> Dims:
@@ -594,7 +595,7 @@ def run_condition(
     """Fig. 1B, C draws of condition ``cond`` (1-6), through the results cache."""
     if cond not in CONDITIONS:
         raise ValueError(f"cond must be one of {sorted(CONDITIONS)}; got {cond!r}.")
-    cfg = get_config() if cfg is None else cfg
+    cfg = config() if cfg is None else cfg
     dims = CONDITIONS[cond]
     key = {"cond": cond, "dims": list(dims), "n_draws": cfg.n_draws, "fixed_ex": fixed_ex,
            "checkpoints": list(cfg.checkpoints), "seed": cfg.seed, "max_elements": cfg.max_elements}
@@ -611,7 +612,7 @@ def run_eigenvalues(cfg: PersistentErrorConfig | None = None) -> dict[str, np.nd
 
     Returns ``eig{c}`` (decreasing, length ``n_o``) and ``zeros`` (count per condition).
     """
-    cfg = get_config() if cfg is None else cfg
+    cfg = config() if cfg is None else cfg
 
     def compute() -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -629,7 +630,7 @@ def run_eigenvalues(cfg: PersistentErrorConfig | None = None) -> dict[str, np.nd
 
 def run_control(cfg: PersistentErrorConfig | None = None) -> dict[str, np.ndarray]:
     """Supp. Note 3 control ``AB ∠ A``, through the results cache (key ``angles``)."""
-    cfg = get_config() if cfg is None else cfg
+    cfg = config() if cfg is None else cfg
     return cached(
         f"{CHAPTER}_control",
         {"seed": cfg.seed, "n": cfg.n_control, "size": cfg.control_size},
@@ -639,7 +640,7 @@ def run_control(cfg: PersistentErrorConfig | None = None) -> dict[str, np.ndarra
 
 def run_openloop_sim(cfg: PersistentErrorConfig | None = None) -> dict[str, np.ndarray]:
     """Run the open-loop simulation (:func:`openloop_linear`) through the results cache."""
-    cfg = get_config() if cfg is None else cfg
+    cfg = config() if cfg is None else cfg
     key = {"seed": cfg.seed, "reps": cfg.sim_reps, "n_iter": cfg.sim_iter,
            "dims": list(cfg.sim_dims), "eta": cfg.sim_eta}
     return cached(
@@ -649,12 +650,13 @@ def run_openloop_sim(cfg: PersistentErrorConfig | None = None) -> dict[str, np.n
     )
 
 
-def run_all(cfg: PersistentErrorConfig | None = None) -> None:
-    """Fill the cache with every result of the chapter (for a background paper-scale run)."""
-    cfg = get_config() if cfg is None else cfg
-    for c in CONDITIONS:
-        run_condition(c, cfg)
-        run_condition(c, cfg, fixed_ex=True)
-    run_eigenvalues(cfg)
-    run_control(cfg)
-    run_openloop_sim(cfg)
+EXPERIMENTS: dict[str, Callable[[], dict[str, np.ndarray]]] = {
+    "openloop_sim": lambda: run_openloop_sim(config()),
+    **{f"cond{c}": (lambda c=c: run_condition(c, config())) for c in CONDITIONS},
+    "eigenvalues": lambda: run_eigenvalues(config()),
+    "control": lambda: run_control(config()),
+    **{f"cond{c}_fixedEX": (lambda c=c: run_condition(c, config(), fixed_ex=True))
+       for c in CONDITIONS},
+}
+"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
+(at the scale of :func:`config` when called), returning the cached results."""
