@@ -261,6 +261,12 @@ def encode(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes)
     if codes.ndim != 3:
         raise ValueError(f"codes must be stacked (R, C, m); got shape {codes.shape}.")
+    labels = np.asarray(labels)
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers; got dtype {labels.dtype}.")
+    if labels.size and (labels.min() < 0 or labels.max() >= codes.shape[1]):
+        bad = labels[(labels < 0) | (labels >= codes.shape[1])]
+        raise ValueError(f"labels must be classes 0..{codes.shape[1] - 1}; got {bad[:5].tolist()}.")
     return np.take(codes, labels, axis=1)
 
 

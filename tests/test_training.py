@@ -160,6 +160,11 @@ def test_encode_decode_and_accuracy_agree_with_the_mnist_module():
     np.testing.assert_array_equal(training.decode(targets, codes), np.stack([labels, labels]))
     with pytest.raises(ValueError, match="must agree"):
         training.decode(outputs[0], codes)
+    for bad in ([-1], [11], [0, 10]):  # -1 would silently give class 9's code
+        with pytest.raises(ValueError, match=r"labels must be classes 0\.\.9"):
+            training.encode(codes, np.array(bad))
+    with pytest.raises(ValueError, match="labels must be integers"):
+        training.encode(codes, np.array([1.5]))
     net = network.init_network(ensembles.streams(0, 2), (9, 30), "tanh_relu", sd=0.1)
     x, y = g.uniform(size=(50, 9)), g.integers(0, 10, 50)
     np.testing.assert_allclose(training.accuracy(net, codes, x, y, chunk=7),
