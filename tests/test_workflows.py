@@ -3,7 +3,9 @@
 - The GitHub workflows (``.github/workflows/*.yml``) are valid YAML with the structure
   GitHub Actions expects; the test workflow runs the README's install and test commands
   (found in the README's fenced code blocks) with the README's environment, and the book
-  workflow runs its build command at paper scale and publishes ``_build/html``.
+  workflow runs its build command at paper scale and publishes ``_build/html``; only its
+  deploy job may write (``pages``, ``id-token``), the test workflow only reads, and every
+  action is pinned to a full commit SHA with its tag in a comment.
 - ``runtime.txt`` (Binder, repo2docker) pins a Python version that ``pyproject.toml``
   allows and that the workflows use; the ``start`` script defaults ``FA_SCALE`` to quick.
 - Every notebook of the book is committed without outputs, uses the ``python3`` kernel
@@ -229,8 +231,81 @@ def test_book_workflow_builds_at_paper_scale_and_publishes_html():
         if str(s.get("uses", "")).startswith("actions/deploy-pages@")
     ]
     assert deploys, "book.yml does not deploy to GitHub Pages (actions/deploy-pages)"
-    permissions = wf.get("permissions", {})
-    assert permissions.get("pages") == "write" and permissions.get("id-token") == "write"
+
+
+WRITE_SCOPES = {"pages", "id-token"}
+
+
+def job_permissions(wf: dict) -> dict[str, dict[str, str]]:
+    """Each job's effective permissions: its own block, else the workflow's."""
+    top = wf.get("permissions")
+    assert isinstance(top, dict), "set the workflow's permissions explicitly (a mapping)"
+    return {name: job.get("permissions", top) for name, job in wf["jobs"].items()}
+
+
+def test_book_workflow_grants_pages_writes_to_the_deploy_job_only():
+    wf = workflow("book")
+    assert wf.get("permissions") == {"contents": "read"}, (
+        f"book.yml's workflow permissions are {wf.get('permissions')}; expected contents: read"
+    )
+    deploy_jobs = {
+        name for name, job in wf["jobs"].items()
+        if any(str(s.get("uses", "")).startswith("actions/deploy-pages@")
+               for s in job.get("steps", []))
+    }
+    assert deploy_jobs == {"deploy"}, f"jobs that deploy to Pages: {sorted(deploy_jobs)}"
+    for name, perms in job_permissions(wf).items():
+        granted = {k for k, v in perms.items() if v == "write"}
+        if name in deploy_jobs:
+            assert perms == {"pages": "write", "id-token": "write"}, (
+                f"book.yml job {name!r} has permissions {perms}; the deploy job needs exactly "
+                "pages: write and id-token: write"
+            )
+        else:
+            assert not granted, f"book.yml job {name!r} may write {sorted(granted)}"
+
+
+def test_tests_workflow_only_reads_the_repository():
+    wf = workflow("tests")
+    assert wf.get("permissions") == {"contents": "read"}, (
+        f"tests.yml's permissions are {wf.get('permissions')}; expected contents: read"
+    )
+    for name, perms in job_permissions(wf).items():
+        assert perms == {"contents": "read"}, f"tests.yml job {name!r} has permissions {perms}"
+
+
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_actions_are_pinned_to_commit_shas_with_their_tag(path):
+    lines = [USES_LINE.match(line) for line in path.read_text().splitlines()]
+    uses = [(m.group(1), m.group(2).strip()) for m in lines if m]
+    assert uses, f"{path.name} uses no actions"
+    for ref, comment in uses:
+        action, _, sha = ref.partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", sha), (
+            f"{path.name}: 'uses: {ref}' is not pinned to a full commit SHA"
+        )
+        assert re.fullmatch(r"#\s*v\d+(\.\d+){0,2}", comment), (
+            f"{path.name}: 'uses: {ref}' needs the tag it pins in a comment, e.g. '# v4.2.2'"
+        )
+
+
+def test_each_pinned_sha_carries_one_tag():
+    seen: dict[str, set[str]] = {}
+    for path in WORKFLOWS.glob("*.yml"):
+        for line in path.read_text().splitlines():
+            m = USES_LINE.match(line)
+            if m:
+                seen.setdefault(m.group(1), set()).add(m.group(2).strip())
+    mixed = {ref: sorted(tags) for ref, tags in seen.items() if len(tags) > 1}
+    assert not mixed, f"one commit pinned under different tags: {mixed}"
+    by_action: dict[str, set[str]] = {}
+    for ref in seen:
+        by_action.setdefault(ref.partition("@")[0], set()).add(ref)
+    several = {a: sorted(r) for a, r in by_action.items() if len(r) > 1}
+    assert not several, f"the workflows pin different commits of the same action: {several}"
 
 
 def test_book_workflow_deploys_the_configured_branch():
