@@ -27,6 +27,37 @@ def positive(name: str, value: float) -> float:
     return v
 
 
+def whole(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` as int, raising unless it is a whole number >= ``minimum``.
+
+    An integral float (``3.0``) is accepted; ``2.7`` is a ValueError (never truncated),
+    and a non-number (``"3"``, ``None``, ``True``) is a TypeError.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(
+            f"{name} must be a whole number >= {minimum}; got {value!r} "
+            f"({type(value).__name__})."
+        )
+    if not np.isfinite(value) or int(value) != value or int(value) < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def generator(name: str, rng: object) -> np.random.Generator:
+    """Return ``rng``, raising TypeError unless it is one ``numpy.random.Generator``."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)); "
+            f"got {type(rng).__name__} {_short(rng)}."
+        )
+    return rng
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def ndim_at_least(name: str, x: np.ndarray, n: int) -> np.ndarray:
     """Return ``x`` as an array, raising ValueError if it has fewer than ``n`` axes."""
     x = np.asarray(x)

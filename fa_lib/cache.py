@@ -374,7 +374,8 @@ def code_text(source: str) -> str:
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 _NOT_CODE = frozenset(
-    {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report"}
+    {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report",
+     "fa_lib.book"}
 )
 _MODULE_FINGERPRINTS: dict[str, str] = {}
 

@@ -29,17 +29,23 @@ def streams(seed: int | np.random.SeedSequence, n: int) -> list[np.random.Genera
     n : int
         Number of streams (repetitions), >= 1.
     """
-    if int(n) < 1:
-        raise ValueError(f"the number of streams must be >= 1; got {n!r}.")
+    n = _checks.whole("n (the number of streams)", n)
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return [np.random.default_rng(s) for s in ss.spawn(int(n))]
+    return [np.random.default_rng(s) for s in ss.spawn(n)]
 
 
 def _stack(rng: Rng, draw: Callable[[np.random.Generator], np.ndarray]) -> np.ndarray:
     if isinstance(rng, np.random.Generator):
         return draw(rng)
+    if not isinstance(rng, (Sequence, np.ndarray)) or isinstance(rng, str) or not all(
+        isinstance(g, np.random.Generator) for g in rng
+    ):
+        raise TypeError(
+            "rng must be a numpy.random.Generator or a sequence of them, one per repetition "
+            f"(e.g. streams(seed, R)); got {type(rng).__name__} {_checks._short(rng)}."
+        )
     if len(rng) == 0:
-        raise ValueError("rng must be a Generator or a non-empty sequence of Generators.")
+        raise ValueError("rng must be a Generator or a non-empty sequence of Generators; got [].")
     return np.stack([draw(g) for g in rng])
 
 
@@ -154,15 +160,14 @@ def ar1_sequence(
     The theoretical ACF at lag ``tau`` (for ``loc = 0`` and ``beta < 1``, in the
     stationary regime) is proportional to ``beta^|tau|``.
     """
-    if int(n_steps) < 1:
-        raise ValueError(f"n_steps must be >= 1; got {n_steps!r}.")
+    n_steps = _checks.whole("n_steps", n_steps)
     beta = _checks.probability("beta", beta)
 
     def one(g: np.random.Generator) -> np.ndarray:
         proc = AR1(g, beta, shape, loc)
-        out = np.empty((int(n_steps), *shape))
+        out = np.empty((n_steps, *shape))
         out[0] = proc.value
-        for k in range(1, int(n_steps)):
+        for k in range(1, n_steps):
             out[k] = proc.step()
         return out
 
@@ -178,6 +183,7 @@ def n_hot_codes(rng: np.random.Generator, n_classes: int, m: int, n: int) -> np.
     Parameters
     ----------
     rng : Generator
+        One generator (a sequence of them is a TypeError: the codes are one matrix).
     n_classes : int
         Number of classes ``C``.
     m : int
@@ -189,10 +195,17 @@ def n_hot_codes(rng: np.random.Generator, n_classes: int, m: int, n: int) -> np.
     -------
     ndarray, shape (C, m)
         0/1 codes; no two rows share a one.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is not one Generator, or a size is not a number.
+    ValueError
+        If a size is not a whole number >= 1 (``2.7`` is not truncated), or ``n * C > m``.
     """
-    n_classes, m, n = int(n_classes), int(m), int(n)
-    if n_classes < 1 or m < 1 or n < 1:
-        raise ValueError(f"n_classes, m and n must be >= 1; got {n_classes}, {m}, {n}.")
+    _checks.generator("rng", rng)
+    n_classes = _checks.whole("n_classes", n_classes)
+    m, n = _checks.whole("m", m), _checks.whole("n", n)
     if n * n_classes > m:
         raise ValueError(
             f"{n_classes} mutually exclusive {n}-hot codes need n * C = {n * n_classes} "

@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from fa_lib import _checks
+
 ENV_VAR = "FA_MNIST_DIR"
 """Environment variable naming the directory that holds the MNIST files."""
 
@@ -572,8 +574,7 @@ def bilinear_matrix(n_in: int, n_out: int) -> NDArray[np.float64]:
     (``s < 0`` uses pixel 0, ``s >= n_in - 1`` uses pixel ``n_in - 1``). No
     antialiasing is applied when shrinking.
     """
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"sizes must be positive, got n_in={n_in}, n_out={n_out}")
+    n_in, n_out = _checks.whole("n_in", n_in), _checks.whole("n_out", n_out)
     src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
     left = np.floor(src).astype(np.int64)
     frac = src - left
@@ -596,6 +597,7 @@ def resize_images(images: NDArray[np.floating], size: int) -> NDArray[np.float64
     Computes ``R_rows @ img @ R_cols`` for every image at once, with
     ``R_rows = bilinear_matrix(h, size)`` and ``R_cols = bilinear_matrix(w, size).T``.
     """
+    size = _checks.whole("size", size)
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 3:
         raise ValueError(f"expected images of shape (n, h, w), got {images.shape}")
@@ -621,6 +623,7 @@ def preprocess(
     -------
     ndarray, shape (n, size * size)
     """
+    size = _checks.whole("size", size)
     scaled = np.asarray(images, dtype=np.float64) / 255.0
     if scaled.shape[1:] != (size, size):
         scaled = resize_images(scaled, size)
@@ -701,15 +704,16 @@ def minibatches(
     Raises
     ------
     ValueError
-        If the lengths differ, or ``batch_size`` is not positive or does not
-        divide ``n``.
+        If the lengths differ, or ``batch_size`` is not a whole number >= 1 (``2.5`` is
+        not truncated) or does not divide ``n``.
+    TypeError
+        If ``batch_size`` is not a number.
     """
     x, y = np.asarray(x), np.asarray(y)
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x has {n} samples but y has {len(y)}")
-    if int(batch_size) != batch_size or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = _checks.whole("batch_size", batch_size)
     if n % batch_size:
         raise ValueError(f"batch_size {batch_size} does not divide the {n} samples")
     n_batches = n // batch_size

@@ -1,4 +1,8 @@
-"""Statistics used by the chapters: ACF (eq. 34), moving average, SEM and t-tests."""
+"""Statistics used by the chapters: ACF (eq. 34), moving average, SD, SEM and t-tests.
+
+Every chapter takes its t-tests (one-sample, paired, Welch), SEMs and SD intervals from
+here, so that one definition serves the whole book.
+"""
 
 from __future__ import annotations
 
@@ -150,12 +154,37 @@ class TTest:
             f"p = {self.p:.3g}, 99% CI [{self.ci99[0]:.3f}, {self.ci99[1]:.3f}]"
         )
 
+    @property
+    def sem(self) -> float:
+        """Standard error of the mean: ``sd / sqrt(n)``."""
+        return float(self.sd / np.sqrt(self.n))
 
-def ttest_1samp(x: np.ndarray, popmean: float) -> TTest:
+    def sems_below(self, target: float) -> float:
+        """How many standard errors the mean lies below ``target`` (negative: above)."""
+        return float((target - self.mean) / self.sem)
+
+
+def ttest_1samp(x: np.ndarray, popmean: float, *, finite_only: bool = False) -> TTest:
     """One-sample two-sided t-test of ``mean(x) == popmean``.
 
-    Returns the mean, SD, n, t, p and the 99% confidence interval of the mean.
+    Parameters
+    ----------
+    x : array_like
+        The samples (flattened).
+    popmean : float
+        The mean under the null hypothesis.
+    finite_only : bool
+        Test only the finite values of ``x`` (e.g. leave out dead nets, whose angle is
+        NaN); by default NaN or Inf is a ValueError.
+
+    Returns
+    -------
+    TTest
+        The mean, SD, n, t, p and the 99% confidence interval of the mean.
     """
+    if finite_only:
+        x = np.asarray(x, dtype=float).ravel()
+        x = x[np.isfinite(x)]
     x = _checks.finite("x", np.ravel(x)).astype(float)
     if x.size < 2:
         raise ValueError(f"a t-test needs at least 2 samples; got {x.size}.")
@@ -197,3 +226,76 @@ def ttest_ind(x: np.ndarray, y: np.ndarray) -> TTest:
         float(res.pvalue),
         (float(d - half), float(d + half)),
     )
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> TTest:
+    """One-sample t-test of the paired differences ``a - b`` against 0.
+
+    Runs with the same seed and repetition share their initial weights and data, so the
+    difference between two variants is taken run by run (``a[r] - b[r]``).
+
+    Parameters
+    ----------
+    a, b : array_like
+        Per-run values of the same shape.
+
+    Returns
+    -------
+    TTest
+        ``mean`` is the mean difference, ``ci99`` its 99% confidence interval.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    _checks.same_shape(("a", "b"), a, b)
+    return ttest_1samp(a - b, 0.0)
+
+
+def sample_sd(x: np.ndarray) -> float:
+    """Sample SD (ddof = 1) of the flattened ``x``; NaN for fewer than two values."""
+    x = np.ravel(x)
+    return float(np.std(x, ddof=1)) if len(x) > 1 else float("nan")
+
+
+def sd_ci99(x: np.ndarray) -> tuple[float, float]:
+    """99% confidence interval of the SD of normal data (chi-square interval).
+
+    Non-finite values of ``x`` are left out; at least two finite values are needed.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        raise ValueError(f"need at least 2 finite values; got {x.size}.")
+    n, s = x.size, float(np.std(x, ddof=1))
+    lo = s * np.sqrt((n - 1) / _st.chi2.ppf(0.995, n - 1))
+    hi = s * np.sqrt((n - 1) / _st.chi2.ppf(0.005, n - 1))
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class SDRatio:
+    """Ratio of two sample SDs with its confidence interval."""
+
+    ratio: float
+    """``sd(x) / sd(y)``."""
+    ci: tuple[float, float]
+    """Confidence interval of the ratio (F distribution, normal samples)."""
+    level: float
+
+
+def sd_ratio(x: np.ndarray, y: np.ndarray, level: float = 0.99) -> SDRatio:
+    """``sd(x) / sd(y)`` with the F-distribution confidence interval of the ratio.
+
+    ``(s_x^2 / s_y^2) / (sigma_x^2 / sigma_y^2)`` is F(n_x - 1, n_y - 1) for normal
+    samples; the interval is the square root of the variance-ratio interval.
+    """
+    x = _checks.finite("x", np.ravel(x)).astype(float)
+    y = _checks.finite("y", np.ravel(y)).astype(float)
+    if x.size < 2 or y.size < 2:
+        raise ValueError(f"need >= 2 samples each; got {x.size} and {y.size}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1); got {level!r}.")
+    vr = np.var(x, ddof=1) / np.var(y, ddof=1)
+    a = (1 - level) / 2
+    f_hi = _st.f.ppf(1 - a, x.size - 1, y.size - 1)
+    f_lo = _st.f.ppf(a, x.size - 1, y.size - 1)
+    ci = (float(np.sqrt(vr / f_hi)), float(np.sqrt(vr / f_lo)))
+    return SDRatio(float(np.sqrt(vr)), ci, level)

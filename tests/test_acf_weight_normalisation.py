@@ -118,14 +118,6 @@ def test_trend_detects_a_decrease():
         m.trend(np.full((3, 3), np.nan), [0.0, 0.5, 1.0])
 
 
-def test_paired_difference():
-    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.5, 2.0, 3.5])
-    res = m.paired(a, b)
-    assert res.n == 4 and res.mean == pytest.approx(0.75)
-    with pytest.raises(ValueError, match="shapes"):
-        m.paired(a, b[:3])
-
-
 @pytest.mark.parametrize("beta", [0.0, 0.3, 0.8, 1.0])
 def test_expected_acf_matches_simulation(beta):
     n, lag = 200, 4

@@ -27,7 +27,7 @@ def test_stream_r_does_not_depend_on_how_many_are_spawned():
 
 
 def test_streams_rejects_zero():
-    with pytest.raises(ValueError, match="number of streams must be >= 1"):
+    with pytest.raises(ValueError, match=r"number of streams\) must be a whole number >= 1"):
         ensembles.streams(0, 0)
 
 
@@ -148,7 +148,7 @@ def test_ar1_rejects_beta_outside_unit_interval(beta):
 
 
 def test_ar1_sequence_rejects_no_steps():
-    with pytest.raises(ValueError, match="n_steps must be >= 1"):
+    with pytest.raises(ValueError, match="n_steps must be a whole number >= 1"):
         ensembles.ar1_sequence(np.random.default_rng(0), 0.5, 0)
 
 
@@ -179,5 +179,46 @@ def test_n_hot_codes_are_seed_reproducible():
 def test_n_hot_codes_reject_too_many_ones():
     with pytest.raises(ValueError, match=r"n \* C = 55 <= m output units; got m = 50"):
         ensembles.n_hot_codes(np.random.default_rng(0), 11, 50, 5)
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="n must be a whole number >= 1; got 0"):
         ensembles.n_hot_codes(np.random.default_rng(0), 10, 50, 0)
+
+
+# ------------------------------------------------------------------ bad inputs (issue 18, item 8)
+
+
+def test_n_hot_codes_rejects_a_non_integer_size_instead_of_truncating():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"^n must be a whole number >= 1; got 2\.7\.$"):
+        ensembles.n_hot_codes(rng, 3, 20, 2.7)
+    with pytest.raises(ValueError, match=r"^m must be a whole number >= 1; got 20\.5\.$"):
+        ensembles.n_hot_codes(rng, 3, 20.5, 2)
+    with pytest.raises(ValueError, match=r"^n_classes must be a whole number >= 1; got 0\.$"):
+        ensembles.n_hot_codes(rng, 0, 20, 2)
+    with pytest.raises(TypeError, match=r"n must be a whole number >= 1; got '2' \(str\)"):
+        ensembles.n_hot_codes(rng, 3, 20, "2")
+    # An integral float is a whole number: the same codes as the int.
+    np.testing.assert_array_equal(ensembles.n_hot_codes(np.random.default_rng(1), 3, 20.0, 2.0),
+                                  ensembles.n_hot_codes(np.random.default_rng(1), 3, 20, 2))
+
+
+@pytest.mark.parametrize("rng", [[np.random.default_rng(0)], [], 42, None])
+def test_n_hot_codes_rejects_anything_but_one_generator(rng):
+    with pytest.raises(TypeError, match=r"^rng must be a numpy\.random\.Generator") as err:
+        ensembles.n_hot_codes(rng, 3, 20, 2)
+    assert f"got {type(rng).__name__}" in str(err.value)
+
+
+@pytest.mark.parametrize("rng", [42, "seed", [np.random.default_rng(0), 7], (None,)])
+def test_draws_reject_an_rng_that_is_not_generators(rng):
+    with pytest.raises(TypeError, match=r"^rng must be a numpy\.random\.Generator or a sequence"
+                       ) as err:
+        ensembles.normal(rng, (2, 2))
+    assert f"got {type(rng).__name__}" in str(err.value)
+
+
+def test_sizes_are_not_truncated():
+    with pytest.raises(ValueError, match=r"streams\) must be a whole number >= 1; got 2\.5"):
+        ensembles.streams(0, 2.5)
+    with pytest.raises(ValueError, match=r"n_steps must be a whole number >= 1; got 3\.5"):
+        ensembles.ar1_sequence(np.random.default_rng(0), 0.5, 3.5)
+    assert len(ensembles.streams(0, 3.0)) == 3

@@ -473,6 +473,24 @@ def test_minibatches_rejects_bad_batch_size(batch_size: float) -> None:
         mnist.minibatches(np.zeros((12, 2)), np.zeros(12), batch_size=batch_size)
 
 
+def test_minibatches_rejects_a_batch_size_that_is_not_a_number() -> None:
+    with pytest.raises(TypeError, match=r"batch_size must be a whole number >= 1; got '4' \(str\)"):
+        mnist.minibatches(np.zeros((12, 2)), np.zeros(12), batch_size="4")
+    xb, _ = mnist.minibatches(np.zeros((12, 2)), np.zeros(12), batch_size=4.0)
+    assert xb.shape == (3, 4, 2)
+
+
+@pytest.mark.parametrize(("call", "name", "value"), [
+    (lambda: mnist.bilinear_matrix(28, 14.5), "n_out", "14.5"),
+    (lambda: mnist.bilinear_matrix(0, 15), "n_in", "0"),
+    (lambda: mnist.resize_images(np.zeros((1, 28, 28)), 15.5), "size", "15.5"),
+    (lambda: mnist.preprocess(np.zeros((1, 28, 28), dtype=np.uint8), size=2.7), "size", "2.7"),
+])
+def test_resize_rejects_sizes_that_are_not_whole_numbers(call, name, value) -> None:
+    with pytest.raises(ValueError, match=rf"^{name} must be a whole number >= 1; got {value}\.$"):
+        call()
+
+
 def test_minibatches_rejects_length_mismatch() -> None:
     with pytest.raises(ValueError, match="samples"):
         mnist.minibatches(np.zeros((12, 2)), np.zeros(8), batch_size=4)

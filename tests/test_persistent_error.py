@@ -115,15 +115,6 @@ def test_openloop_linear_matches_run_openloop_and_converges():
     assert np.all(np.abs(sim["w1_bt"][-1] - sim["asym_w1_bt"]) < 5)
 
 
-def test_sd_ratio():
-    rng = np.random.default_rng(3)
-    x, y = rng.normal(0, 2, 4000), rng.normal(0, 1, 4000)
-    r = pe.sd_ratio(x, y)
-    assert r.ci[0] < r.ratio < r.ci[1]
-    assert r.ci[0] < 2 < r.ci[1]
-    assert r.ratio == pytest.approx(x.std(ddof=1) / y.std(ddof=1))
-
-
 def test_configs():
     assert pe.PAPER.n_draws == 10_000 and pe.PAPER.n_control == 1000
     assert max(pe.QUICK.checkpoints) <= pe.QUICK.n_draws
@@ -151,7 +142,5 @@ def test_bad_inputs_raise_value_error():
         pe.w1_limit(rng.normal(size=(3, 2)), rng.normal(size=(4, 4)))
     with pytest.raises(ValueError, match="cond must be one of"):
         pe.run_condition(7)
-    with pytest.raises(ValueError, match="level"):
-        pe.sd_ratio([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], level=1.5)
     with pytest.raises(ValueError, match="undefined"):
         pe.dw0_angle(np.zeros((3, 2)), np.eye(3))

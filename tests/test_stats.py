@@ -1,4 +1,4 @@
-"""Tests of fa_lib.stats: ACF (eq. 34), moving average (Methods 4.7), SEM and t-tests."""
+"""Tests of fa_lib.stats: ACF (eq. 34), moving average (Methods 4.7), SD, SEM and t-tests."""
 
 from __future__ import annotations
 
@@ -167,3 +167,74 @@ def test_ttests_reject_bad_input():
         stats.ttest_ind(np.array([1.0, 2.0]), np.array([1.0]))
     with pytest.raises(ValueError, match="NaN or Inf"):
         stats.ttest_1samp(np.array([1.0, np.nan, 2.0]), 0.0)
+
+
+def test_ttest_1samp_finite_only_leaves_out_nan_and_inf(rng):
+    x = rng.normal(loc=89.0, size=50)
+    with_bad = np.concatenate([x[:20], [np.nan, np.inf], x[20:], [-np.inf]])
+    res = stats.ttest_1samp(with_bad, 90.0, finite_only=True)
+    ref = stats.ttest_1samp(x, 90.0)
+    assert res == ref and res.n == 50
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        stats.ttest_1samp(np.array([1.0, np.nan]), 0.0, finite_only=True)
+
+
+def test_ttest_sem_and_sems_below():
+    x = np.array([86.0, 88.0, 90.0, 92.0])  # mean 89, SD sqrt(20/3)
+    res = stats.ttest_1samp(x, 90.0)
+    sem = np.sqrt(20.0 / 3.0) / 2.0
+    assert res.sem == pytest.approx(sem, rel=1e-12)
+    assert res.sem == pytest.approx(st.sem(x), rel=1e-12)
+    assert res.sems_below(90.0) == pytest.approx(1.0 / sem, rel=1e-12)
+    assert res.sems_below(88.0) == pytest.approx(-1.0 / sem, rel=1e-12)
+    assert res.t == pytest.approx(-res.sems_below(90.0), rel=1e-12)
+
+
+def test_paired_is_the_one_sample_test_of_the_differences(rng):
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 1.5, 2.0, 3.5])
+    res = stats.paired(a, b)
+    assert res.n == 4 and res.mean == pytest.approx(0.75)
+    ref = st.ttest_rel(a, b)
+    assert res.t == pytest.approx(ref.statistic, rel=1e-12)
+    assert res.p == pytest.approx(ref.pvalue, rel=1e-10)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    assert stats.paired(x, y) == stats.ttest_1samp(x - y, 0.0)
+    with pytest.raises(ValueError, match="shapes"):
+        stats.paired(a, b[:3])
+
+
+def test_sample_sd():
+    assert stats.sample_sd(np.array([1.0, 3.0])) == pytest.approx(np.sqrt(2.0))
+    assert stats.sample_sd([[1.0, 2.0], [3.0, 4.0]]) == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+    assert np.isnan(stats.sample_sd(np.array([5.0])))
+    assert np.isnan(stats.sample_sd(np.array([])))
+
+
+def test_sd_ci99_covers_the_sample_sd_and_matches_the_chi_square_interval(rng):
+    x = rng.normal(0.0, 2.0, 400)
+    lo, hi = stats.sd_ci99(np.append(x, np.nan))
+    s, n = np.std(x, ddof=1), 400
+    assert lo == pytest.approx(s * np.sqrt((n - 1) / st.chi2.ppf(0.995, n - 1)), rel=1e-12)
+    assert hi == pytest.approx(s * np.sqrt((n - 1) / st.chi2.ppf(0.005, n - 1)), rel=1e-12)
+    assert lo < s < hi and lo < 2.0 < hi
+    with pytest.raises(ValueError, match="at least 2 finite values"):
+        stats.sd_ci99(np.array([1.0, np.nan]))
+
+
+def test_sd_ratio():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0, 2, 4000), rng.normal(0, 1, 4000)
+    r = stats.sd_ratio(x, y)
+    assert r.ci[0] < r.ratio < r.ci[1]
+    assert r.ci[0] < 2 < r.ci[1]
+    assert r.ratio == pytest.approx(x.std(ddof=1) / y.std(ddof=1))
+    assert r.level == 0.99
+
+
+def test_sd_ratio_rejects_bad_input():
+    with pytest.raises(ValueError, match="level"):
+        stats.sd_ratio([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], level=1.5)
+    with pytest.raises(ValueError, match=">= 2 samples"):
+        stats.sd_ratio([1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        stats.sd_ratio([1.0, np.nan], [1.0, 2.0])

@@ -202,7 +202,7 @@ def test_experiment_summaries():
     assert cmp.a_below_b_always and not cmp.a_above_b_always and cmp.diff.n == 3
     assert "in 3 of 3 repetitions" in cmp.text("a", "b")
     t = m.window_test({"y": np.full((4, 3, 2), 80.0) + np.arange(3)[None, :, None]}, "y", 0, 4)
-    assert t.mean == pytest.approx(81.0) and m.sems_below_90(t) > 10
+    assert t.mean == pytest.approx(81.0) and t.sems_below(90.0) > 10
 
 
 def test_correlograms_find_the_period_of_repeated_batches():

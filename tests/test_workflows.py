@@ -3,13 +3,17 @@
 - The GitHub workflows (``.github/workflows/*.yml``) are valid YAML with the structure
   GitHub Actions expects; the test workflow runs the README's install and test commands
   (found in the README's fenced code blocks) with the README's environment, and the book
-  workflow runs its build command at paper scale and publishes ``_build/html``.
+  workflow runs its build command at paper scale and publishes ``_build/html``; only its
+  deploy job may write (``pages``, ``id-token``), the test workflow only reads, and every
+  action is pinned to a full commit SHA with its tag in a comment.
 - ``runtime.txt`` (Binder, repo2docker) pins a Python version that ``pyproject.toml``
   allows and that the workflows use; the ``start`` script defaults ``FA_SCALE`` to quick.
 - Every notebook of the book is committed without outputs, uses the ``python3`` kernel
-  and starts with the same Colab cell, which installs ``fa_lib`` from the repository
-  named in ``_config.yml`` when it is not importable and does nothing in a checkout; the
-  report page is executed on every build.
+  and starts with the same Colab cell of at most 8 lines, which installs ``fa_lib`` at a
+  pinned release (tag ``v<fa_lib.__version__>``, never a branch) from the repository
+  named in ``_config.yml`` when it is not importable, uses a checkout that is not
+  installed, and does nothing in an installed checkout; the report page is executed on
+  every build.
 """
 
 from __future__ import annotations
@@ -227,8 +231,81 @@ def test_book_workflow_builds_at_paper_scale_and_publishes_html():
         if str(s.get("uses", "")).startswith("actions/deploy-pages@")
     ]
     assert deploys, "book.yml does not deploy to GitHub Pages (actions/deploy-pages)"
-    permissions = wf.get("permissions", {})
-    assert permissions.get("pages") == "write" and permissions.get("id-token") == "write"
+
+
+WRITE_SCOPES = {"pages", "id-token"}
+
+
+def job_permissions(wf: dict) -> dict[str, dict[str, str]]:
+    """Each job's effective permissions: its own block, else the workflow's."""
+    top = wf.get("permissions")
+    assert isinstance(top, dict), "set the workflow's permissions explicitly (a mapping)"
+    return {name: job.get("permissions", top) for name, job in wf["jobs"].items()}
+
+
+def test_book_workflow_grants_pages_writes_to_the_deploy_job_only():
+    wf = workflow("book")
+    assert wf.get("permissions") == {"contents": "read"}, (
+        f"book.yml's workflow permissions are {wf.get('permissions')}; expected contents: read"
+    )
+    deploy_jobs = {
+        name for name, job in wf["jobs"].items()
+        if any(str(s.get("uses", "")).startswith("actions/deploy-pages@")
+               for s in job.get("steps", []))
+    }
+    assert deploy_jobs == {"deploy"}, f"jobs that deploy to Pages: {sorted(deploy_jobs)}"
+    for name, perms in job_permissions(wf).items():
+        granted = {k for k, v in perms.items() if v == "write"}
+        if name in deploy_jobs:
+            assert perms == {"pages": "write", "id-token": "write"}, (
+                f"book.yml job {name!r} has permissions {perms}; the deploy job needs exactly "
+                "pages: write and id-token: write"
+            )
+        else:
+            assert not granted, f"book.yml job {name!r} may write {sorted(granted)}"
+
+
+def test_tests_workflow_only_reads_the_repository():
+    wf = workflow("tests")
+    assert wf.get("permissions") == {"contents": "read"}, (
+        f"tests.yml's permissions are {wf.get('permissions')}; expected contents: read"
+    )
+    for name, perms in job_permissions(wf).items():
+        assert perms == {"contents": "read"}, f"tests.yml job {name!r} has permissions {perms}"
+
+
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_actions_are_pinned_to_commit_shas_with_their_tag(path):
+    lines = [USES_LINE.match(line) for line in path.read_text().splitlines()]
+    uses = [(m.group(1), m.group(2).strip()) for m in lines if m]
+    assert uses, f"{path.name} uses no actions"
+    for ref, comment in uses:
+        action, _, sha = ref.partition("@")
+        assert re.fullmatch(r"[0-9a-f]{40}", sha), (
+            f"{path.name}: 'uses: {ref}' is not pinned to a full commit SHA"
+        )
+        assert re.fullmatch(r"#\s*v\d+(\.\d+){0,2}", comment), (
+            f"{path.name}: 'uses: {ref}' needs the tag it pins in a comment, e.g. '# v4.2.2'"
+        )
+
+
+def test_each_pinned_sha_carries_one_tag():
+    seen: dict[str, set[str]] = {}
+    for path in WORKFLOWS.glob("*.yml"):
+        for line in path.read_text().splitlines():
+            m = USES_LINE.match(line)
+            if m:
+                seen.setdefault(m.group(1), set()).add(m.group(2).strip())
+    mixed = {ref: sorted(tags) for ref, tags in seen.items() if len(tags) > 1}
+    assert not mixed, f"one commit pinned under different tags: {mixed}"
+    by_action: dict[str, set[str]] = {}
+    for ref in seen:
+        by_action.setdefault(ref.partition("@")[0], set()).add(ref)
+    several = {a: sorted(r) for a, r in by_action.items() if len(r) > 1}
+    assert not several, f"the workflows pin different commits of the same action: {several}"
 
 
 def test_book_workflow_deploys_the_configured_branch():
@@ -325,28 +402,97 @@ def colab_cells() -> dict[str, str]:
     return cells
 
 
-def test_colab_cell_installs_from_the_configured_repository():
+COLAB_PIN = re.compile(r"git\+(\S+?)@(\S+)")
+"""``git+<url>@<ref>`` in a Colab cell's install command."""
+
+
+def colab_ref() -> str:
+    """The release tag the Colab cells install: ``v`` and the package version."""
+    import fa_lib
+
+    return f"v{fa_lib.__version__}"
+
+
+def python_code(cell: str) -> str:
+    """A cell's source as plain Python, IPython magics (``%pip``) turned into calls."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(cell)
+
+
+def test_colab_cell_is_short_and_installs_a_pinned_release():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     url, branch = config["repository"]["url"], config["repository"]["branch"]
     cells = colab_cells()
     for name, cell in cells.items():
+        lines = cell.rstrip("\n").splitlines()
+        assert len(lines) <= 8, f"{name}: the Colab cell has {len(lines)} lines; at most 8"
         assert 'find_spec("fa_lib")' in cell, f"{name}: the Colab cell must test for fa_lib"
-        assert f"git+{url}@{branch}" in cell, (
-            f"{name}: the Colab cell must pip-install git+{url}@{branch} (_config.yml)"
-        )
-        assert 'os.environ.setdefault("FA_SCALE", "quick")' in cell, (
-            f"{name}: the Colab cell must default FA_SCALE to quick"
-        )
+        pins = COLAB_PIN.findall(cell)
+        assert pins, f"{name}: the Colab cell installs no git+{url}@<ref>"
+        for repo, ref in pins:
+            assert repo == url, f"{name}: installs from {repo}; _config.yml names {url}"
+            assert ref != branch and re.fullmatch(r"v\d+(\.\d+)*|[0-9a-f]{40}", ref), (
+                f"{name}: installs @{ref}; pin a release tag or a full commit SHA, not a branch"
+            )
+            assert ref == colab_ref(), (
+                f"{name}: installs @{ref}, but fa_lib.__version__ is the release {colab_ref()}"
+            )
     assert len(set(cells.values())) == 1, (
         f"the Colab cells differ between notebooks: {sorted(cells)}; keep them identical"
     )
+
+
+def run_colab_cell(tmp_path: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the Colab cell as a script (magics as calls to a stub that prints them)."""
+    cell = next(iter(colab_cells().values()))
+    script = tmp_path / "colab_cell.py"
+    script.write_text(
+        "class _Shell:\n"
+        "    def run_line_magic(self, name, line):\n"
+        "        print('MAGIC', name, line)\n"
+        "def get_ipython():\n"
+        "    return _Shell()\n"
+        + python_code(cell)
+        + "\nimport os\nprint('ENV', os.environ.get('FA_SCALE'), os.environ.get('FA_CACHE_DIR'))"
+        "\nimport importlib.util\nspec = importlib.util.find_spec('fa_lib')"
+        "\nprint('FA_LIB', spec.origin if spec else None)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FA_SCALE", "FA_CACHE_DIR",
+                                                            "PYTHONPATH")}
+    out = subprocess.run([sys.executable, *args, str(script)], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_colab_cell_installs_and_sets_quick_scale_where_fa_lib_is_missing(tmp_path):
+    # python -S: no site-packages, so fa_lib is not importable, as on a fresh Colab.
+    work = tmp_path / "content"
+    work.mkdir()
+    lines = run_colab_cell(tmp_path, work, "-S").stdout.splitlines()
+    magics = [line for line in lines if line.startswith("MAGIC ")]
+    assert len(magics) == 1 and magics[0].startswith("MAGIC pip install "), lines
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert f"git+{config['repository']['url']}@{colab_ref()}" in magics[0].split()
+    assert f"ENV quick {work / 'fa_cache'}" in lines
+
+
+def test_colab_cell_uses_a_checkout_without_installing(tmp_path):
+    # A checkout without `pip install -e .`: the cell puts the checkout on sys.path.
+    lines = run_colab_cell(tmp_path, ROOT / "book", "-S").stdout.splitlines()
+    assert not [line for line in lines if line.startswith("MAGIC")], lines
+    assert "ENV None None" in lines
+    origin = next(line for line in lines if line.startswith("FA_LIB ")).split(" ", 1)[1]
+    assert Path(origin).resolve() == ROOT / "fa_lib" / "__init__.py"
 
 
 def test_colab_cell_does_nothing_in_a_checkout(tmp_path):
     cell = next(iter(colab_cells().values()))
     script = tmp_path / "colab_cell.py"
     script.write_text(
-        cell + "\nimport fa_lib, os\nprint(os.environ.get('FA_SCALE'), fa_lib.__file__)\n"
+        python_code(cell)
+        + "\nimport fa_lib, os\nprint(os.environ.get('FA_SCALE'), fa_lib.__file__)\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("FA_SCALE", "PYTHONPATH")}
     out = subprocess.run([sys.executable, str(script)], cwd=ROOT / "book", env=env,

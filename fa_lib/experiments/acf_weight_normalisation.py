@@ -466,17 +466,6 @@ def trend(final: np.ndarray, betas: Sequence[float]) -> Trend:
     return Trend(means, sems, steps, step_sems, float(res.statistic), float(res.pvalue))
 
 
-def paired(a: np.ndarray, b: np.ndarray) -> stats.TTest:
-    """One-sample t-test of the paired differences ``a - b`` against 0.
-
-    Runs with the same seed and repetition share their initial weights, ``X`` and ``E``,
-    so the difference between two variants is taken run by run.
-    """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    _checks.same_shape(("a", "b"), a, b)
-    return stats.ttest_1samp(a - b, 0.0)
-
-
 # --------------------------------------------------------------------------- Fig. 4E
 
 

@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as _st
 
 from fa_lib import cache, ensembles, linalg, stats, terms
 from fa_lib.activations import RELU
@@ -611,7 +610,8 @@ def final_summary(
     out = {}
     for key, traces in results.items():
         fin = final_angles(traces, smooth)
-        out[key] = {name: summary(v) for name, v in fin.items()}
+        out[key] = {name: stats.ttest_1samp(v, 90.0, finite_only=True)
+                    for name, v in fin.items()}
     return out
 
 
@@ -637,15 +637,6 @@ def final_angles(out: Mapping[str, np.ndarray], smooth: int) -> dict[str, np.nda
     }
 
 
-def summary(x: np.ndarray, target: float = 90.0) -> stats.TTest:
-    """Run a one-sample t-test of the finite values of ``x`` against ``target``.
-
-    Returns the :class:`fa_lib.stats.TTest` (mean, SD, n, t, p, 99% CI).
-    """
-    x = np.asarray(x, dtype=float).ravel()
-    return stats.ttest_1samp(x[np.isfinite(x)], target)
-
-
 def no_alignment(test: stats.TTest, margin: float, target: float = 90.0) -> bool:
     """Equivalence criterion for "no alignment": the 99% CI lies inside ``target ± margin``."""
     if not margin > 0:
@@ -655,25 +646,7 @@ def no_alignment(test: stats.TTest, margin: float, target: float = 90.0) -> bool
 
 def aligned(test: stats.TTest, n_sem: float = 10.0, target: float = 90.0) -> bool:
     """Criterion for "alignment": the mean lies below ``target`` by more than ``n_sem`` SEMs."""
-    sem = test.sd / np.sqrt(test.n)
-    return bool(test.mean + n_sem * sem < target)
-
-
-def sem_of(test: stats.TTest) -> float:
-    """Return the standard error of the mean of a :class:`fa_lib.stats.TTest`."""
-    return float(test.sd / np.sqrt(test.n))
-
-
-def sd_ci99(x: np.ndarray) -> tuple[float, float]:
-    """99% confidence interval of the SD of normal data (chi-square interval)."""
-    x = np.asarray(x, dtype=float).ravel()
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        raise ValueError(f"need at least 2 finite values; got {x.size}.")
-    n, s = x.size, float(np.std(x, ddof=1))
-    lo = s * np.sqrt((n - 1) / _st.chi2.ppf(0.995, n - 1))
-    hi = s * np.sqrt((n - 1) / _st.chi2.ppf(0.005, n - 1))
-    return float(lo), float(hi)
+    return bool(test.mean + n_sem * test.sem < target)
 
 
 FIG2_MARGIN = 0.5

@@ -639,7 +639,7 @@ def band_table(hist: Mapping[str, np.ndarray], bands: Mapping[str, Band] = BANDS
         m = band.mask(t1, t2)
         if m.sum() < 3:
             raise ValueError(f"band {label!r} has {int(m.sum())} draws; need >= 3.")
-        paired = stats.ttest_1samp(lin[m] - non[m], 0.0)
+        diff = stats.paired(lin[m], non[m])
         welch = stats.ttest_ind(lin[m], non[m])
         rows.append({
             "band": label,
@@ -648,10 +648,10 @@ def band_table(hist: Mapping[str, np.ndarray], bands: Mapping[str, Band] = BANDS
             "SD lin": float(lin[m].std(ddof=1)),
             "mean nonlin": float(non[m].mean()),
             "SD nonlin": float(non[m].std(ddof=1)),
-            "mean diff": paired.mean,
-            "CI99 lo": paired.ci99[0],
-            "CI99 hi": paired.ci99[1],
-            "p paired": paired.p,
+            "mean diff": diff.mean,
+            "CI99 lo": diff.ci99[0],
+            "CI99 hi": diff.ci99[1],
+            "p paired": diff.p,
             "p Welch": welch.p,
             "SD ratio": float(non[m].std(ddof=1) / lin[m].std(ddof=1)),
         })

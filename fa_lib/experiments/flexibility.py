@@ -344,10 +344,6 @@ def unit_states(z: np.ndarray, threshold: float = SATURATION_DF) -> dict[str, np
             "mean_df": np.mean(df, axis=(1, 2))}
 
 
-def _sd(x: np.ndarray) -> float:
-    return float(np.std(x, ddof=1)) if len(x) > 1 else float("nan")
-
-
 def accuracy_table(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
     """One row per run: accuracy before the change and at the end (mean, SD, n).
 
@@ -364,9 +360,9 @@ def accuracy_table(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
             "B normalised": cfg.rule.normalise_b if cfg.rule.wn_gamma is not None else None,
             "n": len(acc["before"]),
             f"epoch {cfg.relabel_epoch} mean (%)": float(np.mean(acc["before"])),
-            f"epoch {cfg.relabel_epoch} SD (%)": _sd(acc["before"]),
+            f"epoch {cfg.relabel_epoch} SD (%)": stats.sample_sd(acc["before"]),
             f"epoch {cfg.epochs} mean (%)": float(np.mean(acc["after"])),
-            f"epoch {cfg.epochs} SD (%)": _sd(acc["after"]),
+            f"epoch {cfg.epochs} SD (%)": stats.sample_sd(acc["after"]),
             "change (last-epochs means, %)": float(np.mean(acc["drop"])),
             "diverged at": int(res["diverged_at"]),
         })
@@ -395,11 +391,6 @@ def s3_summary(runs: Mapping[str, Mapping[str, np.ndarray]], last: int | None = 
                      "collapsed": int(np.sum(collapsed(runs[name], last=last))),
                      "diverged at": int(runs[name]["diverged_at"])})
     return rows
-
-
-def welch(a: np.ndarray, b: np.ndarray) -> stats.TTest:
-    """Welch's two-sample t-test of ``a`` against ``b`` (per-repetition values)."""
-    return stats.ttest_ind(np.asarray(a, float), np.asarray(b, float))
 
 
 def _gamma(g: float | None) -> float | None:

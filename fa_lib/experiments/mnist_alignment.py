@@ -267,13 +267,6 @@ def final_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
     return 100.0 * np.asarray(res["test_acc"])[-1]
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> stats.TTest:
-    """One-sample t-test of the per-repetition differences ``a - b`` (same seeds)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    n = min(len(a), len(b))
-    return stats.ttest_1samp(a[:n] - b[:n], 0.0)
-
-
 def summary_row(name: str, res: Mapping[str, np.ndarray]) -> dict:
     """Summarise one run: final test accuracy (mean, SD) and per-layer final angles."""
     cfg = CONFIGS[name]
@@ -282,7 +275,7 @@ def summary_row(name: str, res: Mapping[str, np.ndarray]) -> dict:
     row = {"run": name, "method": rule.name.upper(), "width": cfg.width, "eta": rule.eta,
            "WN gamma": rule.wn_gamma, "B normalised": rule.normalise_b if rule.wn_gamma else None,
            "n": len(acc), "accuracy mean (%)": float(np.mean(acc)),
-           "accuracy SD (%)": float(np.std(acc, ddof=1)) if len(acc) > 1 else np.nan,
+           "accuracy SD (%)": stats.sample_sd(acc),
            "diverged at": int(res["diverged_at"])}
     if "dw_bp" in res:
         ang = last_epoch_mean(res, "dw_bp")
@@ -350,12 +343,7 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
     """Pair two runs' per-repetition values (repetition ``r`` has the same seed in both)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     n = min(len(a), len(b))
-    return Comparison(a[:n], b[:n], stats.ttest_1samp(a[:n] - b[:n], 0.0))
-
-
-def sems_below_90(t: stats.TTest) -> float:
-    """How many standard errors the mean of a t-test lies below 90 degrees."""
-    return float((90.0 - t.mean) / (t.sd / np.sqrt(t.n)))
+    return Comparison(a[:n], b[:n], stats.paired(a[:n], b[:n]))
 
 
 def window_test(res: Mapping[str, np.ndarray], key: str, start: int, stop: int,

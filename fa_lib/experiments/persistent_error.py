@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
 import numpy as np
-from scipy import stats as _st
 from threadpoolctl import threadpool_limits
 
 from fa_lib import _checks, ensembles, linalg
@@ -501,40 +500,6 @@ def random_transform_angles(seed: int, n: int, size: int = 100) -> np.ndarray:
         b = ensembles.normal(part, (size, size))
         out[start : start + len(part)] = linalg.angle(a @ b, a)
     return out
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-@dataclass(frozen=True)
-class SDRatio:
-    """Ratio of two sample SDs with its confidence interval."""
-
-    ratio: float
-    """``sd(x) / sd(y)``."""
-    ci: tuple[float, float]
-    """Confidence interval of the ratio (F distribution, normal samples)."""
-    level: float
-
-
-def sd_ratio(x: np.ndarray, y: np.ndarray, level: float = 0.99) -> SDRatio:
-    """``sd(x) / sd(y)`` with the F-distribution confidence interval of the ratio.
-
-    ``(s_x^2 / s_y^2) / (sigma_x^2 / sigma_y^2)`` is F(n_x - 1, n_y - 1) for normal
-    samples; the interval is the square root of the variance-ratio interval.
-    """
-    x = _checks.finite("x", np.ravel(x)).astype(float)
-    y = _checks.finite("y", np.ravel(y)).astype(float)
-    if x.size < 2 or y.size < 2:
-        raise ValueError(f"need >= 2 samples each; got {x.size} and {y.size}.")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1); got {level!r}.")
-    vr = np.var(x, ddof=1) / np.var(y, ddof=1)
-    a = (1 - level) / 2
-    f_hi = _st.f.ppf(1 - a, x.size - 1, y.size - 1)
-    f_lo = _st.f.ppf(a, x.size - 1, y.size - 1)
-    ci = (float(np.sqrt(vr / f_hi)), float(np.sqrt(vr / f_lo)))
-    return SDRatio(float(np.sqrt(vr)), ci, level)
 
 
 # --------------------------------------------------------------------------- the open loop

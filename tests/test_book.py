@@ -1,0 +1,82 @@
+"""Tests of fa_lib.book, the glue helpers of the notebooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fa_lib import book, cache, stats
+
+
+@pytest.fixture
+def glued(monkeypatch):
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda *a, **k: calls.append((a, k)))
+    return calls
+
+
+def test_gnum_glues_a_python_float_without_display(glued):
+    book.gnum("x", np.float32(1.5))
+    book.gnum("n", np.int64(3))
+    assert glued == [(("x", 1.5), {"display": False}), (("n", 3.0), {"display": False})]
+    assert all(type(a[1]) is float for a, _ in glued)
+
+
+def test_gstr_glues_text_without_display(glued):
+    book.gstr("s", 12)
+    book.gstr("t", "abc")
+    assert glued == [(("s", "12"), {"display": False}), (("t", "abc"), {"display": False})]
+
+
+@pytest.mark.parametrize(
+    ("p", "text"),
+    [(0.01234, "p = 0.012"), (0.5, "p = 0.5"), (3e-12, "p = 3e-12"), (1e-300, "p = 1e-300"),
+     (0.0, "p < 1e-300"), (5e-301, "p < 1e-300")],
+)
+def test_pstr(p, text):
+    assert book.pstr(p) == text
+
+
+def test_describe_a_ttest():
+    t = stats.TTest(mean=89.981, sd=1.0249, n=400, t=-0.37, p=0.712, ci99=(89.85, 90.114))
+    assert book.describe(t) == (
+        "89.98° ± 1.02° SD (n = 400, t = -0.4, p = 0.71, 99% CI [89.85, 90.11]°)"
+    )
+    assert book.describe(t, unit="%", ci99=False) == (
+        "89.98% ± 1.02% SD (n = 400, t = -0.4, p = 0.71)"
+    )
+
+
+def test_book_is_not_part_of_the_code_fingerprints():
+    # Presentation only: an experiment's key does not depend on fa_lib.book.
+    assert cache.module_dependencies("fa_lib.book") == []
+    assert "fa_lib.stats" in cache.module_dependencies("fa_lib.stats")
+
+
+def _notebook_functions(path):
+    """Names of the functions defined at the top level of a notebook's code cells."""
+    import ast
+    import json
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    names = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            code = TransformerManager().transform_cell("".join(cell["source"]))
+            names |= {n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)}
+    return names
+
+
+def test_notebooks_import_the_glue_helpers_instead_of_defining_them():
+    from pathlib import Path
+
+    helpers = {name for name in vars(book) if not name.startswith("_") and callable(
+        getattr(book, name)) and getattr(book, name).__module__ == book.__name__}
+    assert helpers == {"gnum", "gstr", "pstr", "describe"}
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb"))
+    assert len(notebooks) >= 7
+    redefined = {p.name: sorted(_notebook_functions(p) & helpers) for p in notebooks}
+    assert not any(redefined.values()), f"notebooks redefine fa_lib.book helpers: {redefined}"
