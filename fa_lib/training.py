@@ -573,3 +573,18 @@ def cached_run(
     return cache.cached(
         name, key, lambda: run(cfg, stop_on_divergence=stop_on_divergence, progress=progress)
     )
+
+
+def named_run(chapter: str, configs: dict[str, TrainConfig], name: str, *,
+              stop_on_divergence: bool, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """:func:`cached_run` of ``configs[name]``, filed as ``"<chapter>-<name>"``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a key of ``configs``.
+    """
+    if name not in configs:
+        raise ValueError(f"unknown run {name!r}; expected one of {sorted(configs)}.")
+    return cached_run(f"{chapter}-{name}", configs[name], stop_on_divergence=stop_on_divergence,
+                      progress=progress)

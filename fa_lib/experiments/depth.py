@@ -299,39 +299,28 @@ def sample(
 
 
 def run_heatmap(cfg: DepthConfig | None = None) -> dict[str, np.ndarray]:
-    """Return the heat-map ensemble (Fig. 5A, C), from the results cache when available.
+    """Return the heat-map ensemble of Fig. 5A, C (cached).
 
-    Returns
-    -------
-    dict of str to ndarray, each of shape (cfg.n_heatmap,)
-        ``theta1``, ``theta2`` uniform on [0, 180]; ``theta3``, ``theta3_nonlin``.
+    ``cfg.n_heatmap`` draws of ``theta1``, ``theta2`` (uniform on [0, 180]), ``theta3``
+    and ``theta3_nonlin``.
     """
-    cfg = config() if cfg is None else cfg
-    key = {"experiment": "heatmap", **asdict(cfg)}
-    return cached(
-        "depth_heatmap",
-        key,
-        lambda: sample(cfg.n_heatmap, cfg.seed_heatmap, cfg.chunk, cfg.shape_b2, cfg.shape_b1),
-    )
+    return _ensemble("heatmap", config() if cfg is None else cfg)
 
 
 def run_histograms(cfg: DepthConfig | None = None) -> dict[str, np.ndarray]:
-    """Return the histogram ensemble (Fig. 5B, D, F, G), from the results cache if possible.
+    """Return the histogram ensemble of Fig. 5B, D, F, G (cached).
 
-    Returns
-    -------
-    dict of str to ndarray, each of shape (cfg.n_hist,)
-        ``theta1``, ``theta2`` uniform on [0, 90]; ``theta3``, ``theta3_nonlin``.
+    As :func:`run_heatmap`, ``cfg.n_hist`` draws, with ``theta1``, ``theta2`` on [0, 90].
     """
-    cfg = config() if cfg is None else cfg
-    key = {"experiment": "histograms", **asdict(cfg)}
-    return cached(
-        "depth_histograms",
-        key,
-        lambda: sample(
-            cfg.n_hist, cfg.seed_hist, cfg.chunk, cfg.shape_b2, cfg.shape_b1, acute=True
-        ),
-    )
+    return _ensemble("histograms", config() if cfg is None else cfg)
+
+
+def _ensemble(kind: str, cfg: DepthConfig) -> dict[str, np.ndarray]:
+    """One of the two ensembles, through the results cache (``depth_<kind>``)."""
+    acute = kind == "histograms"
+    n, seed = (cfg.n_hist, cfg.seed_hist) if acute else (cfg.n_heatmap, cfg.seed_heatmap)
+    return cached(f"depth_{kind}", {"experiment": kind, **asdict(cfg)},
+                  lambda: sample(n, seed, cfg.chunk, cfg.shape_b2, cfg.shape_b1, acute=acute))
 
 
 # --------------------------------------------------------------------------- analysis

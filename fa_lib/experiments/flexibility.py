@@ -32,6 +32,7 @@ each step: the updates are summed over the batch, so a batch of 100 with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -185,33 +186,18 @@ FIG8_NAMES = (*FIG8, *VARIANTS)
 
 
 def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Return the recorded arrays of run ``name`` (from the cache, or trained now).
+    """Return the arrays recorded by run ``name`` of :data:`CONFIGS` (cached, or trained now).
 
     A divergence (NaN or Inf weights) stops the run and is recorded in ``diverged_at``
-    rather than raised: the text's learning rate may diverge.
-
-    Parameters
-    ----------
-    name : str
-        A key of :data:`CONFIGS`.
-    progress : bool, optional
-        Show a progress bar while training (default: when interactive).
+    rather than raised: the text's learning rate may diverge. ``progress`` shows a bar
+    (default: when interactive).
     """
-    if name not in CONFIGS:
-        raise ValueError(f"unknown run {name!r}; expected one of {sorted(CONFIGS)}.")
-    return training.cached_run(f"{CHAPTER}-{name}", CONFIGS[name], stop_on_divergence=True,
-                               progress=progress)
-
-
-def _experiment(name: str) -> Callable[..., dict[str, np.ndarray]]:
-    def run(progress: bool = False) -> dict[str, np.ndarray]:
-        return results(name, progress=progress)
-
-    return run
+    return training.named_run(CHAPTER, CONFIGS, name, stop_on_divergence=True,
+                              progress=progress)
 
 
 EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
-    name: _experiment(name) for name in CONFIGS
+    name: functools.partial(results, name, progress=False) for name in CONFIGS
 }
 """The chapter's cached experiments, in the order of :data:`CONFIGS`: run name -> the
 notebook's call ``results(name)`` (``progress`` shows a bar). ``python -m fa_lib reproduce

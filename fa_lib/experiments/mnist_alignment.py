@@ -13,6 +13,7 @@ code; the 60 mini-batches of 1000 in the original MNIST order every epoch.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -175,30 +176,17 @@ def names() -> list[str]:
 
 
 def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Return the recorded arrays of run ``name`` (from the cache, or trained now).
+    """Return the arrays recorded by run ``name`` of :data:`CONFIGS` (cached, or trained now).
 
-    Parameters
-    ----------
-    name : str
-        A key of :data:`CONFIGS`.
-    progress : bool, optional
-        Show a progress bar while training (default: when interactive).
+    Only the runs of :data:`DIVERGING_OK` record a divergence instead of raising it;
+    ``progress`` shows a bar (default: when interactive).
     """
-    if name not in CONFIGS:
-        raise ValueError(f"unknown run {name!r}; expected one of {sorted(CONFIGS)}.")
-    return training.cached_run(f"{CHAPTER}-{name}", CONFIGS[name],
-                               stop_on_divergence=name in DIVERGING_OK, progress=progress)
-
-
-def _experiment(name: str) -> Callable[..., dict[str, np.ndarray]]:
-    def run(progress: bool = False) -> dict[str, np.ndarray]:
-        return results(name, progress=progress)
-
-    return run
+    return training.named_run(CHAPTER, CONFIGS, name, stop_on_divergence=name in DIVERGING_OK,
+                              progress=progress)
 
 
 EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
-    name: _experiment(name) for name in names()
+    name: functools.partial(results, name, progress=False) for name in names()
 }
 """The chapter's cached experiments, in the order of :func:`names`: run name -> the
 notebook's call ``results(name)`` (``progress`` shows a bar)."""
