@@ -302,9 +302,9 @@ def _cache_graph(module) -> tuple[set[str], dict[str, set[str]]]:
             f = node.func
             if isinstance(f, ast.Name):
                 called.add(f.id)
-                if f.id in ("cached", "cached_run"):
+                if f.id in ("cached", "cached_run", "named_run"):
                     direct.add(name)
-            elif isinstance(f, ast.Attribute) and f.attr in ("cached", "cached_run"):
+            elif isinstance(f, ast.Attribute) and f.attr in ("cached", "cached_run", "named_run"):
                 direct.add(name)
         calls[name] = called & set(funcs)
     return direct, calls

@@ -32,7 +32,6 @@ each step: the updates are summed over the batch, so a batch of 100 with
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -197,7 +196,8 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
 
 
 EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
-    name: functools.partial(results, name, progress=False) for name in CONFIGS
+    # results is looked up when called, so that a wrapper of it (a test's recorder) is used
+    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in CONFIGS
 }
 """The chapter's cached experiments, in the order of :data:`CONFIGS`: run name -> the
 notebook's call ``results(name)`` (``progress`` shows a bar). ``python -m fa_lib reproduce
