@@ -27,20 +27,39 @@ def positive(name: str, value: float) -> float:
     return v
 
 
-def whole(name: str, value: object, minimum: int = 1) -> int:
+def whole(name: str, value: object, minimum: int = 1, *, floats: bool = True) -> int:
     """Return ``value`` as int, raising unless it is a whole number >= ``minimum``.
 
-    An integral float (``3.0``) is accepted; ``2.7`` is a ValueError (never truncated),
-    and a non-number (``"3"``, ``None``, ``True``) is a TypeError.
+    An integral float (``3.0``) is accepted unless ``floats=False`` (for values that key
+    the results cache, where ``3.0`` and ``3`` must not be two keys); ``2.7`` is a
+    ValueError (never truncated), and a non-number (``"3"``, ``None``, ``True``) is a
+    TypeError.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise TypeError(
             f"{name} must be a whole number >= {minimum}; got {value!r} "
             f"({type(value).__name__})."
         )
+    if not floats and not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     if not np.isfinite(value) or int(value) != value or int(value) < minimum:
         raise ValueError(f"{name} must be a whole number >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def real(name: str, value: object, *, low: float = 0.0, strict: bool = True) -> float:
+    """Return ``value`` as float, raising unless it is a finite number > ``low`` (>= if not strict).
+
+    A non-number (``"0.1"``, ``None``, ``True``) is a TypeError, so that it never reaches a
+    computation or a cache key; a number out of range is a ValueError.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__}).")
+    v = float(value)
+    if not np.isfinite(v) or (v <= low if strict else v < low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}; "
+                         f"got {value!r}.")
+    return v
 
 
 def generator(name: str, rng: object) -> np.random.Generator:

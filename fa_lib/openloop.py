@@ -159,9 +159,8 @@ def run_openloop(
     if not rules or not all(isinstance(r, Rule) for r in rules):
         raise ValueError(f"rule must be a fa_lib.rule.Rule or a non-empty sequence of them; "
                          f"got {rule!r}.")
-    for name, value in (("n_iter", n_iter), ("reps", reps), ("n_b", n_b)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    n_iter, reps, n_b = (_checks.whole(k, v) for k, v in
+                         (("n_iter", n_iter), ("reps", reps), ("n_b", n_b)))
     if len(sizes) != 3:
         raise ValueError(f"sizes must be (n_i, n_h, n_o) for a two-layer net; got {sizes}.")
     if dtype not in ("float64", "float32"):

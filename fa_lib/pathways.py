@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from fa_lib import linalg
+from fa_lib import _checks, linalg
 
 if TYPE_CHECKING:  # pragma: no cover
     from fa_lib.network import Network
@@ -59,17 +59,6 @@ __all__ = [
     "get",
     "register",
 ]
-
-
-def _number(name: str, value: Any, *, low: float, strict: bool) -> float:
-    """Return ``value`` as float, or raise: TypeError for a non-number, ValueError out of range."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__}).")
-    v = float(value)
-    if not np.isfinite(v) or (v <= low if strict else v < low):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}; "
-                         f"got {value!r}.")
-    return v
 
 
 @dataclass(frozen=True)
@@ -276,7 +265,7 @@ class BatchRandomSignSymmetric(Pathway):
     sd: float = 0.1
 
     def __post_init__(self) -> None:  # noqa: D105
-        object.__setattr__(self, "sd", _number("brsf sd", self.sd, low=0.0, strict=True))
+        object.__setattr__(self, "sd", _checks.real("brsf sd", self.sd, low=0.0, strict=True))
 
     def start(self, net: Network) -> None:
         """Draw the first magnitudes."""
@@ -312,7 +301,7 @@ class KolenPollack(Pathway):
     decay: float = 1e-3
 
     def __post_init__(self) -> None:  # noqa: D105
-        lam = _number("Kolen-Pollack decay (lambda)", self.decay, low=0.0, strict=False)
+        lam = _checks.real("Kolen-Pollack decay (lambda)", self.decay, low=0.0, strict=False)
         if lam >= 1.0:
             raise ValueError(f"Kolen-Pollack decay (lambda) must be < 1; got {self.decay!r}.")
         object.__setattr__(self, "decay", lam)
@@ -357,15 +346,13 @@ class WeightMirror(Pathway):
     batch: int = 50
 
     def __post_init__(self) -> None:  # noqa: D105
-        object.__setattr__(self, "eta_b", _number("weight-mirror eta_b", self.eta_b, low=0.0,
+        object.__setattr__(self, "eta_b", _checks.real("weight-mirror eta_b", self.eta_b, low=0.0,
                                                   strict=True))
-        object.__setattr__(self, "decay_b", _number("weight-mirror decay_b", self.decay_b,
+        object.__setattr__(self, "decay_b", _checks.real("weight-mirror decay_b", self.decay_b,
                                                     low=0.0, strict=False))
-        object.__setattr__(self, "noise_sd", _number("weight-mirror noise_sd", self.noise_sd,
+        object.__setattr__(self, "noise_sd", _checks.real("weight-mirror noise_sd", self.noise_sd,
                                                       low=0.0, strict=True))
-        if isinstance(self.batch, bool) or not isinstance(self.batch, int | np.integer) \
-                or self.batch < 1:
-            raise ValueError(f"weight-mirror batch must be a positive integer; got {self.batch!r}.")
+        object.__setattr__(self, "batch", _checks.whole("weight-mirror batch", self.batch))
 
     def sync(self, net: Network, dW: list[np.ndarray]) -> None:
         """One mirror step on every ``B_l``."""

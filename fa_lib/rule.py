@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from fa_lib import pathways
+from fa_lib import _checks, pathways
 from fa_lib.network import (
     Network,
     bias_updates,
@@ -41,7 +41,7 @@ from fa_lib.network import (
     normalise_layer,
     weight_updates,
 )
-from fa_lib.pathways import Pathway, _number
+from fa_lib.pathways import Pathway
 
 __all__ = ["Rule", "RuleStack", "Step", "learn", "prepare", "train_step"]
 
@@ -91,12 +91,12 @@ class Rule:
     def __post_init__(self) -> None:  # noqa: D105
         p = pathways.get(self.pathway)
         object.__setattr__(self, "pathway", p)
-        object.__setattr__(self, "eta", _number("eta", self.eta, low=0.0, strict=True))
+        object.__setattr__(self, "eta", _checks.real("eta", self.eta, low=0.0, strict=True))
         for name in ("wn_gamma", "layer_norm"):
             value = getattr(self, name)
             if value is not None:
                 label = "gamma" if name == "wn_gamma" else name
-                object.__setattr__(self, name, _number(label, value, low=0.0, strict=True))
+                object.__setattr__(self, name, _checks.real(label, value, low=0.0, strict=True))
         for name in ("normalise_b", "match_b"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise TypeError(f"{name} must be a bool; got {getattr(self, name)!r}.")
@@ -162,15 +162,14 @@ class RuleStack:
                 )
         self.rules, self.reps = rules, int(reps)
         self.pathway, self.eta = first.pathway, first.eta
-        self.blocks = [(slice(v * self.reps, (v + 1) * self.reps), r)
-                       for v, r in enumerate(rules)]
-        if len(rules) == 1:
-            self.blocks = [(slice(None), first)]
+        # (repetitions, rule); one rule covers the whole stack
+        self.blocks = [(slice(None), first)] if len(rules) == 1 else [
+            (slice(v * self.reps, (v + 1) * self.reps), r) for v, r in enumerate(rules)]
 
 
 def _stack(rule: Rule | RuleStack, net: Network) -> RuleStack:
     if isinstance(rule, RuleStack):
-        if len(rule.rules) * rule.reps != net.reps and len(rule.rules) > 1:
+        if len(rule.rules) > 1 and len(rule.rules) * rule.reps != net.reps:
             raise ValueError(f"the RuleStack covers {len(rule.rules)} x {rule.reps} "
                              f"repetitions but the network has {net.reps}.")
         return rule

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fa_lib import cache, ensembles, linalg, mnist, terms
+from fa_lib import _checks, cache, ensembles, linalg, mnist, terms
 from fa_lib.network import Network, ensure_finite, forward, init_network
 from fa_lib.rule import Rule, Step, learn, prepare
 
@@ -148,19 +148,14 @@ class TrainConfig:
             raise TypeError(f"rule must be a fa_lib.rule.Rule; got {self.rule!r}.")
         for name in ("width", "depth", "epochs", "reps", "n_batches", "batch_size",
                      "image_size", "terms_every"):
-            _positive_int(name, getattr(self, name))
+            _checks.whole(name, getattr(self, name), floats=False)
         if self.depth < 2:
             raise ValueError(f"depth must be >= 2 weight layers (FA needs a B); got {self.depth}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer) \
-                or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0; got {self.seed!r}.")
-        if self.n_test is not None:
-            _positive_int("n_test", self.n_test, "a positive integer or None")
-        if self.n_hot is not None:
-            _positive_int("n_hot", self.n_hot, "a positive integer or None")
-        if isinstance(self.n_traces, bool) or not isinstance(self.n_traces, int | np.integer) \
-                or self.n_traces < 0:
-            raise ValueError(f"n_traces must be an integer >= 0; got {self.n_traces!r}.")
+        _checks.whole("seed", self.seed, 0, floats=False)
+        _checks.whole("n_traces", self.n_traces, 0, floats=False)
+        for name in ("n_test", "n_hot"):  # None: all test images; width // 10
+            if getattr(self, name) is not None:
+                _checks.whole(name, getattr(self, name), floats=False)
         if self.n_traces > min(self.batch_size, self.width):
             raise ValueError(f"n_traces must be <= batch_size and width; got {self.n_traces}.")
         if self.hot * N_CLASSES > self.width:
@@ -170,9 +165,7 @@ class TrainConfig:
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}; got {self.dtype!r}.")
-        if isinstance(self.init_sd, bool) or not isinstance(self.init_sd, int | float) \
-                or not (np.isfinite(self.init_sd) and self.init_sd > 0):
-            raise ValueError(f"init_sd must be a finite number > 0; got {self.init_sd!r}.")
+        _checks.real("init_sd", self.init_sd)
         p = self.rule.pathway
         if self.record_terms and not (p.layerwise and p.uses_b):
             raise ValueError(
@@ -224,12 +217,6 @@ class TrainConfig:
     def replace(self, **changes) -> TrainConfig:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-def _positive_int(name: str, value: object, expected: str = "a positive integer") -> None:
-    """Raise ValueError unless ``value`` is an integer >= 1 (a float such as 2.5 is refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be {expected}; got {value!r}.")
 
 
 @functools.lru_cache(maxsize=2)

@@ -284,11 +284,11 @@ def test_a_diverging_run_names_the_iteration_and_eta():
 
 def test_run_openloop_rejects_bad_input():
     rule = Rule("fa", eta=0.01)
-    with pytest.raises(ValueError, match="reps must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match="reps must be a whole number >= 1; got 0"):
         run_openloop(0, 0, 5, SIZES, N_B, rule)
-    with pytest.raises(ValueError, match="n_iter must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match="n_iter must be a whole number >= 1; got 0"):
         run_openloop(0, 2, 0, SIZES, N_B, rule)
-    with pytest.raises(ValueError, match="n_iter must be a positive integer; got 2.5"):
+    with pytest.raises(ValueError, match="n_iter must be a whole number >= 1; got 2.5"):
         run_openloop(0, 2, 2.5, SIZES, N_B, rule)
     with pytest.raises(ValueError, match="rule must be a fa_lib.rule.Rule"):
         run_openloop(0, 2, 5, SIZES, N_B, None)

@@ -261,7 +261,7 @@ def test_bad_pathways_and_normalisations_are_clear_errors():
             pathways.get("wm", noise_sd=sd)
         with pytest.raises(ValueError, match="brsf sd must be a finite number > 0"):
             pathways.get("brsf", sd=sd)
-    with pytest.raises(ValueError, match="batch must be a positive integer"):
+    with pytest.raises(ValueError, match="batch must be a whole number >= 1"):
         pathways.get("wm", batch=2.5)
     for name in ("usf", "brsf"):
         with pytest.raises(ValueError, match=f"normalise_b does not apply to the '{name}'"):

@@ -47,10 +47,12 @@ def _env(cache_dir: Path, scale: str = "quick") -> dict[str, str]:
     return env
 
 
-def _cli(cache_dir: Path, *args: str, scale: str = "quick") -> subprocess.CompletedProcess:
+def _cli(cache_dir: Path, *args: str, scale: str = "quick",
+         **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "fa_lib", "reproduce", "--no-progress", *args],
-        cwd=ROOT, env=_env(cache_dir, scale), capture_output=True, text=True, timeout=600,
+        cwd=ROOT, env={**_env(cache_dir, scale), **env}, capture_output=True, text=True,
+        timeout=600,
     )
 
 
@@ -156,9 +158,7 @@ def test_bad_arguments(tmp_path, args):
 
 
 def test_cache_off_is_an_error(tmp_path):
-    env = {**_env(tmp_path), "FA_CACHE": "off"}
-    out = subprocess.run([sys.executable, "-m", "fa_lib", "reproduce", "--list"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = _cli(tmp_path, "--list", FA_CACHE="off")
     assert out.returncode == 2
     assert "FA_CACHE=off" in out.stderr
 
@@ -535,9 +535,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert set(_rows(out).values()) <= {"no", "FAILED"} and "no" in _rows(out).values()
 
 
-def test_fa_jobs_sets_the_default_and_a_bad_value_is_a_clear_error(tmp_path):
-    env = {**_env(tmp_path), "FA_JOBS": "abc"}
-    out = subprocess.run([sys.executable, "-m", "fa_lib", "reproduce", "--list"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=120)
+def test_a_bad_fa_jobs_is_a_clear_error_before_anything_runs(tmp_path):
+    out = _cli(tmp_path, "--list", FA_JOBS="abc")
     assert out.returncode == 2
     assert "FA_JOBS='abc' is not a whole number" in out.stderr

@@ -42,18 +42,23 @@ def test_config_rejects_bad_settings():
         TrainConfig(rule=Rule("dfa"), record_terms=True)
     with pytest.raises(ValueError, match="must divide"):
         TrainConfig(record_terms=True, terms_every=7)
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
         TrainConfig(epochs=0)
     with pytest.raises(TypeError, match="rule must be a fa_lib.rule.Rule"):
         TrainConfig(rule="fa")
     # issue 18: non-integer sizes are refused, not truncated; impossible values fail early
     for bad in (dict(n_hot=2.5), dict(n_hot=0), dict(n_hot=-1), dict(seed=-1), dict(seed=1.5),
-                dict(n_traces=2.5), dict(width=50.0), dict(epochs=True)):
+                dict(n_traces=2.5), dict(width=50.0)):  # 50.0 would be another cache key
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
             TrainConfig(**bad)
-    for sd in (float("inf"), 0.0, "0.1"):
+    for bad in (dict(epochs=True), dict(n_traces="2"), dict(seed=None)):
+        with pytest.raises(TypeError, match=f"{next(iter(bad))} must be a whole number"):
+            TrainConfig(**bad)
+    for sd in (float("inf"), 0.0):
         with pytest.raises(ValueError, match="init_sd must be a finite number > 0"):
             TrainConfig(init_sd=sd)
+    with pytest.raises(TypeError, match="init_sd must be a real number"):
+        TrainConfig(init_sd="0.1")
     assert TrainConfig().hot == 5 and TrainConfig(width=100).hot == 10
     assert TrainConfig().sizes == (225, 50, 50, 50, 50, 50)
     assert TrainConfig().n_iter == 6000
