@@ -125,3 +125,26 @@ def sym_skew(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def transpose(a: np.ndarray) -> np.ndarray:
     """Transpose the last two axes (``A^T`` for every matrix of a stack)."""
     return np.swapaxes(a, -1, -2)
+
+
+def predicted_product_angle(angles: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Angle of a product of matrices predicted from its factors' angles (this book's).
+
+    ``theta_prod ≈ arccos(prod_k cos theta_k)``: the depth chapter's large-matrix
+    approximation ``cos theta_3 ≈ cos theta_1 cos theta_2`` (not in the paper), applied
+    factor by factor (:func:`fa_lib.experiments.depth.predicted_theta3` explains it).
+
+    Parameters
+    ----------
+    angles : array_like
+        The factors' angles in degrees, along ``axis``.
+    axis : int
+        The axis of the factors.
+
+    Returns
+    -------
+    ndarray
+        The predicted angle of the product in degrees (``axis`` removed).
+    """
+    c = np.prod(np.cos(np.radians(np.asarray(angles, dtype=float))), axis=axis)
+    return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))

@@ -299,3 +299,31 @@ def sd_ratio(x: np.ndarray, y: np.ndarray, level: float = 0.99) -> SDRatio:
     f_lo = _st.f.ppf(a, x.size - 1, y.size - 1)
     ci = (float(np.sqrt(vr / f_hi)), float(np.sqrt(vr / f_lo)))
     return SDRatio(float(np.sqrt(vr)), ci, level)
+
+
+def beyond(test: TTest, margin: float) -> str:
+    """Decide "the mean exceeds ``margin``" from a test's 99% confidence interval.
+
+    Returns
+    -------
+    str
+        ``"supported"`` when the whole interval lies above ``margin``, ``"rejected"`` when
+        it lies below, ``"undecided"`` when it contains ``margin``.
+    """
+    lo, hi = test.ci99
+    return "supported" if lo > margin else "rejected" if hi < margin else "undecided"
+
+
+def within(test: TTest, margin: float) -> str:
+    """Decide "the mean lies within ``±margin``" from a test's 99% confidence interval.
+
+    Returns
+    -------
+    str
+        ``"supported"`` when the whole interval lies inside ``(-margin, margin)``,
+        ``"rejected"`` when it lies wholly outside, ``"undecided"`` otherwise.
+    """
+    lo, hi = test.ci99
+    if -margin < lo and hi < margin:
+        return "supported"
+    return "rejected" if lo > margin or hi < -margin else "undecided"

@@ -22,6 +22,10 @@ key                 shape                        content
 ``active``          ``n_iter x R x d``           fraction of the ``Z_l`` entries of the batch that
                                                  are > 0 (units not silent), ``l = 1..d``
 ``dw_bp``           ``n_iter x R x d``           ``dW_l ∠ dW_l,BP`` (``record_bp``; 0 for BP)
+``prod_bt``         ``n_iter x R x (d-1)``       ``B_{d-1}...B_l ∠ W_{d-1}^T...W_l^T``, the backward
+                                                 products from the output to layer ``l``
+                                                 (eqs. 10-11), ``l = 1..d-1``, same weights
+                                                 (``record_products``)
 ``dw_bt``           ``n_iter x R x (d-1)``       ``dW_l ∠ B_l^T`` (``record_terms``)
 ``t{o}_aln``        ``n_iter x R x (d-1)``       ``T^o_l,aln ∠ B_l^T`` (eq. 21, ``record_terms``)
 ``t{o}_sup``        ``n_iter x R x (d-1)``       ``T^o_l,sup ∠ B_l^T`` (eq. 22, ``record_terms``)
@@ -29,6 +33,8 @@ key                 shape                        content
 ``trace_delta``     ``n_iter x R x d x n_tr``    the same elements of ``delta_l``
 ``test_acc``        ``(epochs + 1) x R``         test accuracy before training and after each
                                                  epoch
+``val_acc``         ``(epochs + 1) x R``         instead of ``test_acc`` when ``holdout > 0``:
+                                                 accuracy on the held-out training images
 ``codes``           ``R x 10 x width``           the n-hot code of every class
 ``codes_after``     ``R x 10 x width``           the new codes from ``relabel_epoch`` on; test
                                                  accuracy after each later epoch uses them
@@ -117,6 +123,15 @@ class TrainConfig:
         Decoding still uses the 0/1 codes. ``None``: the 0/1 codes.
     snapshot_epoch : int or None
         Keep ``Z_d`` of the forward pass of the last iteration of this epoch (Fig. 8B).
+    record_products : bool
+        Record the angle between the backward products ``B_{d-1}...B_l`` and
+        ``W_{d-1}^T...W_l^T`` (eqs. 10-11) at every iteration; needs a pathway with a
+        ``B`` of ``W^T``'s shape.
+    holdout : int
+        Training images held out at the end of the training set as a validation set
+        (0: none). The mini-batches are cut from the images before them, and accuracy is
+        measured on the held-out images (``val_acc``) instead of the test set, which such
+        a run never reads: for choosing learning rates.
     """
 
     width: int = 50
@@ -142,6 +157,8 @@ class TrainConfig:
     relabel_epoch: int | None = None
     label_smoothing: tuple[float, float] | None = None
     snapshot_epoch: int | None = None
+    record_products: bool = False
+    holdout: int = 0
 
     def __post_init__(self) -> None:  # noqa: D105
         if not isinstance(self.rule, Rule):
@@ -153,6 +170,7 @@ class TrainConfig:
             raise ValueError(f"depth must be >= 2 weight layers (FA needs a B); got {self.depth}.")
         _checks.whole("seed", self.seed, 0, floats=False)
         _checks.whole("n_traces", self.n_traces, 0, floats=False)
+        _checks.whole("holdout", self.holdout, 0, floats=False)
         for name in ("n_test", "n_hot"):  # None: all test images; width // 10
             if getattr(self, name) is not None:
                 _checks.whole(name, getattr(self, name), floats=False)
@@ -170,6 +188,11 @@ class TrainConfig:
         if self.record_terms and not (p.layerwise and p.uses_b):
             raise ValueError(
                 "record_terms follows the angles of the alignment terms with B^T: it needs a "
+                f"pathway that uses a B of W^T's shape; got {p.name!r}."
+            )
+        if self.record_products and not (p.layerwise and p.uses_b):
+            raise ValueError(
+                "record_products compares the products of B with those of W^T: it needs a "
                 f"pathway that uses a B of W^T's shape; got {p.name!r}."
             )
         for o in (*self.aln_orders, *self.sup_orders):
@@ -310,6 +333,34 @@ def accuracy(net: Network, codes: np.ndarray, x: np.ndarray, y: np.ndarray,
     return correct / len(x)
 
 
+def backward_product_angles(net: Network) -> np.ndarray:
+    """Angles between the backward products of ``B`` and of ``W^T``, layer by layer.
+
+    The error reaches layer ``l`` through ``B_{d-1} B_{d-2} ... B_l`` (eq. 10; the
+    masks ``f'(Z)`` aside), where BP uses ``W_{d-1}^T ... W_l^T`` (eq. 11).
+
+    Parameters
+    ----------
+    net : Network
+        ``R`` stacked networks whose ``B_l`` have ``W_l^T``'s shape.
+
+    Returns
+    -------
+    ndarray, shape (R, d - 1)
+        Column ``l - 1``: ``B_{d-1}...B_l ∠ W_{d-1}^T...W_l^T`` in degrees (NaN where a
+        product is zero).
+    """
+    d = net.depth
+    out = np.full((net.reps, d - 1), np.nan)
+    prod_b = prod_w = None
+    for ell in range(d - 1, 0, -1):
+        b, wt = net.B[ell], linalg.transpose(net.W[ell])
+        prod_b = b if prod_b is None else prod_b @ b
+        prod_w = wt if prod_w is None else prod_w @ wt
+        out[:, ell - 1] = linalg.angle(prod_b, prod_w, zero="nan")
+    return out
+
+
 class _Terms:
     """Ring buffer of past iterations and the alignment terms of Fig. 7 (eqs. 21-22).
 
@@ -365,8 +416,10 @@ def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
         "norm_w": np.full((n, r, d), np.nan),
         "loss": np.full((n, r), np.nan),
         "active": np.full((n, r, d), np.nan),
-        "test_acc": np.full((cfg.epochs + 1, r), np.nan),
+        "val_acc" if cfg.holdout else "test_acc": np.full((cfg.epochs + 1, r), np.nan),
     }
+    if cfg.record_products:
+        out["prod_bt"] = np.full((n, r, d - 1), np.nan)
     if cfg.record_bp:
         out["dw_bp"] = np.full((n, r, d), np.nan)
     if cfg.record_terms:
@@ -457,12 +510,22 @@ def run(
         raise ValueError(
             f"data have {data.x_train.shape[1]} features; the config needs {cfg.sizes[0]}."
         )
-    xb, yb = mnist.minibatches(data.x_train, data.y_train, cfg.batch_size)
+    n_train = len(data.x_train) - cfg.holdout
+    if n_train < cfg.batch_size:
+        raise ValueError(f"holdout = {cfg.holdout} leaves {n_train} training images, fewer than "
+                         f"one batch of {cfg.batch_size}.")
+    xb, yb = mnist.minibatches(data.x_train[:n_train], data.y_train[:n_train], cfg.batch_size)
     if cfg.n_batches > len(xb):
-        raise ValueError(f"n_batches = {cfg.n_batches} but the training set has only {len(xb)}.")
+        raise ValueError(f"n_batches = {cfg.n_batches} but the training set has only {len(xb)}"
+                         + (f" after holding out {cfg.holdout} images." if cfg.holdout else "."))
     xb, yb = xb[: cfg.n_batches].astype(dtype, copy=False), yb[: cfg.n_batches]
-    x_test = data.x_test[: cfg.n_test].astype(dtype, copy=False)
-    y_test = data.y_test[: cfg.n_test]
+    if cfg.holdout:  # validation: the held-out training images; the test set is never read
+        x_test = data.x_train[n_train:][: cfg.n_test].astype(dtype, copy=False)
+        y_test = data.y_train[n_train:][: cfg.n_test]
+    else:
+        x_test = data.x_test[: cfg.n_test].astype(dtype, copy=False)
+        y_test = data.y_test[: cfg.n_test]
+    acc_key = "val_acc" if cfg.holdout else "test_acc"
 
     subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd,
@@ -489,13 +552,15 @@ def run(
     diverged_at = -1
 
     with _blas_limit(blas_threads):
-        out["test_acc"][0] = accuracy(net, codes, x_test, y_test)
+        out[acc_key][0] = accuracy(net, codes, x_test, y_test)
         for k in _progress(range(cfg.n_iter), progress, f"MNIST {rule.name} eta={rule.eta}"):
             b = k % cfg.n_batches
             w_before = list(net.W)
             for ell in range(1, d) if rule.pathway.layerwise else ():
                 out["w_bt"][k, :, ell - 1] = linalg.angle(net.W[ell], linalg.transpose(net.B[ell]),
                                                           zero="nan")
+            if cfg.record_products:
+                out["prod_bt"][k] = backward_product_angles(net)
             out["norm_w"][k] = np.stack([linalg.frobenius_norm(w) for w in net.W], axis=-1)
             Z, L = forward(net, xb[b])
             e = encode(targets, yb[b]) - L[-1]
@@ -526,7 +591,7 @@ def run(
                 term_rec.keep(k, w_before, step)
             if (k + 1) % cfg.n_batches == 0:
                 epoch = (k + 1) // cfg.n_batches
-                out["test_acc"][epoch] = accuracy(net, codes, x_test, y_test)
+                out[acc_key][epoch] = accuracy(net, codes, x_test, y_test)
                 if epoch == cfg.relabel_epoch:  # new codes (Methods 4.9), same stream
                     codes = np.stack([ensembles.n_hot_codes(s[1], N_CLASSES, cfg.width, cfg.hot)
                                       for s in subs]).astype(dtype)

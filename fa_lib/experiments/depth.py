@@ -356,10 +356,8 @@ def predicted_theta3(theta1: np.ndarray, theta2: np.ndarray) -> np.ndarray:
     ndarray
         The predicted ``theta_3`` in degrees.
     """
-    c = np.cos(np.radians(np.asarray(theta1, dtype=float))) * np.cos(
-        np.radians(np.asarray(theta2, dtype=float))
-    )
-    return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
+    t1, t2 = np.broadcast_arrays(np.asarray(theta1, dtype=float), np.asarray(theta2, dtype=float))
+    return linalg.predicted_product_angle(np.stack([t1, t2], axis=-1))
 
 
 def binned_stats(

@@ -38,6 +38,7 @@ import numpy as np
 
 from fa_lib import activations, stats, training
 from fa_lib.config import pick
+from fa_lib.pathways import Pathway
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
@@ -114,9 +115,23 @@ def scaled_eta(eta: float, batch_size: int | None = None) -> float:
     return float(eta) * PAPER_BATCH / b
 
 
-def _cfg(method: str, eta: float, gamma: float | None, *, normalise_b: bool = False,
-         label_smoothing: tuple[float, float] | None = None, reps: int | None = None
-         ) -> TrainConfig:
+def run_config(method: str | Pathway, eta: float, gamma: float | None, *,
+               normalise_b: bool = False, label_smoothing: tuple[float, float] | None = None,
+               reps: int | None = None) -> TrainConfig:
+    """A run of the Fig. 8 protocol at this scale: two phases, new codes at epoch ``P``.
+
+    Parameters
+    ----------
+    method : str or Pathway
+        The feedback pathway (any of :mod:`fa_lib.pathways`).
+    eta : float
+        Learning rate for a batch of 1000 (scaled to this scale's batch, :func:`scaled_eta`).
+    gamma : float or None
+        WN gamma (None: no WN); ``normalise_b`` as in :class:`fa_lib.rule.Rule`.
+    label_smoothing : (float, float) or None
+    reps : int, optional
+        Repetitions (default: this scale's).
+    """
     p = SCALE["phase_epochs"]
     rule = Rule(method, eta=scaled_eta(eta), wn_gamma=gamma, normalise_b=normalise_b)
     return TrainConfig(rule=rule, label_smoothing=label_smoothing,
@@ -127,17 +142,17 @@ def _cfg(method: str, eta: float, gamma: float | None, *, normalise_b: bool = Fa
 
 
 FIG8: dict[str, TrainConfig] = {
-    "bp": _cfg("bp", AUTHORS_ETA, None),
-    "bp_wn": _cfg("bp", AUTHORS_ETA, GAMMA),
-    "fa": _cfg("fa", AUTHORS_ETA, None),
-    "fa_wn": _cfg("fa", AUTHORS_ETA, GAMMA),
+    "bp": run_config("bp", AUTHORS_ETA, None),
+    "bp_wn": run_config("bp", AUTHORS_ETA, GAMMA),
+    "fa": run_config("fa", AUTHORS_ETA, None),
+    "fa_wn": run_config("fa", AUTHORS_ETA, GAMMA),
 }
 """Fig. 8A, B: BP and FA without and with WN (gamma = 0.6, B as drawn), eta = 0.0003."""
 
 VARIANTS: dict[str, TrainConfig] = {
-    "fa_wn_b_normalised": _cfg("fa", AUTHORS_ETA, GAMMA, normalise_b=True),
-    **{f"{name}_text_eta": _cfg(c.rule.name, TEXT_ETA, c.rule.wn_gamma, reps=SCALE["text_reps"])
-       for name, c in FIG8.items()},
+    "fa_wn_b_normalised": run_config("fa", AUTHORS_ETA, GAMMA, normalise_b=True),
+    **{f"{name}_text_eta": run_config(c.rule.name, TEXT_ETA, c.rule.wn_gamma,
+                                      reps=SCALE["text_reps"]) for name, c in FIG8.items()},
 }
 """FA + WN with the columns of B normalised to gamma (Methods 4.4), and the four runs
 of Fig. 8 at the text's learning rate (fewer repetitions at quick scale)."""
@@ -164,7 +179,7 @@ def _s3_grid() -> tuple[dict[str, TrainConfig], dict[tuple, str]]:
         for eta in SCALE["s3_etas"]:
             for gamma in SCALE["s3_gammas"]:
                 for ls in SCALE["s3_ls"]:
-                    cfg = _cfg(method, eta, gamma, label_smoothing=ls, reps=SCALE["s3_reps"])
+                    cfg = run_config(method, eta, gamma, label_smoothing=ls, reps=SCALE["s3_reps"])
                     same = [n for n, c in FIG8.items() if c == cfg]
                     name = same[0] if same else s3_name(method, eta, gamma, ls)
                     if not same:

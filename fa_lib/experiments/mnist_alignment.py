@@ -211,10 +211,10 @@ def last_epoch_mean(res: Mapping[str, np.ndarray], key: str, n_batches: int | No
         NaN where the last epoch holds no value (e.g. a diverged run).
     """
     n = SCALE["n_batches"] if n_batches is None else int(n_batches)
-    return _mean_over_iterations(np.asarray(res[key], dtype=float)[-n:])
+    return mean_over_iterations(np.asarray(res[key], dtype=float)[-n:])
 
 
-def _mean_over_iterations(x: np.ndarray) -> np.ndarray:
+def mean_over_iterations(x: np.ndarray) -> np.ndarray:
     """Mean over the first axis ignoring NaN; NaN (without a warning) where all are NaN."""
     finite = np.isfinite(x)
     count = finite.sum(axis=0)
@@ -227,7 +227,7 @@ def window_mean(res: Mapping[str, np.ndarray], key: str, start: int, stop: int) 
     x = np.asarray(res[key], dtype=float)[start:stop]
     if not np.any(np.isfinite(x)):
         raise ValueError(f"{key} holds no value in iterations [{start}, {stop}).")
-    return _mean_over_iterations(x)
+    return mean_over_iterations(x)
 
 
 def collapses(res: Mapping[str, np.ndarray], drop: float | None = None) -> tuple[int, int]:

@@ -1,0 +1,167 @@
+"""Chapter "Alignment and depth in trained networks" (beyond the paper).
+
+FA without and with WN, and BP as the reference, on the MNIST chapter's set-up
+(Methods 4.3: 15 x 15 inputs, hidden layers of 50, ``tanh(ReLU)``, 5-hot codes, no
+biases, the 60 fixed mini-batches of 1000, summed updates, the authors' rates FA 0.0005
+and BP 0.0004) with 1, 2, 3, 4, 6 and 8 hidden layers. The FA runs record, at every
+iteration, the update angle to BP in every layer and the angle between the backward
+products ``B_{d-1}...B_l`` and ``W_{d-1}^T...W_l^T`` (eqs. 10-11), which the depth
+chapter's approximation predicts from the factors' angles,
+``arccos(prod_k cos(B_k ∠ W_k^T))`` (:func:`predicted_products`).
+
+WN is the MNIST chapter's primary WN run: gamma = 1, ``B`` normalised (Methods 4.4).
+The BP run with four hidden layers is the MNIST chapter's ``bp``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from fa_lib import linalg, training
+from fa_lib.config import pick
+from fa_lib.experiments import mnist_alignment
+from fa_lib.rule import Rule
+from fa_lib.training import TrainConfig
+
+CHAPTER = "deep_networks"
+
+RULES = {"fa": "FA", "fa_wn": "FA + WN", "bp": "BP"}
+"""The rules compared: run-name prefix -> label."""
+GAMMA = 1.0
+"""WN gamma (``B`` normalised to it at the start, Methods 4.4)."""
+
+_MA = mnist_alignment.SCALE
+PAPER = {"hidden": (1, 2, 3, 4, 6, 8), "reps": _MA["reps"], "epochs": _MA["epochs"],
+         "n_batches": _MA["n_batches"], "n_test": _MA["n_test"]}
+QUICK = {"hidden": (1, 2, 4), "reps": _MA["reps"], "epochs": _MA["epochs"],
+         "n_batches": _MA["n_batches"], "n_test": _MA["n_test"]}
+
+
+def config() -> dict:
+    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+
+    ``hidden``: the numbers of hidden layers; the rest are the MNIST chapter's sizes.
+    """
+    return dict(pick(PAPER, QUICK))
+
+
+SCALE: dict = config()
+"""The sizes of this chapter at the selected scale (``FA_SCALE``)."""
+
+THRESHOLDS = {
+    "prediction": 5.0,  # degrees: the prediction "holds" when the 99% CI of the error is inside ±
+    "angle_gain": 3.0,  # degrees: "WN lowers the first-layer update angle by more than"
+    "layer_rise": 5.0,  # degrees: "the update angle grows from the last to the first hidden layer"
+    "gap_growth": 2.0,  # points: "FA falls further behind BP with depth by more than"
+    "learns": mnist_alignment.THRESHOLDS["learned_accuracy"],
+}
+"""The margins of the chapter's hypotheses (degrees or percentage points)."""
+
+HYPOTHESES = {
+    "prediction": ("The depth chapter's approximation holds in trained FA networks: at the "
+                   "last epoch the measured angle of every backward product "
+                   "B_{d-1}...B_l ∠ W_{d-1}^T...W_l^T lies within "
+                   f"±{THRESHOLDS['prediction']:g}° of arccos(prod_k cos(B_k ∠ W_k^T))"),
+    "rise": ("In the deepest FA network (no WN), the update angle to BP of the first hidden "
+             f"layer exceeds that of the last hidden layer by more than "
+             f"{THRESHOLDS['layer_rise']:g}°"),
+    "wn": ("WN lowers FA's first-hidden-layer update angle to BP by more than "
+           f"{THRESHOLDS['angle_gain']:g}° at every depth"),
+    "gap": ("FA's test-accuracy gap to BP grows with depth: the gap with the most hidden "
+            f"layers exceeds the gap with one hidden layer by more than "
+            f"{THRESHOLDS['gap_growth']:g} points"),
+}
+"""The chapter's questions, written before the paper-scale runs. Each is decided by a
+99% confidence interval (of the mean error, of a paired or of a Welch difference):
+*supported* when the interval lies beyond the margin, *rejected* when it lies on the
+other side, *undecided* otherwise."""
+
+
+def run_name(rule: str, hidden: int) -> str:
+    """The run name of ``rule`` (a key of :data:`RULES`) with ``hidden`` hidden layers."""
+    return f"{rule}_h{hidden}"
+
+
+def _config(rule: str, hidden: int) -> TrainConfig:
+    fa = rule != "bp"
+    r = Rule("fa" if fa else "bp", eta=mnist_alignment.FA_ETA if fa else mnist_alignment.BP_ETA,
+             wn_gamma=GAMMA if rule == "fa_wn" else None, normalise_b=rule == "fa_wn")
+    return TrainConfig(depth=hidden + 1, rule=r, reps=SCALE["reps"], epochs=SCALE["epochs"],
+                       n_batches=SCALE["n_batches"], n_test=SCALE["n_test"],
+                       record_bp=fa, record_products=fa)
+
+
+SHARED = {run_name("bp", 4): "bp"}
+"""Runs that are the MNIST chapter's: name -> its run name."""
+
+CONFIGS: dict[str, TrainConfig] = {
+    run_name(rule, h): _config(rule, h) for h in SCALE["hidden"] for rule in RULES
+}
+"""Every run of the chapter (those of :data:`SHARED` are the MNIST chapter's)."""
+
+
+def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Return the arrays recorded by run ``name`` of :data:`CONFIGS` (cached, or trained now).
+
+    A divergence is recorded (``diverged_at``), not raised: deep FA networks may diverge
+    at the MNIST chapter's rate, and that is a result.
+    """
+    if name in SHARED:
+        if name not in CONFIGS:
+            raise ValueError(f"unknown run {name!r}; expected one of {sorted(CONFIGS)}.")
+        return mnist_alignment.results(SHARED[name], progress=progress)
+    return training.named_run(CHAPTER, CONFIGS, name, stop_on_divergence=True,
+                              progress=progress)
+
+
+EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    # results is looked up when called, so that a wrapper of it (a test's recorder) is used
+    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in CONFIGS
+}
+"""The chapter's cached experiments: run name -> the notebook's call ``results(name)``."""
+
+
+def predicted_products(w_bt: np.ndarray) -> np.ndarray:
+    """The approximation's angle of every backward product, from the factors' angles.
+
+    Parameters
+    ----------
+    w_bt : ndarray, shape (..., d - 1)
+        ``W_l ∠ B_l^T`` for ``l = 1..d-1`` (the last axis).
+
+    Returns
+    -------
+    ndarray, shape (..., d - 1)
+        Column ``l - 1``: ``arccos(prod_{k=l}^{d-1} cos(W_k ∠ B_k^T))`` in degrees.
+    """
+    w_bt = np.asarray(w_bt, dtype=float)
+    d1 = w_bt.shape[-1]
+    return np.stack([linalg.predicted_product_angle(w_bt[..., ell:], axis=-1)
+                     for ell in range(d1)], axis=-1)
+
+
+def last_epoch(res: Mapping[str, np.ndarray], key: str) -> np.ndarray:
+    """Per repetition (and layer), the mean of a per-iteration record over the last epoch."""
+    return mnist_alignment.last_epoch_mean(res, key, SCALE["n_batches"])
+
+
+def product_error(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition and layer ``l = 1..d-1``: measured minus predicted product angle.
+
+    Both are the last-epoch means (the prediction from each iteration's factors).
+    """
+    measured = np.asarray(res["prod_bt"], dtype=float)
+    predicted = predicted_products(np.asarray(res["w_bt"], dtype=float))
+    n = SCALE["n_batches"]
+    return mnist_alignment.mean_over_iterations((measured - predicted)[-n:])
+
+
+def epoch_means(x: np.ndarray, n_batches: int | None = None) -> np.ndarray:
+    """Means of a per-iteration record over each epoch (the first axis), NaN ignored."""
+    n = SCALE["n_batches"] if n_batches is None else int(n_batches)
+    x = np.asarray(x, dtype=float)
+    epochs = x.shape[0] // n
+    return np.stack([mnist_alignment.mean_over_iterations(x[e * n:(e + 1) * n])
+                     for e in range(epochs)])

@@ -1,0 +1,386 @@
+"""Chapter "Other feedback rules with weight normalisation" (beyond the paper).
+
+Every feedback pathway of :mod:`fa_lib.pathways` (BP, FA, DFA, uSF, frSF, brSF,
+Kolen-Pollack, weight mirror) on the MNIST set-up of the MNIST chapter (Methods 4.3:
+15 x 15 inputs, four hidden layers of 50, ``tanh(ReLU)``, 5-hot codes, no biases, the
+60 fixed mini-batches of 1000, summed updates), without WN and with neuron-wise WN
+(gamma = 1; for a fixed random ``B`` both with ``B`` normalised and as drawn), and the
+Fig. 8 protocol of the flexibility chapter (gamma = 0.6, ``B`` as drawn) for each rule.
+
+Three stages, each a list of :class:`fa_lib.training.TrainConfig` run through the
+results cache:
+
+1. **Learning rates** (:data:`TUNING`): every pathway but FA and BP at every rate of
+   :data:`ETA_GRID` (per batch of 1000), without WN, trained on the first 50,000
+   training images and evaluated on the last 10,000 (a validation split; the test set
+   is never read). :func:`chosen_eta` picks the rate with the highest mean validation
+   accuracy after the last epoch. FA and BP keep the rates the book already uses
+   (:data:`fa_lib.experiments.mnist_alignment.FA_ETA`, ``BP_ETA``).
+2. **Accuracy and alignment** (:func:`configs`): each rule at its rate, every
+   normalisation, recording the update angle to BP. FA and BP are the MNIST chapter's
+   runs (:data:`SHARED`).
+3. **Flexibility** (:func:`configs`, names ``flex_*``): the flexibility chapter's
+   protocol (:func:`fa_lib.experiments.flexibility.run_config`) for each rule at its
+   rate, without WN and with WN gamma = 0.6; FA and BP are the flexibility chapter's
+   Fig. 8 runs (eta = 0.0003).
+
+The hypotheses and literature claims the chapter checks, with their criteria, are
+:data:`HYPOTHESES` and :data:`LITERATURE`; :func:`fa_lib.stats.beyond` decides a hypothesis from the
+99% confidence interval of a paired difference.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from fa_lib import pathways, stats, training
+from fa_lib.config import pick
+from fa_lib.experiments import flexibility, mnist_alignment
+from fa_lib.rule import Rule
+from fa_lib.training import TrainConfig
+
+CHAPTER = "feedback_rules"
+
+RULES = ("bp", "fa", "dfa", "usf", "frsf", "brsf", "kp", "wm")
+"""The feedback pathways compared, in the order of the chapter's tables."""
+LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "usf": "uSF", "frsf": "frSF", "brsf": "brSF",
+          "kp": "Kolen-Pollack", "wm": "Weight mirror"}
+"""Display names of the pathways."""
+FIXED_RANDOM_B = ("fa", "dfa", "frsf")
+"""Pathways with a fixed random ``B`` (frSF: its magnitudes): WN runs with ``B`` normalised
+(Methods 4.4) and as drawn."""
+TUNED = ("dfa", "usf", "frsf", "brsf", "kp", "wm")
+"""Pathways whose learning rate is chosen on the validation split."""
+BOOK_ETA = {"fa": mnist_alignment.FA_ETA, "bp": mnist_alignment.BP_ETA}
+"""The rates the book already uses for FA and BP (the authors' code for Figs. 6-7)."""
+FLEX_BOOK = {"fa": "fa", "fa_wn": "fa_wn", "bp": "bp", "bp_wn": "bp_wn"}
+"""Flexibility runs of FA and BP: the flexibility chapter's Fig. 8 runs (eta = 0.0003)."""
+ETA_GRID = (0.0001, 0.0003, 0.0005, 0.001, 0.002)
+"""Learning rates tried (per batch of 1000; the updates are summed over the batch)."""
+GAMMA = 1.0
+"""WN gamma of the accuracy runs (the MNIST chapter's Fig. 6)."""
+FLEX_GAMMA = flexibility.GAMMA
+"""WN gamma of the flexibility runs (Fig. 8: 0.6, ``B`` as drawn)."""
+PARAMS: dict[str, dict] = {"kp": {"decay": 1e-3},
+                           "wm": {"eta_b": 2e-4, "decay_b": 0.01, "noise_sd": 1.0, "batch": 50}}
+"""Parameters of the pathways that have them (the chapter's "Paper vs this book" box
+says where they come from)."""
+VARIANTS = {"none": "no WN", "wn": "WN, B as drawn", "wn_bn": "WN, B normalised"}
+"""The normalisations of the accuracy runs: run name suffix -> label."""
+
+_MA = mnist_alignment.SCALE
+PAPER = {"reps": _MA["reps"], "epochs": _MA["epochs"], "n_batches": _MA["n_batches"],
+         "n_test": _MA["n_test"], "tune_reps": 3, "tune_epochs": 30, "tune_batches": 50,
+         "holdout": 10000}
+QUICK = {"reps": _MA["reps"], "epochs": _MA["epochs"], "n_batches": _MA["n_batches"],
+         "n_test": _MA["n_test"], "tune_reps": 2, "tune_epochs": 5, "tune_batches": 10,
+         "holdout": 2000}
+
+
+def config() -> dict:
+    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+
+    Repetitions, epochs, mini-batches and test images are the MNIST chapter's (its FA
+    and BP runs are shared); ``tune_*`` size the learning-rate runs, ``holdout`` the
+    validation split (the last ``holdout`` training images).
+    """
+    return dict(pick(PAPER, QUICK))
+
+
+SCALE: dict = config()
+"""The sizes of this chapter at the selected scale (``FA_SCALE``)."""
+
+THRESHOLDS = {
+    "angle_gain": 3.0,  # degrees: "WN lowers the first-layer update angle to BP by more than"
+    "acc_gain": 1.0,  # points: "WN raises the final test accuracy by more than"
+    "learns": mnist_alignment.THRESHOLDS["learned_accuracy"],  # % validation/test accuracy
+    "close_to_bp": 3.0,  # points of test accuracy: "close to BP" (literature claims)
+    "kp_aligned": 5.0,  # degrees: Kolen-Pollack's B "comes into alignment with W^T"
+    "wm_aligned": 15.0,  # degrees: the weight mirror's B "comes into alignment with W^T"
+    "drop": flexibility.THRESHOLDS["drop"],
+    "restored": flexibility.THRESHOLDS["restored"],
+    "restored_ratio": flexibility.THRESHOLDS["restored_ratio"],
+}
+"""The margins of the chapter's hypotheses and checks (degrees or percentage points)."""
+
+HYPOTHESES = {
+    "angle": ("WN lowers the first-hidden-layer update angle to BP (last epoch) by more than "
+              f"{THRESHOLDS['angle_gain']:g}°, for rule X"),
+    "acc": ("WN raises the final test accuracy by more than "
+            f"{THRESHOLDS['acc_gain']:g} percentage points, for rule X"),
+    "flex": ("Without WN, rule X stays more than "
+             f"{THRESHOLDS['drop']:g} points below its phase-1 accuracy after the change of codes, "
+             f"and WN (gamma = {FLEX_GAMMA:g}) restores learning: its loss is below "
+             f"{THRESHOLDS['restored']:g} points and below {THRESHOLDS['restored_ratio']:g} of "
+             "the loss without WN (the flexibility chapter's criterion)"),
+}
+"""The chapter's own questions, written before the paper-scale runs. "angle" and "acc"
+are decided by the 99% CI of the paired difference over repetitions (:func:`fa_lib.stats.beyond`):
+*supported* when the whole interval lies beyond the margin, *rejected* when it lies on
+the other side, *undecided* otherwise. WN means gamma = 1 with ``B`` as drawn; for the
+fixed random ``B`` the runs with ``B`` normalised are tested as well."""
+
+LITERATURE = {
+    "dfa": ("nokland2016direct",
+            "DFA trains deep networks on MNIST almost as well as BP",
+            f"DFA's final test accuracy (no WN) within {THRESHOLDS['close_to_bp']:g} points "
+            "of BP's (mean over repetitions)"),
+    "usf": ("liao2016important",
+            "sign-concordant feedback with uniform magnitudes (uSF) performs about as well "
+            "as BP",
+            f"uSF's final test accuracy (no WN) within {THRESHOLDS['close_to_bp']:g} points "
+            "of BP's"),
+    "kp": ("akrout2019deep",
+           "Kolen-Pollack learning brings the feedback weights into alignment with W^T "
+           "(forward and feedback weights receive identical adjustments and decay)",
+           f"final W_l ∠ B_l^T (no WN) below {THRESHOLDS['kp_aligned']:g}° in every layer "
+           "(mean over repetitions)"),
+    "wm": ("akrout2019deep",
+           "the weight mirror brings the feedback weights into alignment with W^T",
+           f"final W_l ∠ B_l^T (no WN) below {THRESHOLDS['wm_aligned']:g}° in every layer "
+           "(mean over repetitions)"),
+}
+"""Published statements the runs can check: pathway -> (bib key, statement, criterion)."""
+
+
+def pathway(name: str) -> pathways.Pathway:
+    """The pathway ``name`` with this chapter's parameters (:data:`PARAMS`)."""
+    return pathways.get(name, **PARAMS.get(name, {}))
+
+
+# ----------------------------------------------------------------------- learning rates
+
+
+def tune_name(name: str, eta: float) -> str:
+    """The run name of pathway ``name`` at learning rate ``eta`` on the validation split."""
+    return f"tune_{name}_eta{eta:g}"
+
+
+TUNING: dict[str, TrainConfig] = {
+    tune_name(p, eta): TrainConfig(
+        rule=Rule(pathway(p), eta=eta), reps=SCALE["tune_reps"], epochs=SCALE["tune_epochs"],
+        n_batches=SCALE["tune_batches"], holdout=SCALE["holdout"])
+    for p in TUNED for eta in ETA_GRID
+}
+"""The learning-rate runs: every tuned pathway at every rate of :data:`ETA_GRID`."""
+
+
+def tuning_results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Return the arrays of learning-rate run ``name`` of :data:`TUNING` (cached or computed)."""
+    return training.named_run(CHAPTER, TUNING, name, stop_on_divergence=True, progress=progress)
+
+
+def validation_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition, the validation accuracy (%) after the last epoch (NaN if diverged)."""
+    acc = 100.0 * np.asarray(res["val_acc"], dtype=float)[-1]
+    return np.where(int(res["diverged_at"]) >= 0, np.nan, acc)
+
+
+def tuning_table() -> list[dict]:
+    """One row per (pathway, rate): mean and SD of the final validation accuracy."""
+    rows = []
+    for p in TUNED:
+        for eta in ETA_GRID:
+            res = tuning_results(tune_name(p, eta))
+            acc = validation_accuracy(res)
+            rows.append({"rule": p, "eta": eta, "val_acc": float(np.mean(acc)),
+                         "val_acc_sd": stats.sample_sd(acc) if np.all(np.isfinite(acc))
+                         else float("nan"), "diverged_at": int(res["diverged_at"])})
+    return rows
+
+
+@functools.cache
+def chosen_eta(name: str) -> float:
+    """The learning rate of pathway ``name``: the book's for FA and BP, else the best of the grid.
+
+    The best rate has the highest mean final validation accuracy (a diverged run never
+    wins; ties go to the smaller rate).
+
+    Raises
+    ------
+    ValueError
+        For an unknown pathway, or when every rate of the grid diverged.
+    """
+    if name in BOOK_ETA:
+        return BOOK_ETA[name]
+    if name not in TUNED:
+        raise ValueError(f"unknown rule {name!r}; expected one of {RULES}.")
+    scores = [float(np.mean(validation_accuracy(tuning_results(tune_name(name, eta)))))
+              for eta in ETA_GRID]
+    finite = [s if np.isfinite(s) else -np.inf for s in scores]
+    if max(finite) == -np.inf:
+        raise ValueError(f"{name}: every learning rate of {ETA_GRID} diverged; widen the grid.")
+    return ETA_GRID[int(np.argmax(finite))]
+
+
+# ------------------------------------------------------------------------ the main runs
+
+
+def variants(name: str) -> tuple[str, ...]:
+    """The normalisations run for pathway ``name`` (keys of :data:`VARIANTS`)."""
+    return ("none", "wn", "wn_bn") if name in FIXED_RANDOM_B else ("none", "wn")
+
+
+def run_name(name: str, variant: str = "none") -> str:
+    """The run name of pathway ``name`` with normalisation ``variant``."""
+    return name if variant == "none" else f"{name}_{variant}"
+
+
+SHARED: dict[str, tuple[str, str]] = {
+    "fa": ("mnist_alignment", "fa"), "fa_wn": ("mnist_alignment", "fa_wn_b_as_drawn"),
+    "fa_wn_bn": ("mnist_alignment", "fa_wn"), "bp": ("mnist_alignment", "bp"),
+    "bp_wn": ("mnist_alignment", "bp_wn"),
+    **{f"flex_{k}": ("flexibility", v) for k, v in FLEX_BOOK.items()},
+}
+"""Runs of this chapter that are other chapters' runs: name -> (chapter, run)."""
+
+
+def _main_config(name: str, variant: str) -> TrainConfig:
+    rule = Rule(pathway(name), eta=chosen_eta(name),
+                wn_gamma=None if variant == "none" else GAMMA, normalise_b=variant == "wn_bn")
+    return TrainConfig(rule=rule, reps=SCALE["reps"], epochs=SCALE["epochs"],
+                       n_batches=SCALE["n_batches"], n_test=SCALE["n_test"], record_bp=True)
+
+
+def _flex_config(name: str, wn: bool) -> TrainConfig:
+    return flexibility.run_config(pathway(name), chosen_eta(name), FLEX_GAMMA if wn else None)
+
+
+def main_names() -> list[str]:
+    """The accuracy runs, in the order of :data:`RULES` and :func:`variants`."""
+    return [run_name(p, v) for p in RULES for v in variants(p)]
+
+
+def flex_names() -> list[str]:
+    """The flexibility runs: ``flex_<rule>`` and ``flex_<rule>_wn``."""
+    return [f"flex_{p}{s}" for p in RULES for s in ("", "_wn")]
+
+
+def config_of(name: str) -> TrainConfig:
+    """The configuration of run ``name`` (a learning-rate, accuracy or flexibility run).
+
+    Building the configuration of a tuned pathway's run reads the learning-rate runs
+    (:func:`chosen_eta`), computing them if they are not cached.
+    """
+    if name in TUNING:
+        return TUNING[name]
+    if name in SHARED:
+        chapter, other = SHARED[name]
+        module = mnist_alignment if chapter == "mnist_alignment" else flexibility
+        return module.CONFIGS[other]
+    if name in flex_names():
+        rule = name.removeprefix("flex_").removesuffix("_wn")
+        return _flex_config(rule, name.endswith("_wn"))
+    for p in RULES:
+        for v in variants(p):
+            if name == run_name(p, v):
+                return _main_config(p, v)
+    raise ValueError(f"unknown run {name!r}; expected a name of TUNING, main_names() or "
+                     "flex_names().")
+
+
+def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Return the arrays recorded by run ``name`` (cached, or trained now).
+
+    Runs shared with another chapter (:data:`SHARED`) are that chapter's cache entries.
+    A divergence of a tuned pathway's run is recorded (``diverged_at``), not raised.
+    """
+    if name in TUNING:
+        return tuning_results(name, progress)
+    if name in SHARED:
+        chapter, other = SHARED[name]
+        module = mnist_alignment if chapter == "mnist_alignment" else flexibility
+        return module.results(other, progress=progress)
+    cfg = config_of(name)
+    return training.named_run(CHAPTER, {name: cfg}, name, stop_on_divergence=True,
+                              progress=progress)
+
+
+def names() -> list[str]:
+    """Every run of the chapter: learning rates first, then accuracy, then flexibility."""
+    return [*TUNING, *main_names(), *flex_names()]
+
+
+EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    # results is looked up when called, so that a wrapper of it (a test's recorder) is used
+    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in names()
+}
+"""The chapter's cached experiments, in the order of :func:`names`."""
+
+
+# ---------------------------------------------------------------------------- summaries
+
+
+def final_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition, the test accuracy (%) after the last epoch."""
+    return mnist_alignment.final_accuracy(res)
+
+
+def update_angles(name: str, res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition and layer ``l = 0..d-1``, the last-epoch mean of ``dW_l ∠ dW_l,BP``.
+
+    BP's own runs do not record it: their angle is 0 by definition.
+    """
+    if "dw_bp" not in res:
+        if config_of(name).rule.name != "bp":
+            raise ValueError(f"run {name!r} did not record the update angle to BP.")
+        return np.zeros((np.shape(res["test_acc"])[1], config_of(name).depth))
+    return mnist_alignment.last_epoch_mean(res, "dw_bp")
+
+
+def feedback_angles(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition and layer ``l = 1..d-1``, the last-epoch mean of ``W_l ∠ B_l^T``.
+
+    NaN for DFA, whose ``D_l`` has another shape.
+    """
+    return mnist_alignment.last_epoch_mean(res, "w_bt")
+
+
+def angle_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]]
+               ) -> stats.TTest:
+    """Paired difference (no WN - WN ``variant``) of the first-layer update angle to BP."""
+    a = update_angles(run_name(name), runs[run_name(name)])[:, 0]
+    b = update_angles(run_name(name, variant), runs[run_name(name, variant)])[:, 0]
+    return stats.paired(a, b)
+
+
+def accuracy_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]]
+                  ) -> stats.TTest:
+    """Paired difference (WN ``variant`` - no WN) of the final test accuracy (points)."""
+    return stats.paired(final_accuracy(runs[run_name(name, variant)]),
+                        final_accuracy(runs[run_name(name)]))
+
+
+def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.ndarray]) -> dict:
+    """The Fig. 8 question for one rule: loss after the change without and with WN.
+
+    The loss of a run is its mean phase-1 accuracy minus its mean phase-2 accuracy
+    (each the mean of the last epochs of the phase,
+    :func:`fa_lib.experiments.flexibility.phase_accuracy`), in points.
+
+    Returns
+    -------
+    dict
+        ``loss`` and ``loss_wn`` (means over repetitions), ``paired`` (the paired
+        difference of the losses, no WN - WN), ``stays_below`` (without WN the loss
+        exceeds ``THRESHOLDS["drop"]``), ``restored`` (with WN the loss is below
+        ``THRESHOLDS["restored"]`` and below ``restored_ratio`` of the loss without) and
+        ``verdict`` (``"supported"`` when both hold, ``"no loss to restore"`` when the rule
+        keeps learning without WN, else ``"rejected"``).
+    """
+    pa, pw = flexibility.phase_accuracy(plain), flexibility.phase_accuracy(wn)
+    loss, loss_wn = -pa["drop"], -pw["drop"]
+    m, mw = float(np.mean(loss)), float(np.mean(loss_wn))
+    stays = m > THRESHOLDS["drop"]
+    restored = mw < THRESHOLDS["restored"] and mw < THRESHOLDS["restored_ratio"] * m
+    n = min(len(loss), len(loss_wn))
+    return {"loss": m, "loss_wn": mw, "paired": stats.paired(loss[:n], loss_wn[:n]),
+            "before": float(np.mean(pa["before_last"])),
+            "before_wn": float(np.mean(pw["before_last"])),
+            "after": float(np.mean(pa["after_last"])), "after_wn": float(np.mean(pw["after_last"])),
+            "stays_below": stays, "restored": restored,
+            "verdict": ("supported" if stays and restored else
+                        "no loss to restore" if not stays else "rejected")}
