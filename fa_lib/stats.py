@@ -228,7 +228,7 @@ def ttest_ind(x: np.ndarray, y: np.ndarray) -> TTest:
     )
 
 
-def paired(a: np.ndarray, b: np.ndarray) -> TTest:
+def paired(a: np.ndarray, b: np.ndarray, *, finite_only: bool = False) -> TTest:
     """One-sample t-test of the paired differences ``a - b`` against 0.
 
     Runs with the same seed and repetition share their initial weights and data, so the
@@ -238,6 +238,10 @@ def paired(a: np.ndarray, b: np.ndarray) -> TTest:
     ----------
     a, b : array_like
         Per-run values of the same shape.
+    finite_only : bool
+        Test only the pairs where both values are finite (e.g. leave out a network whose
+        units all fell silent, so that its angle is undefined); by default NaN or Inf is
+        a ValueError.
 
     Returns
     -------
@@ -246,7 +250,7 @@ def paired(a: np.ndarray, b: np.ndarray) -> TTest:
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     _checks.same_shape(("a", "b"), a, b)
-    return ttest_1samp(a - b, 0.0)
+    return ttest_1samp(a - b, 0.0, finite_only=finite_only)
 
 
 def sample_sd(x: np.ndarray) -> float:

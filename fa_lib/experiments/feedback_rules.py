@@ -111,7 +111,8 @@ HYPOTHESES = {
               f"{THRESHOLDS['angle_gain']:g}°, for rule X"),
     "acc": ("WN raises the final test accuracy by more than "
             f"{THRESHOLDS['acc_gain']:g} percentage points, for rule X"),
-    "flex": ("Without WN, rule X stays more than "
+    "flex": ("Rule X learns the first codes without and with WN (phase-1 accuracy above "
+             f"{THRESHOLDS['learns']:g}%); without WN it stays more than "
              f"{THRESHOLDS['drop']:g} points below its phase-1 accuracy after the change of codes, "
              f"and WN (gamma = {FLEX_GAMMA:g}) restores learning: its loss is below "
              f"{THRESHOLDS['restored']:g} points and below {THRESHOLDS['restored_ratio']:g} of "
@@ -126,13 +127,13 @@ fixed random ``B`` the runs with ``B`` normalised are tested as well."""
 LITERATURE = {
     "dfa": ("nokland2016direct",
             "DFA trains deep networks on MNIST almost as well as BP",
-            f"DFA's final test accuracy (no WN) within {THRESHOLDS['close_to_bp']:g} points "
-            "of BP's (mean over repetitions)"),
+            f"DFA's final test accuracy (no WN) at most {THRESHOLDS['close_to_bp']:g} points "
+            "below BP's (means over the repetitions)"),
     "usf": ("liao2016important",
             "sign-concordant feedback with uniform magnitudes (uSF) performs about as well "
             "as BP",
-            f"uSF's final test accuracy (no WN) within {THRESHOLDS['close_to_bp']:g} points "
-            "of BP's"),
+            f"uSF's final test accuracy (no WN) at most {THRESHOLDS['close_to_bp']:g} points "
+            "below BP's (means over the repetitions)"),
     "kp": ("akrout2019deep",
            "Kolen-Pollack learning brings the feedback weights into alignment with W^T "
            "(forward and feedback weights receive identical adjustments and decay)",
@@ -322,13 +323,23 @@ def final_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
 def update_angles(name: str, res: Mapping[str, np.ndarray]) -> np.ndarray:
     """Per repetition and layer ``l = 0..d-1``, the last-epoch mean of ``dW_l ∠ dW_l,BP``.
 
-    BP's own runs do not record it: their angle is 0 by definition.
+    BP's own runs do not record it: their angle is 0 by definition. NaN for a repetition
+    whose network made no update in the whole last epoch (every unit of a layer silent).
     """
     if "dw_bp" not in res:
         if config_of(name).rule.name != "bp":
             raise ValueError(f"run {name!r} did not record the update angle to BP.")
         return np.zeros((np.shape(res["test_acc"])[1], config_of(name).depth))
     return mnist_alignment.last_epoch_mean(res, "dw_bp")
+
+
+def silent(name: str, res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition, whether the network made no update in the whole last epoch.
+
+    Its update angles are then undefined (NaN): every unit of some layer is silent
+    (``Z <= 0``, so ``f' = 0``) for every batch, and the error reaches no weight below it.
+    """
+    return np.all(np.isnan(update_angles(name, res)), axis=-1)
 
 
 def feedback_angles(res: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -341,10 +352,14 @@ def feedback_angles(res: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def angle_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]]
                ) -> stats.TTest:
-    """Paired difference (no WN - WN ``variant``) of the first-layer update angle to BP."""
+    """Paired difference (no WN - WN ``variant``) of the first-layer update angle to BP.
+
+    A repetition whose network fell silent in the last epoch (no update, so no angle) is
+    left out of the pairs.
+    """
     a = update_angles(run_name(name), runs[run_name(name)])[:, 0]
     b = update_angles(run_name(name, variant), runs[run_name(name, variant)])[:, 0]
-    return stats.paired(a, b)
+    return stats.paired(a, b, finite_only=True)
 
 
 def accuracy_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]]
@@ -367,9 +382,11 @@ def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.nda
         ``loss`` and ``loss_wn`` (means over repetitions), ``paired`` (the paired
         difference of the losses, no WN - WN), ``stays_below`` (without WN the loss
         exceeds ``THRESHOLDS["drop"]``), ``restored`` (with WN the loss is below
-        ``THRESHOLDS["restored"]`` and below ``restored_ratio`` of the loss without) and
-        ``verdict`` (``"supported"`` when both hold, ``"no loss to restore"`` when the rule
-        keeps learning without WN, else ``"rejected"``).
+        ``THRESHOLDS["restored"]`` and below ``restored_ratio`` of the loss without),
+        ``learned`` (both runs end phase 1 above ``THRESHOLDS["learns"]``) and ``verdict``:
+        ``"does not learn phase 1"`` when a run never learned the first codes (a small
+        loss then means nothing), else ``"supported"`` when both hold, ``"no loss to
+        restore"`` when the rule keeps learning without WN, and ``"rejected"`` otherwise.
     """
     pa, pw = flexibility.phase_accuracy(plain), flexibility.phase_accuracy(wn)
     loss, loss_wn = -pa["drop"], -pw["drop"]
@@ -377,10 +394,13 @@ def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.nda
     stays = m > THRESHOLDS["drop"]
     restored = mw < THRESHOLDS["restored"] and mw < THRESHOLDS["restored_ratio"] * m
     n = min(len(loss), len(loss_wn))
+    first = min(np.mean(pa["before_last"]), np.mean(pw["before_last"]))
+    learned = bool(first > THRESHOLDS["learns"])
     return {"loss": m, "loss_wn": mw, "paired": stats.paired(loss[:n], loss_wn[:n]),
             "before": float(np.mean(pa["before_last"])),
             "before_wn": float(np.mean(pw["before_last"])),
             "after": float(np.mean(pa["after_last"])), "after_wn": float(np.mean(pw["after_last"])),
-            "stays_below": stays, "restored": restored,
-            "verdict": ("supported" if stays and restored else
+            "stays_below": stays, "restored": restored, "learned": learned,
+            "verdict": ("does not learn phase 1" if not learned else
+                        "supported" if stays and restored else
                         "no loss to restore" if not stays else "rejected")}
