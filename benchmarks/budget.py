@@ -39,7 +39,7 @@ def _signature(cfg: TrainConfig) -> tuple:
     r = cfg.rule
     return (cfg.sizes, cfg.batch_size, cfg.reps, r.name, cfg.record_bp, cfg.record_terms,
             cfg.terms_every, cfg.n_traces, r.wn_gamma is not None, r.layer_norm is not None,
-            r.match_b, cfg.dtype, cfg.label_smoothing is not None)
+            r.match_b, cfg.dtype, cfg.label_smoothing is not None, cfg.record_products)
 
 
 def _iteration_seconds(cfg: TrainConfig, short: int, long: int, epochs: int = 1,
@@ -225,7 +225,7 @@ def run(quick: bool) -> list[dict]:
     """Every budget row (``FA_SCALE`` must be ``paper`` so the modules hold paper configs)."""
     if config.scale() != "paper":
         raise RuntimeError("the budget needs FA_SCALE=paper (set by benchmarks.run).")
-    from fa_lib.experiments import flexibility, mnist_alignment
+    from fa_lib.experiments import deep_networks, feedback_rules, flexibility, mnist_alignment
 
     rows = []
     rows += persistent_error_rows(quick)
@@ -234,4 +234,11 @@ def run(quick: bool) -> list[dict]:
     rows += depth_rows(quick)
     rows += training_rows("mnist_alignment", mnist_alignment.CONFIGS, quick)
     rows += training_rows("flexibility", flexibility.CONFIGS, quick)
+    # The cost of a run does not depend on its learning rate: time the smallest of the grid
+    # rather than computing the learning-rate runs that choose it.
+    low = {p: feedback_rules.ETA_GRID[0] for p in feedback_rules.TUNED}
+    rows += training_rows("feedback_rules", feedback_rules.own_configs(low), quick)
+    rows += training_rows("deep_networks",
+                          {n: c for n, c in deep_networks.CONFIGS.items()
+                           if n not in deep_networks.SHARED}, quick)
     return rows

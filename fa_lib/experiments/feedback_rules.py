@@ -239,15 +239,15 @@ SHARED: dict[str, tuple[str, str]] = {
 """Runs of this chapter that are other chapters' runs: name -> (chapter, run)."""
 
 
-def _main_config(name: str, variant: str) -> TrainConfig:
-    rule = Rule(pathway(name), eta=chosen_eta(name),
+def _main_config(name: str, variant: str, eta: float) -> TrainConfig:
+    rule = Rule(pathway(name), eta=eta,
                 wn_gamma=None if variant == "none" else GAMMA, normalise_b=variant == "wn_bn")
     return TrainConfig(rule=rule, reps=SCALE["reps"], epochs=SCALE["epochs"],
                        n_batches=SCALE["n_batches"], n_test=SCALE["n_test"], record_bp=True)
 
 
-def _flex_config(name: str, wn: bool) -> TrainConfig:
-    return flexibility.run_config(pathway(name), chosen_eta(name), FLEX_GAMMA if wn else None)
+def _flex_config(name: str, wn: bool, eta: float) -> TrainConfig:
+    return flexibility.run_config(pathway(name), eta, FLEX_GAMMA if wn else None)
 
 
 def main_names() -> list[str]:
@@ -260,12 +260,17 @@ def flex_names() -> list[str]:
     return [f"flex_{p}{s}" for p in RULES for s in ("", "_wn")]
 
 
-def config_of(name: str) -> TrainConfig:
+def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
     """The configuration of run ``name`` (a learning-rate, accuracy or flexibility run).
 
     Building the configuration of a tuned pathway's run reads the learning-rate runs
-    (:func:`chosen_eta`), computing them if they are not cached.
+    (:func:`chosen_eta`), computing them if they are not cached, unless ``eta`` gives the
+    pathway's rate (the benchmarks' budget does: the cost of a run does not depend on it).
     """
+
+    def rate(p: str) -> float:
+        return eta[p] if eta is not None and p in eta else chosen_eta(p)
+
     if name in TUNING:
         return TUNING[name]
     if name in SHARED:
@@ -274,11 +279,11 @@ def config_of(name: str) -> TrainConfig:
         return module.CONFIGS[other]
     if name in flex_names():
         rule = name.removeprefix("flex_").removesuffix("_wn")
-        return _flex_config(rule, name.endswith("_wn"))
+        return _flex_config(rule, name.endswith("_wn"), rate(rule))
     for p in RULES:
         for v in variants(p):
             if name == run_name(p, v):
-                return _main_config(p, v)
+                return _main_config(p, v, rate(p))
     raise ValueError(f"unknown run {name!r}; expected a name of TUNING, main_names() or "
                      "flex_names().")
 
@@ -298,6 +303,14 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
     cfg = config_of(name)
     return training.named_run(CHAPTER, {name: cfg}, name, stop_on_divergence=True,
                               progress=progress)
+
+
+def own_configs(eta: Mapping[str, float] | None = None) -> dict[str, TrainConfig]:
+    """Every run this chapter computes itself (not :data:`SHARED`), by name.
+
+    ``eta`` as in :func:`config_of`.
+    """
+    return {n: config_of(n, eta) for n in names() if n not in SHARED}
 
 
 def names() -> list[str]:
@@ -369,12 +382,14 @@ def accuracy_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.nd
                         final_accuracy(runs[run_name(name)]))
 
 
-def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.ndarray]) -> dict:
+def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.ndarray],
+                        last: int | None = None) -> dict:
     """The Fig. 8 question for one rule: loss after the change without and with WN.
 
     The loss of a run is its mean phase-1 accuracy minus its mean phase-2 accuracy
     (each the mean of the last epochs of the phase,
-    :func:`fa_lib.experiments.flexibility.phase_accuracy`), in points.
+    :func:`fa_lib.experiments.flexibility.phase_accuracy`, over ``last`` epochs: default
+    the flexibility chapter's), in points.
 
     Returns
     -------
@@ -388,7 +403,7 @@ def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.nda
         loss then means nothing), else ``"supported"`` when both hold, ``"no loss to
         restore"`` when the rule keeps learning without WN, and ``"rejected"`` otherwise.
     """
-    pa, pw = flexibility.phase_accuracy(plain), flexibility.phase_accuracy(wn)
+    pa, pw = flexibility.phase_accuracy(plain, last), flexibility.phase_accuracy(wn, last)
     loss, loss_wn = -pa["drop"], -pw["drop"]
     m, mw = float(np.mean(loss)), float(np.mean(loss_wn))
     stays = m > THRESHOLDS["drop"]
