@@ -151,6 +151,10 @@ class Table:
     def __repr__(self) -> str:
         return self.text
 
+    def to_html(self) -> str:
+        """The table's HTML (as ``pandas.io.formats.style.Styler.to_html``)."""
+        return self.html
+
 
 def _header(column: object, units: Mapping[object, str]) -> str:
     unit = units.get(column)
@@ -173,6 +177,7 @@ def table(
     index: bool = False,
     wrap: Iterable[object] = (),
     styles: Mapping[object, Callable[[object], str]] | None = None,
+    row_style: Callable[[pd.Series], str] | None = None,
     note: str | None = None,
     missing_note: str = "not available",
 ) -> Table:
@@ -196,6 +201,9 @@ def table(
     styles : mapping, optional
         Column name -> function of a cell's value returning CSS declarations for
         that cell (e.g. a background colour by verdict).
+    row_style : callable, optional
+        Function of a row (a ``Series``) returning CSS declarations for every
+        cell of that row (e.g. bold for a row of totals).
     note : str, optional
         A note shown under the table (plain text).
     missing_note : str
@@ -229,10 +237,13 @@ def table(
     rows = []
     for i in range(len(df)):
         tds = []
+        row_css = row_style(df.iloc[i]) if row_style else ""
         for j, c in enumerate(columns):
             kind = "num" if numeric[c] else "txt"
             kind += " wrap" if c in wrap else ("" if numeric[c] else " nowrap")
-            css = styles[c](df[c].iloc[i]) if c in styles else ""
+            css = "; ".join(
+                x for x in (row_css, styles[c](df[c].iloc[i]) if c in styles else "") if x
+            )
             attr = f' style="{html.escape(css)}"' if css else ""
             tds.append(f'<td class="{kind}"{attr}>{html.escape(cells[j][i])}</td>')
         rows.append(f"<tr>{''.join(tds)}</tr>")
