@@ -52,7 +52,8 @@ _CSS = f"""<style>
 .{CLASS} td.num {{ text-align: right; white-space: nowrap;
   font-variant-numeric: tabular-nums; }}
 .{CLASS} td.txt {{ text-align: left; }}
-.{CLASS} td.nowrap, .{CLASS} th {{ white-space: nowrap; }}
+.{CLASS} td.nowrap {{ white-space: nowrap; }}
+.{CLASS} th {{ white-space: normal; min-width: 4em; }}
 .{CLASS} td.wrap {{ white-space: normal; min-width: 12em; }}
 .{CLASS} .fa-table-note {{ font-size: 0.85em; color: #555; margin-top: 0.3em; }}
 </style>"""
