@@ -375,7 +375,7 @@ def code_text(source: str) -> str:
 
 _NOT_CODE = frozenset(
     {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report",
-     "fa_lib.book"}
+     "fa_lib.book", "fa_lib.tables"}
 )
 _MODULE_FINGERPRINTS: dict[str, str] = {}
 
@@ -386,7 +386,8 @@ def module_dependencies(module_name: str) -> list[str]:
     A module uses another when one of its globals is that module, or is a function,
     class or object defined in it; the relation is followed transitively. The
     bookkeeping and presentation modules (``cache``, ``config``, ``plotting``,
-    ``claims``, ``report``) are not counted: they do not change computed results.
+    ``claims``, ``report``, ``book``, ``tables``) are not counted: they do not change
+    computed results.
     """
     seen: set[str] = set()
     todo = [module_name]

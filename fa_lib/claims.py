@@ -33,6 +33,11 @@ class Claim:
         Whether the measurement supports the claim.
     criterion : str
         The test that decided ``holds`` (e.g. "99% CI of the mean contains 90").
+    asserted : bool
+        Whether the chapter asserts the claim at this scale. A claim whose effect
+        needs the paper's sizes (say thousands of training iterations) is measured
+        and recorded at the quick scale but not asserted, and its verdict is
+        "not checked at this scale" whatever ``holds`` says.
     """
 
     chapter: str
@@ -40,22 +45,46 @@ class Claim:
     measured: str
     holds: bool
     criterion: str = ""
+    asserted: bool = True
 
     @property
     def verdict(self) -> str:
-        """``"reproduced"`` or ``"not reproduced"``."""
-        return "reproduced" if self.holds else "not reproduced"
+        """``"reproduced"``, ``"not reproduced"`` or ``"not checked at this scale"``."""
+        return verdict(self.holds, self.asserted)
+
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+NOT_CHECKED = "not checked at this scale"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_CHECKED)
+"""The three verdicts of a claim."""
+
+
+def verdict(holds: bool, asserted: bool = True) -> str:
+    """The verdict of a claim: :data:`NOT_CHECKED` unless asserted, else whether it holds."""
+    if not asserted:
+        return NOT_CHECKED
+    return REPRODUCED if holds else NOT_REPRODUCED
 
 
 _RECORDED: dict[str, list[Claim]] = {}
 
 
-def check(chapter: str, statement: str, measured: str, holds: bool, criterion: str = "") -> Claim:
+def check(
+    chapter: str,
+    statement: str,
+    measured: str,
+    holds: bool,
+    criterion: str = "",
+    asserted: bool = True,
+) -> Claim:
     """Record a claim with its measurement and verdict, and return it.
 
     Re-checking the same statement (re-running a cell) replaces the old entry.
+    ``asserted=False`` records a claim that this scale does not assert (see
+    :class:`Claim`).
     """
-    claim = Claim(chapter, statement, measured, bool(holds), criterion)
+    claim = Claim(chapter, statement, measured, bool(holds), criterion, bool(asserted))
     entries = [c for c in _RECORDED.setdefault(chapter, []) if c.statement != statement]
     _RECORDED[chapter] = [*entries, claim]
     return claim

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from fa_lib import claims, config
+from fa_lib import claims, config, tables
 
 __all__ = [
     "REPORT_DOC",
@@ -48,12 +48,13 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT_DOC = "book/report"
 """The Sphinx document name of the report page."""
 
-REPRODUCED = "reproduced"
-NOT_REPRODUCED = "not reproduced"
+REPRODUCED = claims.REPRODUCED
+NOT_REPRODUCED = claims.NOT_REPRODUCED
+NOT_CHECKED = claims.NOT_CHECKED
 ALL = "all chapters"
 """Label of the row of overall totals in :attr:`Report.totals`."""
 
-_COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da"}
+_COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5"}
 _NOTE_COLOUR = "#fff3cd"
 
 
@@ -187,6 +188,8 @@ def _check_saved(chapter: str, payload: Any) -> list[dict[str, Any]]:
                 raise ValueError(f"claim {i} in {where} has no text {key!r}.")
         if not isinstance(entry.get("holds"), bool):
             raise ValueError(f"claim {i} in {where} has no true/false 'holds'.")
+        if not isinstance(entry.get("asserted", True), bool):
+            raise ValueError(f"claim {i} in {where} has a non-boolean 'asserted'.")
     return list(entries)
 
 
@@ -206,8 +209,8 @@ class Report:
     totals : pandas.DataFrame
         One row per chapter and a last row :data:`ALL`, indexed by chapter, with
         the columns ``scale`` (at which the claims were measured), ``saved (UTC)``,
-        ``checked``, ``reproduced``, ``not reproduced`` (missing values for a
-        chapter without a claims file) and ``note``.
+        ``checked``, ``reproduced``, ``not reproduced``, ``not checked at this
+        scale`` (missing values for a chapter without a claims file) and ``note``.
     missing : tuple of str
         Chapters of the table of contents without a claims file.
     other_scale : tuple of str
@@ -237,7 +240,12 @@ class Report:
     @property
     def n_not_reproduced(self) -> int:
         """The number of claims that did not reproduce."""
-        return self.n_checked - self.n_reproduced
+        return int((self.claims["verdict"] == NOT_REPRODUCED).sum())
+
+    @property
+    def n_not_checked(self) -> int:
+        """The number of claims measured but not asserted at their scale."""
+        return int((self.claims["verdict"] == NOT_CHECKED).sum())
 
     @property
     def n_run(self) -> int:
@@ -299,20 +307,14 @@ def build_report(
     rows, totals = [], []
     for name in order:
         if name not in saved:
-            totals.append((name, None, None, pd.NA, pd.NA, pd.NA, "no claims file: not run with "
-                           "this results cache"))
+            totals.append((name, None, None, pd.NA, pd.NA, pd.NA, pd.NA,
+                           "no claims file: not run with this results cache"))
             continue
         entries = _check_saved(name, saved[name])
-        n_ok = sum(bool(e["holds"]) for e in entries)
+        verdicts = [claims.verdict(e["holds"], e.get("asserted", True)) for e in entries]
         rows += [
-            (
-                name,
-                e["statement"],
-                e["measured"],
-                e["criterion"],
-                REPRODUCED if e["holds"] else NOT_REPRODUCED,
-            )
-            for e in entries
+            (name, e["statement"], e["measured"], e["criterion"], v)
+            for e, v in zip(entries, verdicts, strict=True)
         ]
         notes = []
         if saved[name]["scale"] != scale:
@@ -328,17 +330,18 @@ def build_report(
                 saved[name]["scale"],
                 None if when is None else when.strftime("%Y-%m-%d %H:%M"),
                 len(entries),
-                n_ok,
-                len(entries) - n_ok,
+                verdicts.count(REPRODUCED),
+                verdicts.count(NOT_REPRODUCED),
+                verdicts.count(NOT_CHECKED),
                 "; ".join(notes),
             )
         )
     claim_table = pd.DataFrame(
         rows, columns=["chapter", "claim", "measured", "criterion", "verdict"]
     )
-    columns = ["chapter", "scale", "saved (UTC)", "checked", "reproduced", "not reproduced", "note"]
+    counts = ["checked", REPRODUCED, NOT_REPRODUCED, NOT_CHECKED]
+    columns = ["chapter", "scale", "saved (UTC)", *counts, "note"]
     total_table = pd.DataFrame(totals, columns=columns)
-    counts = ["checked", "reproduced", "not reproduced"]
     total_table[counts] = total_table[counts].astype("Int64")
     scales = sorted({saved[n]["scale"] for n in order if n in saved})
     overall = pd.DataFrame(
@@ -350,6 +353,7 @@ def build_report(
                 len(rows),
                 sum(r[4] == REPRODUCED for r in rows),
                 sum(r[4] == NOT_REPRODUCED for r in rows),
+                sum(r[4] == NOT_CHECKED for r in rows),
                 "",
             )
         ],
@@ -373,33 +377,30 @@ def _verdict_colour(value: Any) -> str:
     return f"background-color: {colour}" if colour else ""
 
 
-def style_claims(table: pd.DataFrame) -> pd.io.formats.style.Styler:
-    """Return a chapter's claims table for display: verdicts coloured, text left-aligned."""
-    return (
-        table.style.format(escape="html")
-        .hide(axis="index")
-        .map(_verdict_colour, subset=["verdict"])
-        .set_properties(**{"text-align": "left", "vertical-align": "top"})
-        .set_table_styles([{"selector": "", "props": "margin-bottom: 2em;"}])
-    )
+def style_claims(table: pd.DataFrame) -> tables.Table:
+    """Return a chapter's claims table for display: verdicts coloured, long text wrapped."""
+    text = [c for c in ("claim", "measured", "criterion") if c in table.columns]
+    styles = {"verdict": _verdict_colour} if "verdict" in table.columns else {}
+    return tables.table(table, wrap=text, styles=styles)
 
 
-def style_totals(totals: pd.DataFrame) -> pd.io.formats.style.Styler:
+def style_totals(totals: pd.DataFrame) -> tables.Table:
     """Return the totals table for display: missing values as a dash, the total row in bold."""
 
-    def bold_total(row: pd.Series) -> list[str]:
-        return ["font-weight: bold" if row["chapter"] == ALL else "" for _ in row]
+    def bold_total(row: pd.Series) -> str:
+        return "font-weight: bold" if row["chapter"] == ALL else ""
 
     def flag_note(value: Any) -> str:
-        return f"background-color: {_NOTE_COLOUR}" if value else ""
+        return f"background-color: {_NOTE_COLOUR}" if isinstance(value, str) and value else ""
 
-    return (
-        totals.reset_index()
-        .style.hide(axis="index")
-        .format(na_rep="–", escape="html")
-        .apply(bold_total, axis=1)
-        .map(flag_note, subset=["note"])
-        .set_properties(**{"text-align": "left"})
+    shown = totals.reset_index()
+    shown.loc[shown["chapter"] == ALL, "saved (UTC)"] = ""  # a sum has no time: not missing
+    return tables.table(
+        shown,
+        wrap=["note"],
+        styles={"note": flag_note},
+        row_style=bold_total,
+        missing_note="no claims file for this chapter",
     )
 
 

@@ -80,3 +80,38 @@ def test_notebooks_import_the_glue_helpers_instead_of_defining_them():
     assert len(notebooks) >= 7
     redefined = {p.name: sorted(_notebook_functions(p) & helpers) for p in notebooks}
     assert not any(redefined.values()), f"notebooks redefine fa_lib.book helpers: {redefined}"
+
+
+VISIBLE_CODE_WIDTH = 92
+"""Characters per line that the book's code boxes show without cutting (at 1400 px)."""
+
+
+def _visible_code_cells(path):
+    """The source of each code cell of a notebook whose code the page shows."""
+    import json
+
+    hidden = {"remove-cell", "remove-input"}
+    for cell in json.loads(path.read_text())["cells"]:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell["cell_type"] == "code" and not tags & hidden:
+            yield "".join(cell["source"])
+
+
+def test_visible_code_is_short_and_free_of_plumbing():
+    # The reader sees the calls that compute results and the plotting; cells that
+    # register claims or only glue numbers are removed from the page (issue 15).
+    from pathlib import Path
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb"))
+    long_lines, plumbing = [], []
+    for path in notebooks:
+        for source in _visible_code_cells(path):
+            long_lines += [
+                f"{path.name}: {line[:60]}..."
+                for line in source.splitlines()
+                if len(line) > VISIBLE_CODE_WIDTH
+            ]
+            if "claims.check(" in source:
+                plumbing.append(f"{path.name}: {source[:60]}...")
+    assert not long_lines, f"visible code lines over {VISIBLE_CODE_WIDTH} characters: {long_lines}"
+    assert not plumbing, f"visible cells that register claims: {plumbing}"

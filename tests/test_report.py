@@ -104,3 +104,27 @@ def test_sphinx_hook_marks_report_outdated():
     assert report._report_always_outdated(None, Env(), set(), set(), set()) == [report.REPORT_DOC]
     Env.found_docs = {"book/intro"}
     assert report._report_always_outdated(None, Env(), set(), set(), set()) == []
+
+
+def test_claims_not_asserted_at_this_scale_have_their_own_verdict():
+    c = claims.check("t_scale", "needs long runs", "m", holds=False, asserted=False)
+    assert c.verdict == claims.NOT_CHECKED == "not checked at this scale"
+    assert claims.check("t_scale", "x", "m", holds=True).verdict == claims.REPRODUCED
+    assert claims.table("t_scale")["verdict"].tolist() == [claims.NOT_CHECKED, claims.REPRODUCED]
+    saved = {"a": payload("a", "quick", [True, False, True])}
+    saved["a"]["claims"][1]["asserted"] = False
+    saved["a"]["claims"][2]["asserted"] = False
+    rep = report.build_report(saved, chapters=["a"], scale="quick", saved_at={})
+    assert (rep.n_checked, rep.n_reproduced, rep.n_not_reproduced, rep.n_not_checked) == (
+        3, 1, 0, 2)
+    assert rep.totals.loc[report.ALL, ["reproduced", "not reproduced",
+                                      "not checked at this scale"]].tolist() == [1, 0, 2]
+    # files written before the field existed: every claim asserted
+    old = report.build_report({"a": payload("a", "quick", [True, False])}, chapters=["a"],
+                              scale="quick", saved_at={})
+    assert old.claims["verdict"].tolist() == [claims.REPRODUCED, claims.NOT_REPRODUCED]
+    html = report.style_totals(rep.totals).to_html()
+    assert "font-weight: bold" in html and "not checked at this scale" in html
+    with pytest.raises(ValueError, match="asserted"):
+        saved["a"]["claims"][0]["asserted"] = "no"
+        report.build_report(saved, chapters=["a"], scale="quick", saved_at={})

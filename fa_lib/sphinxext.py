@@ -1,0 +1,211 @@
+"""Sphinx extension: the paper's figure labels, a quick-scale banner, author-year references.
+
+Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``.
+
+- **Figure labels.** A figure that reproduces a panel of the paper carries the
+  paper's label (``"Fig. 1B–C"``), given in :data:`PAPER_LABELS` by the figure's
+  name (``:name:`` of its ``glue:figure``). Every other figure is labelled
+  ``"Extra c.k"`` and every glued table (a name starting with ``tab-``)
+  ``"Table c.k"``, where ``c`` is the chapter's place in the table of contents
+  (the report page is ``R``) and ``k`` counts within the chapter. The labels
+  replace Sphinx's running figure numbers, so ``{numref}`` keeps working and
+  prints them; a new chapter needs nothing to get "Extra" labels, and one line
+  in :data:`PAPER_LABELS` per figure that reproduces a paper panel.
+- **Quick-scale banner.** A book built with ``FA_SCALE=quick`` shows on every
+  page that it is a reduced preview (:func:`scale_banner`).
+- **Bibliography.** The reference list is labelled author-year
+  (``"Lillicrap et al., 2016"``), as the citations in the text, through the
+  pybtex style ``fa_author_year`` (``bibtex_default_style`` in ``_config.yml``).
+
+Presentation only: nothing here changes a computed number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fa_lib import config
+
+__all__ = ["PAPER_LABELS", "figure_labels", "scale_banner", "setup"]
+
+PAPER_LABELS: dict[str, str] = {
+    # persistent error (Sec. 2.1)
+    "fig-pe-1a": "Fig. 1A",
+    "fig-pe-1bc": "Fig. 1B–C",
+    "fig-pe-1d": "Fig. 1D",
+    # autocorrelation (Sec. 2.2)
+    "fig-ac-terms": "Fig. 2A–C",
+    "fig-ac-nonlinear": "Fig. 2D",
+    "fig-ac-eig": "Fig. 2E",
+    "fig-ac-openloop": "Fig. 3",
+    # ACF and weight normalisation (Sec. 2.3, Supp. Note 1)
+    "fig-acfwn-traces": "Fig. 4A–D",
+    "fig-acfwn-acf": "Fig. 4E",
+    "fig-acfwn-s1": "Fig. S1",
+    # depth (Sec. 2.4)
+    "fig-depth-heatmaps": "Fig. 5A, C",
+    "fig-depth-hist": "Fig. 5B, D",
+    "fig-depth-nonlin": "Fig. 5F–G",
+    # MNIST (Sec. 2.5, Supp. Note 4)
+    "fig-mn-6ab": "Fig. 6A–B",
+    "fig-mn-6cd": "Fig. 6C–D",
+    "fig-mn-6ef": "Fig. 6E–F",
+    "fig-mn-6g": "Fig. 6G",
+    "fig-mn-6h": "Fig. 6H",
+    "fig-mn-6i": "Fig. 6I",
+    "fig-mn-7ab": "Fig. 7A–B",
+    "fig-mn-7cd": "Fig. 7C–D",
+    "fig-mn-s2": "Fig. S2",
+    # flexibility (Sec. 2.6)
+    "fig-fx-8a": "Fig. 8A",
+    "fig-fx-8b": "Fig. 8B",
+    "fig-fx-s3": "Fig. S3",
+}
+"""Figure name -> the label of the paper's panels it reproduces."""
+
+TABLE_PREFIX = "tab-"
+"""Figures whose name starts with this are tables: labelled "Table c.k", not "Extra c.k"."""
+
+
+def figure_labels(chapter: str, figure_ids: list[str]) -> dict[str, str]:
+    """Label the figures of one page.
+
+    Parameters
+    ----------
+    chapter : str
+        The page's number in the book (``"4"``), or a letter for pages that are
+        not chapters (``"R"`` for the report).
+    figure_ids : list of str
+        The names of the page's numbered figures, in the order of the page.
+
+    Returns
+    -------
+    dict
+        Figure name -> label: :data:`PAPER_LABELS` where given, else
+        ``"Table c.k"`` for tables and ``"Extra c.k"`` for figures, counted
+        separately within the page.
+
+    Examples
+    --------
+    >>> labels = figure_labels("4", ["fig-depth-heatmaps", "fig-x", "tab-y", "fig-z"])
+    >>> list(labels.values())
+    ['Fig. 5A, C', 'Extra 4.1', 'Table 4.1', 'Extra 4.2']
+    """
+    counts = {"Extra": 0, "Table": 0}
+    labels = {}
+    for fid in figure_ids:
+        if fid in PAPER_LABELS:
+            labels[fid] = PAPER_LABELS[fid]
+            continue
+        kind = "Table" if fid.startswith(TABLE_PREFIX) else "Extra"
+        counts[kind] += 1
+        labels[fid] = f"{kind} {chapter}.{counts[kind]}"
+    return labels
+
+
+def _chapter_numbers(docnames: list[str]) -> dict[str, str]:
+    """Page name -> its number: the chapter notebooks in the order of ``_toc.yml``, report R."""
+    from fa_lib import report
+
+    numbers = {f"book/{stem}": str(i) for i, stem in enumerate(report.toc_chapters(), start=1)}
+    numbers[report.REPORT_DOC] = "R"
+    return {d: numbers.get(d, Path(d).name) for d in docnames}
+
+
+def _relabel(app: Any, env: Any) -> list[str]:
+    """``env-get-updated`` handler: replace Sphinx's running figure numbers by labels.
+
+    Sphinx formats a figure number as ``numfig_format % ".".join(map(str, number))``;
+    a one-element tuple holding the label prints the label, with the format ``"%s"``.
+    """
+    chapters = _chapter_numbers(list(env.toc_fignumbers))
+    for docname, kinds in env.toc_fignumbers.items():
+        figures = kinds.get("figure")
+        if figures:
+            labels = figure_labels(chapters[docname], list(figures))
+            kinds["figure"] = {fid: (labels[fid],) for fid in figures}
+    return []
+
+
+def scale_banner(scale: str | None = None) -> str:
+    """The HTML of the banner shown on every page of a quick-scale build ("" at paper scale)."""
+    scale = config.scale() if scale is None else scale
+    if scale == "paper":
+        return ""
+    return (
+        "<strong>Quick-scale preview.</strong> This book was built with "
+        "<code>FA_SCALE=quick</code>: every experiment is smaller than in the paper "
+        "(fewer repetitions, iterations, epochs and draws), so the numbers differ from "
+        "the paper-scale book, and checks whose effect needs the paper's sizes read "
+        "&ldquo;not checked at this scale&rdquo;. The paper scale "
+        "(<code>FA_SCALE=paper</code>, the default) uses the paper's sizes."
+    )
+
+
+def _config_inited(app: Any, cfg: Any) -> None:
+    """Labels print as they are ("%s"); a quick build announces itself on every page."""
+    cfg.numfig_format = {**(cfg.numfig_format or {}), "figure": "%s"}
+    banner = scale_banner()
+    if banner:
+        cfg.html_theme_options = {**(cfg.html_theme_options or {}), "announcement": banner}
+
+
+def _register_bibliography_style() -> None:
+    """Register the pybtex style ``fa_author_year``: the plain style with author-year labels."""
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.plain import Style as Plain
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        """Labels "Author, 2016", "Author and Other, 2016", "Author et al., 2016"."""
+
+        def format_labels(self, sorted_entries):  # noqa: D102
+            labels = [_author_year(entry) for entry in sorted_entries]
+            for i, label in enumerate(labels):  # the same label twice: 2016a, 2016b
+                same = [j for j, other in enumerate(labels) if other == label]
+                yield label if len(same) == 1 else label + "abcdefghij"[same.index(i)]
+
+    class AuthorYear(Plain):
+        """pybtex's plain style with :class:`AuthorYearLabels`."""
+
+        default_label_style = AuthorYearLabels
+
+    register_plugin("pybtex.style.labels", "fa_author_year", AuthorYearLabels, force=True)
+    register_plugin("pybtex.style.formatting", "fa_author_year", AuthorYear, force=True)
+
+
+def _author_year(entry: Any) -> str:
+    """The author-year label of a pybtex entry (editors, then the key, when there is no author)."""
+    persons = entry.persons.get("author") or entry.persons.get("editor") or []
+    names = [" ".join(p.prelast_names + p.last_names) or str(p) for p in persons]
+    names = [n.replace("{", "").replace("}", "") for n in names]
+    if not names:
+        who = entry.fields.get("organization", entry.key)
+    elif len(names) == 1:
+        who = names[0]
+    elif len(names) == 2:
+        who = f"{names[0]} and {names[1]}"
+    else:
+        who = f"{names[0]} et al."
+    year = entry.fields.get("year", "n.d.")
+    return f"{who}, {year}"
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Register the figure labels, the quick-scale banner and the bibliography style.
+
+    Parameters
+    ----------
+    app
+        The Sphinx application.
+
+    Returns
+    -------
+    dict
+        The extension's metadata.
+    """
+    _register_bibliography_style()
+    app.connect("config-inited", _config_inited)
+    app.connect("env-get-updated", _relabel, priority=900)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,264 @@
+"""One table style for the book: formatted columns, units in headers, a horizontal scroll.
+
+Every chapter shows its tables through :func:`table`: it takes a pandas
+``DataFrame`` and per-column formats and units, and returns a :class:`Table`
+whose HTML (``_repr_html_``) the notebook displays or glues. The style is the
+same everywhere:
+
+- no index column (pass ``index=True`` to show a meaningful index as the first
+  column, under its name);
+- numbers right-aligned and kept on one line (a "mean ± SD" cell made with
+  :func:`pm` never breaks), text left-aligned and allowed to wrap (``wrap``);
+- units in the headers (``"final angle (°)"``);
+- missing values (``None``, ``NaN``) shown as "—", with a note under the table;
+- wide tables scroll horizontally inside their own box instead of being clipped.
+
+Presentation only: nothing here changes a computed number (the results cache
+does not fingerprint it).
+
+Examples
+--------
+>>> import pandas as pd
+>>> df = pd.DataFrame({"run": ["FA", "BP"], "accuracy": [91.234, None]})
+>>> t = table(df, formats={"accuracy": ".1f"}, units={"accuracy": "%"})
+>>> "91.2" in t.html and "accuracy (%)" in t.html and "—" in t.html
+True
+"""
+
+from __future__ import annotations
+
+import html
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MISSING", "Table", "fmt", "pm", "table"]
+
+MISSING = "—"
+"""How a missing value (``None``, ``NaN``) is shown."""
+
+CLASS = "fa-table"
+"""The CSS class of the box around every table (the browser test looks for it)."""
+
+_CSS = f"""<style>
+.{CLASS} {{ overflow-x: auto; max-width: 100%; margin: 0.5em 0 1em 0; }}
+.{CLASS} table {{ border-collapse: collapse; font-size: 0.9em; margin: 0; }}
+.{CLASS} th, .{CLASS} td {{ padding: 0.3em 0.7em; border-bottom: 1px solid #ddd;
+  vertical-align: top; }}
+.{CLASS} thead th {{ border-bottom: 2px solid #888; text-align: left; }}
+.{CLASS} td.num {{ text-align: right; white-space: nowrap;
+  font-variant-numeric: tabular-nums; }}
+.{CLASS} td.txt {{ text-align: left; }}
+.{CLASS} td.nowrap {{ white-space: nowrap; }}
+.{CLASS} th {{ white-space: normal; min-width: 4em; }}
+.{CLASS} td.wrap {{ white-space: normal; min-width: 12em; }}
+.{CLASS} .fa-table-note {{ font-size: 0.85em; color: #555; margin-top: 0.3em; }}
+</style>"""
+
+Format = str | Callable[[object], str]
+
+
+def _missing(value: object) -> bool:
+    """Whether ``value`` is a missing value (``None``, ``NaN``, ``pd.NA``, ``NaT``)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # arrays, lists: not a missing scalar
+        return False
+
+
+def fmt(value: object, spec: Format | None = None) -> str:
+    """Format one cell: ``spec`` applied to ``value``, :data:`MISSING` for a missing value.
+
+    Parameters
+    ----------
+    value : object
+        The cell's value.
+    spec : str or callable, optional
+        A format spec (``".2f"``, ``",d"``, ``".2g"``), a ``str.format`` pattern
+        with one field (``"{:.1f} s"``), or a function of the value returning
+        text. By default integers get thousands separators, other real numbers
+        three significant digits, booleans "yes" / "no", anything else ``str``.
+
+    Returns
+    -------
+    str
+        The cell's text (not yet HTML-escaped).
+
+    Examples
+    --------
+    >>> fmt(1234567), fmt(0.012345), fmt(float("nan")), fmt(3.14159, ".2f"), fmt(2, "{:d} x")
+    ('1,234,567', '0.0123', '—', '3.14', '2 x')
+    """
+    if _missing(value):
+        return MISSING
+    if callable(spec):
+        return str(spec(value))
+    if spec is not None:
+        return spec.format(value) if "{" in spec else format(value, spec)
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.3g}"
+    return str(value)
+
+
+def pm(mean: float, spread: float, spec: str = ".1f", unit: str = "") -> str:
+    """Format ``"mean ± spread"`` on one line (non-breaking spaces around the ±).
+
+    Parameters
+    ----------
+    mean, spread : float
+        The value and its SD (or SEM, or half-width: say which in the header).
+    spec : str
+        Format spec of both numbers.
+    unit : str
+        Appended to both numbers (e.g. ``"°"``).
+
+    Returns
+    -------
+    str
+        For example ``"72.1\u00a0±\u00a00.6"``; :data:`MISSING` when ``mean`` is missing,
+        the mean alone when only ``spread`` is.
+    """
+    if _missing(mean):
+        return MISSING
+    text = f"{format(mean, spec)}{unit}"
+    if _missing(spread):
+        return text
+    return f"{text}\u00a0±\u00a0{format(spread, spec)}{unit}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A formatted table: its HTML for the page and a plain-text version.
+
+    Display it as the last expression of a cell, or glue it
+    (``glue("tab-name", table(...), display=False)``).
+    """
+
+    html: str
+    text: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def to_html(self) -> str:
+        """The table's HTML (as ``pandas.io.formats.style.Styler.to_html``)."""
+        return self.html
+
+
+def _header(column: object, units: Mapping[object, str]) -> str:
+    unit = units.get(column)
+    return f"{column} ({unit})" if unit else str(column)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    """Whether every value of ``series`` that is not missing is a real number (not a bool)."""
+    values = [v for v in series if not _missing(v)]
+    return bool(values) and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) for v in values
+    )
+
+
+def table(
+    df: pd.DataFrame,
+    formats: Mapping[object, Format] | None = None,
+    units: Mapping[object, str] | None = None,
+    *,
+    index: bool = False,
+    wrap: Iterable[object] = (),
+    styles: Mapping[object, Callable[[object], str]] | None = None,
+    row_style: Callable[[pd.Series], str] | None = None,
+    note: str | None = None,
+    missing_note: str = "not available",
+) -> Table:
+    """Return ``df`` as a table in the book's style.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The values. Column names are shown as they are (give readable names);
+        a column of strings built with :func:`pm` stays on one line.
+    formats : mapping, optional
+        Column name -> format (see :func:`fmt`). Columns not named get the default
+        format of their values.
+    units : mapping, optional
+        Column name -> unit, shown in the header as ``"name (unit)"``.
+    index : bool
+        Show the index as the first column, headed by its name (default: no index).
+    wrap : iterable, optional
+        Columns of long text that may wrap onto several lines (claims, notes);
+        every other column stays on one line and the table scrolls sideways.
+    styles : mapping, optional
+        Column name -> function of a cell's value returning CSS declarations for
+        that cell (e.g. a background colour by verdict).
+    row_style : callable, optional
+        Function of a row (a ``Series``) returning CSS declarations for every
+        cell of that row (e.g. bold for a row of totals).
+    note : str, optional
+        A note shown under the table (plain text).
+    missing_note : str
+        What :data:`MISSING` means, added to the note when the table has a missing value.
+
+    Returns
+    -------
+    Table
+        The HTML (a scrolling box holding the table, with the style sheet) and a
+        plain-text rendering.
+
+    Raises
+    ------
+    KeyError
+        If ``formats``, ``units``, ``wrap`` or ``styles`` name a column that ``df`` lacks.
+    """
+    formats, units, styles = dict(formats or {}), dict(units or {}), dict(styles or {})
+    wrap = set(wrap)
+    if index:
+        name = df.index.name if df.index.name is not None else ""
+        df = df.reset_index(names=[name] if df.index.nlevels == 1 else None)
+    unknown = (set(formats) | set(units) | wrap | set(styles)) - set(df.columns)
+    if unknown:
+        raise KeyError(f"not columns of the table: {sorted(map(str, unknown))}")
+    columns = list(df.columns)
+    numeric = {c: _is_numeric(df[c]) for c in columns}
+    cells = [[fmt(v, formats.get(c)) for v in df[c]] for c in columns]
+    any_missing = any(text == MISSING for col in cells for text in col)
+
+    head = "".join(f"<th>{html.escape(_header(c, units))}</th>" for c in columns)
+    rows = []
+    for i in range(len(df)):
+        tds = []
+        row_css = row_style(df.iloc[i]) if row_style else ""
+        for j, c in enumerate(columns):
+            kind = "num" if numeric[c] else "txt"
+            kind += " wrap" if c in wrap else ("" if numeric[c] else " nowrap")
+            css = "; ".join(
+                x for x in (row_css, styles[c](df[c].iloc[i]) if c in styles else "") if x
+            )
+            attr = f' style="{html.escape(css)}"' if css else ""
+            tds.append(f'<td class="{kind}"{attr}>{html.escape(cells[j][i])}</td>')
+        rows.append(f"<tr>{''.join(tds)}</tr>")
+    notes = [note] if note else []
+    if any_missing:
+        notes.append(f"{MISSING}: {missing_note}.")
+    foot = f'<div class="fa-table-note">{html.escape(" ".join(notes))}</div>' if notes else ""
+    body = (
+        f'<div class="{CLASS}"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{foot}</div>"
+    )
+    text = pd.DataFrame({_header(c, units): cells[j] for j, c in enumerate(columns)}).to_string(
+        index=False
+    )
+    if notes:
+        text += "\n" + " ".join(notes)
+    return Table(html=_CSS + body, text=text)
