@@ -54,3 +54,16 @@ def describe(t: TTest, unit: str = "°", ci99: bool = True) -> str:
     if ci99:
         text += f", 99% CI [{t.ci99[0]:.2f}, {t.ci99[1]:.2f}]{unit}"
     return text + ")"
+
+
+def gmd(name: str, text: object) -> None:
+    """Glue ``text`` as Markdown under ``name`` (for ``{glue:md}``), without displaying it."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, text if isinstance(text, Markdown) else Markdown(str(text)), display=False)
+
+
+def ci_text(t: TTest, digits: int = 1) -> str:
+    """A mean difference with its 99% confidence interval: ``"+4.2 [+1.0, +7.4]"``."""
+    return f"{t.mean:+.{digits}f} [{t.ci99[0]:+.{digits}f}, {t.ci99[1]:+.{digits}f}]"

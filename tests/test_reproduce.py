@@ -215,7 +215,7 @@ def test_reproduce_has_no_per_module_branches_and_no_monkeypatching():
 def test_chapters_come_from_the_toc(tmp_path):
     assert reproduce.CHAPTERS == ("persistent_error", "autocorrelation",
                                   "acf_weight_normalisation", "depth", "mnist_alignment",
-                                  "flexibility")
+                                  "flexibility", "feedback_rules", "deep_networks")
     toc = tmp_path / "_toc.yml"
     toc.write_text("root: book/intro\nchapters:\n  # - file: book/autocorrelation\n"
                    "  - file: book/depth\n  - file: book/report\n  - file: book/persistent_error\n")

@@ -29,6 +29,11 @@ CHAPTER = "deep_networks"
 
 RULES = {"fa": "FA", "fa_wn": "FA + WN", "bp": "BP"}
 """The rules compared: run-name prefix -> label."""
+FA_ETA = mnist_alignment.FA_ETA
+"""FA's learning rate (the MNIST chapter's, per batch of 1000)."""
+BP_ETA = mnist_alignment.BP_ETA
+"""BP's learning rate (the MNIST chapter's)."""
+final_accuracy = mnist_alignment.final_accuracy
 GAMMA = 1.0
 """WN gamma (``B`` normalised to it at the start, Methods 4.4)."""
 

@@ -64,6 +64,12 @@ GAMMA = 1.0
 """WN gamma of the accuracy runs (the MNIST chapter's Fig. 6)."""
 FLEX_GAMMA = flexibility.GAMMA
 """WN gamma of the flexibility runs (Fig. 8: 0.6, ``B`` as drawn)."""
+FLEX_ETA = flexibility.AUTHORS_ETA
+"""Learning rate of the flexibility chapter's FA and BP runs (per batch of 1000)."""
+FLEX_SCALE = flexibility.SCALE
+"""The flexibility chapter's sizes, which the flexibility runs of this chapter share."""
+accuracy_curve = flexibility.accuracy_curve
+phase_accuracy = flexibility.phase_accuracy
 PARAMS: dict[str, dict] = {"kp": {"decay": 1e-3},
                            "wm": {"eta_b": 2e-4, "decay_b": 0.01, "noise_sd": 1.0, "batch": 50}}
 """Parameters of the pathways that have them (the chapter's "Paper vs this book" box
@@ -180,12 +186,15 @@ def validation_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.where(int(res["diverged_at"]) >= 0, np.nan, acc)
 
 
-def tuning_table() -> list[dict]:
-    """One row per (pathway, rate): mean and SD of the final validation accuracy."""
+def tuning_table(tuned: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
+    """One row per (pathway, rate): mean and SD of the final validation accuracy.
+
+    ``tuned`` maps the names of :data:`TUNING` to their results.
+    """
     rows = []
     for p in TUNED:
         for eta in ETA_GRID:
-            res = tuning_results(tune_name(p, eta))
+            res = tuned[tune_name(p, eta)]
             acc = validation_accuracy(res)
             rows.append({"rule": p, "eta": eta, "val_acc": float(np.mean(acc)),
                          "val_acc_sd": stats.sample_sd(acc) if np.all(np.isfinite(acc))
@@ -193,12 +202,36 @@ def tuning_table() -> list[dict]:
     return rows
 
 
-@functools.cache
-def chosen_eta(name: str) -> float:
-    """The learning rate of pathway ``name``: the book's for FA and BP, else the best of the grid.
+def _best(name: str, tuned: Mapping[str, Mapping[str, np.ndarray]]) -> float:
+    scores = [float(np.mean(validation_accuracy(tuned[tune_name(name, eta)])))
+              for eta in ETA_GRID]
+    finite = [x if np.isfinite(x) else -np.inf for x in scores]
+    if max(finite) == -np.inf:
+        raise ValueError(f"{name}: every learning rate of {ETA_GRID} diverged; widen the grid.")
+    return ETA_GRID[int(np.argmax(finite))]
+
+
+def best_rates(tuned: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
+    """The rate of every pathway: the book's for FA and BP, else the best of the grid.
 
     The best rate has the highest mean final validation accuracy (a diverged run never
-    wins; ties go to the smaller rate).
+    wins; ties go to the smaller rate). ``tuned`` maps the names of :data:`TUNING` to
+    their results.
+
+    Raises
+    ------
+    ValueError
+        When every rate of the grid diverged for a pathway.
+    """
+    rates = {**BOOK_ETA, **{p: _best(p, tuned) for p in TUNED}}
+    return {p: rates[p] for p in RULES}
+
+
+@functools.cache
+def chosen_eta(name: str) -> float:
+    """The learning rate of pathway ``name``, as :func:`best_rates` chooses it.
+
+    Reads the learning-rate runs, computing them if they are not cached.
 
     Raises
     ------
@@ -209,12 +242,8 @@ def chosen_eta(name: str) -> float:
         return BOOK_ETA[name]
     if name not in TUNED:
         raise ValueError(f"unknown rule {name!r}; expected one of {RULES}.")
-    scores = [float(np.mean(validation_accuracy(tuning_results(tune_name(name, eta)))))
-              for eta in ETA_GRID]
-    finite = [s if np.isfinite(s) else -np.inf for s in scores]
-    if max(finite) == -np.inf:
-        raise ValueError(f"{name}: every learning rate of {ETA_GRID} diverged; widen the grid.")
-    return ETA_GRID[int(np.argmax(finite))]
+    names = [tune_name(name, eta) for eta in ETA_GRID]
+    return _best(name, {n: tuning_results(n) for n in names})
 
 
 # ------------------------------------------------------------------------ the main runs
@@ -333,26 +362,35 @@ def final_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
     return mnist_alignment.final_accuracy(res)
 
 
-def update_angles(name: str, res: Mapping[str, np.ndarray]) -> np.ndarray:
+def rule_of(name: str) -> str:
+    """The pathway of run ``name`` (``"dfa_wn_bn"`` -> ``"dfa"``, ``"flex_kp"`` -> ``"kp"``)."""
+    for part in name.split("_"):
+        if part in RULES:
+            return part
+    raise ValueError(f"run {name!r} names no rule of {RULES}.")
+
+
+def update_angles(res: Mapping[str, np.ndarray], rule: str) -> np.ndarray:
     """Per repetition and layer ``l = 0..d-1``, the last-epoch mean of ``dW_l ∠ dW_l,BP``.
 
-    BP's own runs do not record it: their angle is 0 by definition. NaN for a repetition
-    whose network made no update in the whole last epoch (every unit of a layer silent).
+    ``rule`` is the run's pathway (:func:`rule_of`). BP's own runs do not record the
+    angle: it is 0 by definition. NaN for a repetition whose network made no update in
+    the whole last epoch (every unit of a layer silent).
     """
     if "dw_bp" not in res:
-        if config_of(name).rule.name != "bp":
-            raise ValueError(f"run {name!r} did not record the update angle to BP.")
-        return np.zeros((np.shape(res["test_acc"])[1], config_of(name).depth))
+        if rule != "bp":
+            raise ValueError(f"a run of {rule!r} did not record the update angle to BP.")
+        return np.zeros(np.shape(res["norm_w"])[1:])
     return mnist_alignment.last_epoch_mean(res, "dw_bp")
 
 
-def silent(name: str, res: Mapping[str, np.ndarray]) -> np.ndarray:
+def silent(res: Mapping[str, np.ndarray], rule: str) -> np.ndarray:
     """Per repetition, whether the network made no update in the whole last epoch.
 
     Its update angles are then undefined (NaN): every unit of some layer is silent
     (``Z <= 0``, so ``f' = 0``) for every batch, and the error reaches no weight below it.
     """
-    return np.all(np.isnan(update_angles(name, res)), axis=-1)
+    return np.all(np.isnan(update_angles(res, rule)), axis=-1)
 
 
 def feedback_angles(res: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -370,8 +408,8 @@ def angle_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarr
     A repetition whose network fell silent in the last epoch (no update, so no angle) is
     left out of the pairs.
     """
-    a = update_angles(run_name(name), runs[run_name(name)])[:, 0]
-    b = update_angles(run_name(name, variant), runs[run_name(name, variant)])[:, 0]
+    a = update_angles(runs[run_name(name)], name)[:, 0]
+    b = update_angles(runs[run_name(name, variant)], name)[:, 0]
     return stats.paired(a, b, finite_only=True)
 
 
