@@ -22,6 +22,7 @@ Presentation only: nothing here changes a computed number.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +144,56 @@ def scale_banner(scale: str | None = None) -> str:
     )
 
 
+MATHJAX_ENV = "FA_MATHJAX_DIR"
+"""Environment variable naming a local MathJax 3 ``es5`` directory (with ``tex-chtml.js``)."""
+
+
+def local_mathjax() -> Path | None:
+    """The local MathJax 3 ``es5`` directory named by ``FA_MATHJAX_DIR``, or None.
+
+    A build that has no internet (the tests, a downloaded copy) typesets its math with
+    it; the published book loads MathJax from its usual place.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the variable is set but the directory holds no ``tex-chtml.js``.
+    """
+    value = os.environ.get(MATHJAX_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not (path / "tex-chtml.js").is_file():
+        raise FileNotFoundError(
+            f"{MATHJAX_ENV}={value!r} has no tex-chtml.js: point it at the es5 directory of "
+            "the mathjax package (npm install mathjax@3; .ci/run does), or unset it."
+        )
+    return path
+
+
 def _config_inited(app: Any, cfg: Any) -> None:
-    """Labels print as they are ("%s"); a quick build announces itself on every page."""
+    """Set the labels' format, the quick-scale banner and, if asked, a local MathJax.
+
+    Labels print as they are ("%s"); a quick build announces itself on every page; with
+    ``FA_MATHJAX_DIR`` the math is typeset by that local MathJax, copied into ``_static``.
+    """
     cfg.numfig_format = {**(cfg.numfig_format or {}), "figure": "%s"}
     banner = scale_banner()
     if banner:
         cfg.html_theme_options = {**(cfg.html_theme_options or {}), "announcement": banner}
+    mathjax = local_mathjax()
+    if mathjax is not None:
+        app.connect("build-finished", lambda app_, exc: _copy_mathjax(app_, exc, mathjax))
+        cfg.mathjax_path = "mathjax/tex-chtml.js"
+
+
+def _copy_mathjax(app: Any, exc: BaseException | None, source: Path) -> None:
+    """Copy the local MathJax into ``_static/mathjax`` of the HTML output."""
+    if exc is not None or getattr(app.builder, "format", "") != "html":
+        return
+    import shutil
+
+    shutil.copytree(source, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
 
 
 def _register_bibliography_style() -> None:

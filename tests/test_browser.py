@@ -432,6 +432,35 @@ def _target_ids(target: Path, parsed: dict[Path, Page], cache: dict[Path, set[st
     return cache[target]
 
 
+RAW_TEX = re.compile(r'class="math[^"]*"[^>]*>\s*(\\\(|\\\[|\$\$)')
+"""A math element whose content still starts with a TeX delimiter: not typeset."""
+
+
+def test_math_is_typeset(rendered, built):
+    """Every page's math is typeset by the local MathJax (``FA_MATHJAX_DIR``, see .ci/run)."""
+    from fa_lib import sphinxext
+
+    if sphinxext.local_mathjax() is None:
+        message = (f"{sphinxext.MATHJAX_ENV} is not set: the build loads MathJax from the "
+                   "internet, which the test machine may not reach (.ci/run installs it)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    assert (built.html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    untypeset, pages_with_math = [], 0
+    for path, page in rendered.items():
+        source = path.read_text(errors="replace")
+        n_math = len(RAW_TEX.findall(source))
+        if not n_math:
+            continue
+        pages_with_math += 1
+        left = len(RAW_TEX.findall(page.dom))
+        if left or "<mjx-container" not in page.dom:
+            untypeset.append(f"{path.relative_to(built.html)}: {left} of {n_math} not typeset")
+    assert pages_with_math >= 5, f"only {pages_with_math} pages have math"
+    assert not untypeset, untypeset
+
+
 def test_internal_links_resolve(rendered, parsed, built):
     problems, n_links = [], 0
     html_root = built.html.resolve()

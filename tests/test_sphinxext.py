@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from fa_lib import sphinxext
 
 
@@ -45,6 +47,7 @@ def test_config_sets_the_label_format_and_the_banner_at_quick_scale(monkeypatch)
     cfg = SimpleNamespace(numfig_format={"figure": "Fig. %s", "table": "Table %s"},
                           html_theme_options={"use_repository_button": True})
     monkeypatch.setenv("FA_SCALE", "quick")
+    monkeypatch.delenv(sphinxext.MATHJAX_ENV, raising=False)
     sphinxext._config_inited(None, cfg)
     assert cfg.numfig_format == {"figure": "%s", "table": "Table %s"}
     assert "Quick-scale preview" in cfg.html_theme_options["announcement"]
@@ -78,3 +81,20 @@ def test_author_year_labels():
     assert labels["b"].startswith("N") and labels["b"].endswith("kland, 2016")
     assert {labels["c"], labels["d"]} == {"Liao and Poggio, 2016a", "Liao and Poggio, 2016b"}
     assert labels["e"] == "Someone, n.d."
+
+
+def test_local_mathjax_from_the_environment(tmp_path, monkeypatch):
+    from fa_lib import sphinxext
+
+    monkeypatch.delenv(sphinxext.MATHJAX_ENV, raising=False)
+    assert sphinxext.local_mathjax() is None
+    monkeypatch.setenv(sphinxext.MATHJAX_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="tex-chtml.js"):
+        sphinxext.local_mathjax()
+    (tmp_path / "tex-chtml.js").write_text("// MathJax")
+    assert sphinxext.local_mathjax() == tmp_path.resolve()
+    connected = []
+    app = SimpleNamespace(connect=lambda event, handler: connected.append(event))
+    cfg = SimpleNamespace(numfig_format={}, html_theme_options={}, mathjax_path="https://x/y.js")
+    sphinxext._config_inited(app, cfg)
+    assert cfg.mathjax_path == "mathjax/tex-chtml.js" and connected == ["build-finished"]
