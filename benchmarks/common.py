@@ -126,7 +126,10 @@ def train_products(sizes: Sequence[int], batch: int, compare_bp: bool) -> list[t
     Returns ``(kind, n, k, m)`` for every product of one repetition, in the engine's order:
     the forward pass ``L_l W_l``, the error signals ``delta_{l+1} M_l`` (``l = d-1..1``),
     the directions ``L_l^T delta_{l+1}`` and, with ``compare_bp``, the BP error signals
-    and directions again.
+    and directions again. The products of the first layer, whose input batch ``X`` all
+    repetitions share, are of kind ``fwd_shared`` and ``upd_shared``: the engine computes
+    them for all repetitions at once, as one ``n x k`` by ``k x (R m)`` product
+    (:func:`fa_lib.linalg.shared_matmul`, :func:`fa_lib.linalg.shared_tmatmul`).
 
     Parameters
     ----------
@@ -136,9 +139,11 @@ def train_products(sizes: Sequence[int], batch: int, compare_bp: bool) -> list[t
     compare_bp : bool
     """
     d = len(sizes) - 1
-    fwd = [("fwd", batch, sizes[l], sizes[l + 1]) for l in range(d)]
+    fwd = [("fwd_shared" if l == 0 else "fwd", batch, sizes[l], sizes[l + 1])
+           for l in range(d)]
     back = [("back", batch, sizes[l + 1], sizes[l]) for l in range(d - 1, 0, -1)]
-    upd = [("upd", sizes[l], batch, sizes[l + 1]) for l in range(d)]
+    upd = [("upd_shared" if l == 0 else "upd", sizes[l], batch, sizes[l + 1])
+           for l in range(d)]
     out = fwd + back + upd
     if compare_bp:
         out += back + upd

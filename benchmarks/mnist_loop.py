@@ -42,7 +42,9 @@ def matmul_peak(dtype: str, compare_bp: bool, reps: int = REPS, seconds: float =
 
     Two layouts are timed: ``engine`` (the update's ``L_l^T`` is a transposed view, as in
     :func:`fa_lib.network.weight_updates`) and ``contiguous`` (``L_l^T`` stored
-    contiguously); the peak is the faster of the two.
+    contiguously); the peak is the faster of the two. The first layer's products are
+    one wide product for all repetitions, as in the engine (``fwd_shared``,
+    ``upd_shared`` of :func:`benchmarks.common.train_products`).
 
     Parameters
     ----------
@@ -64,12 +66,19 @@ def matmul_peak(dtype: str, compare_bp: bool, reps: int = REPS, seconds: float =
     for layout in ("engine", "contiguous"):
         ops = []
         for kind, n, k, m in prods:
-            if kind == "upd" and layout == "engine":
-                a = np.swapaxes(rng.standard_normal((reps, k, n)).astype(dt), -1, -2)
+            if kind.endswith("_shared"):  # one wide product for all repetitions
+                a = rng.standard_normal((k, n) if kind == "upd_shared" else (n, k)).astype(dt)
+                if kind == "upd_shared" and layout == "engine":
+                    a = np.ascontiguousarray(a.T).T  # X^T: a transposed view of X
+                b = rng.standard_normal((k, reps * m)).astype(dt)
+                c = np.empty((n, reps * m), dt)
             else:
-                a = rng.standard_normal((reps, n, k)).astype(dt)
-            b = rng.standard_normal((reps, k, m)).astype(dt)
-            c = np.empty((reps, n, m), dt)
+                if kind == "upd" and layout == "engine":
+                    a = np.swapaxes(rng.standard_normal((reps, k, n)).astype(dt), -1, -2)
+                else:
+                    a = rng.standard_normal((reps, n, k)).astype(dt)
+                b = rng.standard_normal((reps, k, m)).astype(dt)
+                c = np.empty((reps, n, m), dt)
             ops.append((a, b, c))
 
         def one_iteration(ops=ops) -> None:

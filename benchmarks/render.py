@@ -218,8 +218,13 @@ def budget_tables(res: dict, full: bool) -> str:
              f"{s3['seconds_1core'] / 60:.1f} min on one core.")
     sq = res["mnist"]["square_gemm_gflops_1core"]
     hard = sum(r["work_flop"] / (2 * sq[r["dtype"]] * 1e9) for r in rows)
-    text += (f" With the large-GEMM peak for every experiment (an unreachable bound for "
-             f"the 50-wide MNIST products) the floor would be {hard / 60:.1f} min.")
+    text += (f" Against the machine's true limit, the 1000 x 1000 GEMM peak measured in the "
+             f"same run ({sq['float32']:.1f} GFLOP/s float32, {sq['float64']:.1f} float64, "
+             f"per core) for every experiment, the floor is **{hard / 60:.1f} min** and the "
+             f"ratio {(b['total_seconds_1core'] / 2) / hard:.2f}. Two floors, because the "
+             "50-wide products of the hidden layers cannot be made larger (each repetition "
+             "has its own weights), while the first layer's products are already one wide "
+             "product for all repetitions.")
     if full:
         det = [[r["chapter"], r["experiment"], r["dtype"], r["work_flop"] / 1e9, r["seconds"],
                 r["gflops"], f"{100 * r['fraction_of_peak']:.0f}%", r["how"]] for r in rows]
@@ -253,6 +258,10 @@ def targets_table(res: dict) -> str:
         row("paper-scale book (extrapolated) / floor", "budget_ratio_to_floor", "<= {:g}x",
             f"{t['budget_ratio_to_floor']['value']:.2f}x"),
     ]
+    if "budget_ratio_to_gemm_floor" in t:
+        rows.append(row("paper-scale book (extrapolated) / GEMM-peak floor",
+                        "budget_ratio_to_gemm_floor", "<= {:g}x",
+                        f"{t['budget_ratio_to_gemm_floor']['value']:.2f}x"))
     if "warm_rebuild_minutes_quick_scale" in t:
         rows.append(row("warm rebuild (quick scale, all notebooks)",
                         "warm_rebuild_minutes_quick_scale", "<= {:g} min",
@@ -266,6 +275,13 @@ def targets_table(res: dict) -> str:
                         "paper_measured_ratio_to_floor", "<= {:g}x",
                         f"{r['minutes_2cores']:.1f} min / {r['floor_minutes_2cores']:.1f} min "
                         f"= {r['value']:.2f}x"))
+        if "paper_measured_ratio_to_gemm_floor" in t:
+            g = t["paper_measured_ratio_to_gemm_floor"]
+            rows.append(row("paper-scale cold build on 2 cores (measured) / GEMM-peak floor",
+                            "paper_measured_ratio_to_gemm_floor", "<= {:g}x",
+                            f"{g['minutes_2cores']:.1f} min / {g['floor_minutes_2cores']:.1f} "
+                            f"min = {g['value']:.2f}x"
+                            + (f" ({g['engine']})" if g.get("engine") else "")))
     else:
         rows.append(["paper-scale cold build (measured)", "", "not measured yet", ""])
     return _table(["target", "goal", "measured", "met"], rows)

@@ -38,8 +38,16 @@ def _tanh_relu_df(z: np.ndarray) -> np.ndarray:
 
 IDENTITY = Activation("identity", lambda z: z, lambda z: np.ones_like(z))
 RELU = Activation("relu", lambda z: np.maximum(z, 0), _relu_df)
+def _tanh_relu_df_from_f(z: np.ndarray, fz: np.ndarray) -> np.ndarray:
+    # (z > 0) (1 - f^2), computed in one new array (the same numbers, fewer passes).
+    out = np.multiply(fz, fz)
+    np.subtract(1, out, out=out)
+    np.multiply(out, z > 0, out=out)
+    return out
+
+
 TANH_RELU = Activation("tanh_relu", lambda z: np.tanh(np.maximum(z, 0)), _tanh_relu_df,
-                       lambda z, fz: (z > 0) * (1 - fz * fz))
+                       _tanh_relu_df_from_f)
 
 _BY_NAME = {a.name: a for a in (IDENTITY, RELU, TANH_RELU)}
 

@@ -148,3 +148,57 @@ def predicted_product_angle(angles: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     c = np.prod(np.cos(np.radians(np.asarray(angles, dtype=float))), axis=axis)
     return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
+
+
+def shared_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w[r]`` for every repetition ``r`` as one matrix product, ``x`` shared.
+
+    The stacked product ``x @ w`` of an ``n x k`` matrix with ``R`` matrices ``k x m``
+    runs ``R`` small products; here ``w`` is laid side by side as one ``k x (R m)``
+    matrix, so the same numbers come from one large product (each entry is the same
+    dot product over ``k``), which runs nearer the machine's matrix-product peak.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, k)
+    w : ndarray, shape (..., k, m)
+        One or more leading (repetition) axes.
+
+    Returns
+    -------
+    ndarray, shape (..., n, m), C-contiguous
+    """
+    *lead, k, m = w.shape
+    if x.ndim != 2 or x.shape[1] != k or not lead:
+        raise ValueError(f"x must be n x {k} to multiply stacked w of shape {w.shape}; "
+                         f"got {x.shape}.")
+    r = int(np.prod(lead))
+    wide = np.ascontiguousarray(w.reshape(r, k, m).transpose(1, 0, 2)).reshape(k, r * m)
+    out = (x @ wide).reshape(len(x), r, m)
+    return np.ascontiguousarray(out.transpose(1, 0, 2)).reshape(*lead, len(x), m)
+
+
+def shared_tmatmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x^T @ y[r]`` for every repetition ``r`` as one matrix product, ``x`` shared.
+
+    The transposed counterpart of :func:`shared_matmul`, for the updates of the first
+    layer, ``X^T delta_1`` (eq. 14), when every repetition sees the same batch ``X``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, k)
+    y : ndarray, shape (..., n, m)
+        One or more leading (repetition) axes.
+
+    Returns
+    -------
+    ndarray, shape (..., k, m), C-contiguous
+    """
+    *lead, n, m = y.shape
+    if x.ndim != 2 or x.shape[0] != n or not lead:
+        raise ValueError(f"x must have {n} rows to multiply stacked y of shape {y.shape}; "
+                         f"got {x.shape}.")
+    r = int(np.prod(lead))
+    wide = np.ascontiguousarray(y.reshape(r, n, m).transpose(1, 0, 2)).reshape(n, r * m)
+    out = (transpose(x) @ wide).reshape(x.shape[1], r, m)
+    return np.ascontiguousarray(out.transpose(1, 0, 2)).reshape(*lead, x.shape[1], m)

@@ -237,7 +237,8 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
     Z: list[np.ndarray | None] = [None]
     L: list[np.ndarray] = [x]
     for l in range(net.depth):
-        z = L[l] @ net.W[l]
+        # a batch shared by all repetitions: one wide product for the first layer
+        z = linalg.shared_matmul(x, net.W[0]) if l == 0 and x.ndim == 2 else L[l] @ net.W[l]
         if net.b is not None:
             z = z + net.b[l + 1]
         Z.append(z)
@@ -316,7 +317,9 @@ def weight_updates(
 ) -> list[np.ndarray]:
     """Update directions ``dW_l = eta L_l^T delta_{l+1}``, summed over the batch (eqs. 14, 19)."""
     eta = _checks.positive("eta", eta)
-    return [eta * (linalg.transpose(L[l]) @ delta[l + 1]) for l in range(len(L) - 1)]
+    return [eta * (linalg.shared_tmatmul(L[l], delta[l + 1]) if L[l].ndim == 2
+                   and delta[l + 1].ndim > 2 else linalg.transpose(L[l]) @ delta[l + 1])
+            for l in range(len(L) - 1)]
 
 
 def bias_updates(delta: list[np.ndarray | None], eta: float) -> list[np.ndarray | None]:

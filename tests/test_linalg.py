@@ -177,3 +177,28 @@ def test_angle_of_bool_and_integer_matrices_is_taken_as_numbers():
     assert linalg.angle(np.eye(2, dtype=int), np.ones((2, 2), dtype=int)) == pytest.approx(45.0)
     with pytest.raises(ValueError, match="real numbers"):
         linalg.angle(np.eye(2).astype(complex), np.eye(2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("lead", [(1,), (7,), (2, 3)])
+def test_shared_products_equal_the_stacked_ones(dtype, lead):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 9)).astype(dtype)
+    w = rng.normal(size=(*lead, 9, 5)).astype(dtype)
+    y = rng.normal(size=(*lead, 40, 5)).astype(dtype)
+    got, want = linalg.shared_matmul(x, w), x @ w
+    assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+    got, want = linalg.shared_tmatmul(x, y), linalg.transpose(x) @ y
+    assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_shared_products_reject_mismatched_shapes():
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match="must be n x 3"):
+        linalg.shared_matmul(np.ones((4, 2)), np.ones((2, 3, 5)))
+    with pytest.raises(ValueError, match="stacked"):
+        linalg.shared_matmul(x, np.ones((3, 5)))
+    with pytest.raises(ValueError, match="must have 4 rows"):
+        linalg.shared_tmatmul(np.ones((5, 3)), np.ones((2, 4, 5)))
