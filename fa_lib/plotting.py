@@ -83,10 +83,13 @@ def legend_outside(ax_or_fig, handles=None, labels=None, loc: str = "right", **k
             return fig.legend(handles=handles, loc=place, **kwargs)
         return fig.legend(handles, labels, loc=place, **kwargs)
     ax = ax_or_fig
-    args = () if handles is None else ((handles,) if labels is None else (handles, labels))
+    if handles is not None:
+        kwargs["handles"] = handles
+        if labels is not None:
+            kwargs["labels"] = labels
     if loc == "right":
-        return ax.legend(*args, loc="upper left", bbox_to_anchor=(1.02, 1.0), **kwargs)
-    return ax.legend(*args, loc="upper center", bbox_to_anchor=(0.5, -0.18), **kwargs)
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), **kwargs)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), **kwargs)
 
 
 def trace_band(
