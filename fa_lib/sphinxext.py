@@ -215,6 +215,16 @@ div.math, .math-wrapper, mjx-container[display="true"] {{
   max-width: 100%; overflow-x: auto; overflow-y: hidden;
 }}
 mjx-container[display="true"] {{ padding: 0.2em 0; }}
+/* Long names in inline code break instead of running off a phone's screen. */
+code.literal, code.xref, code.literal span.pre, code.xref span.pre {{
+  white-space: pre-wrap; overflow-wrap: anywhere;
+}}
+@media (max-width: 600px) {{
+  /* Headings with math fit a phone's width. */
+  .bd-article h1 {{ font-size: 1.9rem; }}
+  .bd-article h2 {{ font-size: 1.4rem; }}
+  .bd-article h3 {{ font-size: 1.2rem; }}
+}}
 /* Tables of Markdown cells and of outputs scroll sideways inside their box. */
 .pst-scrollable-table-container, .fa-table, .cell_output .output {{
   max-width: 100%; overflow-x: auto;
