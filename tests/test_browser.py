@@ -29,7 +29,7 @@ tests check that
   claim files.
 
 When Chromium is missing, the browser tests are skipped, except on CI (``CI=true``),
-where they fail. With a warm results cache the module takes about two minutes.
+where they fail. With a warm results cache the module takes about three minutes.
 """
 
 from __future__ import annotations
