@@ -13,6 +13,10 @@ Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``
   in :data:`PAPER_LABELS` per figure that reproduces a paper panel.
 - **Quick-scale banner.** A book built with ``FA_SCALE=quick`` shows on every
   page that it is a reduced preview (:func:`scale_banner`).
+- **Figures and narrow screens.** Every image of a figure is wrapped in a link to its
+  image file, so that a reader can open it at full size (:func:`link_figures`), and a
+  style sheet (:data:`CSS`) lets wide tables and long display equations scroll
+  sideways instead of being cut off on a phone.
 - **Bibliography.** The reference list is labelled author-year
   (``"Lillicrap et al., 2016"``), as the citations in the text, through the
   pybtex style ``fa_author_year`` (``bibtex_default_style`` in ``_config.yml``).
@@ -23,12 +27,13 @@ Presentation only: nothing here changes a computed number.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from fa_lib import config
 
-__all__ = ["PAPER_LABELS", "figure_labels", "scale_banner", "setup"]
+__all__ = ["CSS", "PAPER_LABELS", "figure_labels", "link_figures", "scale_banner", "setup"]
 
 PAPER_LABELS: dict[str, str] = {
     # persistent error (Sec. 2.1)
@@ -196,6 +201,78 @@ def _copy_mathjax(app: Any, exc: BaseException | None, source: Path) -> None:
     shutil.copytree(source, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
 
 
+FIGURE_LINK_CLASS = "fa-figure-link"
+"""The class of the link around a figure's image (the browser test looks for it)."""
+
+CSS_FILE = "fa_book.css"
+"""The style sheet written into ``_static`` of the HTML output."""
+
+CSS = f"""/* fa_lib.sphinxext: figures open at full size; nothing is cut off on a phone. */
+a.{FIGURE_LINK_CLASS} {{ display: block; cursor: zoom-in; }}
+figure img, .cell_output img {{ max-width: 100%; height: auto; }}
+/* Long display equations scroll sideways (in callouts as well) instead of being cut. */
+div.math, .math-wrapper, mjx-container[display="true"] {{
+  max-width: 100%; overflow-x: auto; overflow-y: hidden;
+}}
+mjx-container[display="true"] {{ padding: 0.2em 0; }}
+/* Long names in inline code break instead of running off a phone's screen. */
+code.literal, code.xref, code.literal span.pre, code.xref span.pre {{
+  white-space: pre-wrap; overflow-wrap: anywhere;
+}}
+@media (max-width: 600px) {{
+  /* Headings with math fit a phone's width. */
+  .bd-article h1 {{ font-size: 1.9rem; }}
+  .bd-article h2 {{ font-size: 1.4rem; }}
+  .bd-article h3 {{ font-size: 1.2rem; }}
+}}
+/* Tables of Markdown cells and of outputs scroll sideways inside their box. */
+.pst-scrollable-table-container, .fa-table, .cell_output .output {{
+  max-width: 100%; overflow-x: auto;
+}}
+"""
+
+_FIGURE = re.compile(r"<figure\b[^>]*>.*?</figure>", re.S)
+_IMG = re.compile(r"(<a\b[^>]*>\s*)?(<img\b[^>]*?\bsrc=\"([^\"]+)\"[^>]*>)", re.S)
+
+
+def link_figures(body: str) -> str:
+    """Wrap every image inside a ``<figure>`` of ``body`` in a link to its image file.
+
+    Images that already sit in a link are left alone; so is everything outside figures.
+    """
+
+    def one_figure(match: re.Match) -> str:
+        def one_image(m: re.Match) -> str:
+            if m.group(1):  # already linked
+                return m.group(0)
+            src = m.group(3)
+            return (
+                f'<a class="{FIGURE_LINK_CLASS} reference internal image-reference" '
+                f'href="{src}" title="open the figure at full size">{m.group(2)}</a>'
+            )
+
+        return _IMG.sub(one_image, match.group(0))
+
+    return _FIGURE.sub(one_figure, body)
+
+
+def _html_page_context(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Link the page's figure images to their files (see :func:`link_figures`)."""
+    if "body" in context:
+        context["body"] = link_figures(context["body"])
+
+
+def _write_css(app: Any, exc: BaseException | None) -> None:
+    """Write :data:`CSS` into ``_static`` of the HTML output."""
+    if exc is not None or getattr(app.builder, "format", "") != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / CSS_FILE).write_text(CSS)
+
+
 def _register_bibliography_style() -> None:
     """Register the pybtex style ``fa_author_year``: the plain style with author-year labels."""
     from pybtex.plugin import register_plugin
@@ -238,7 +315,7 @@ def _author_year(entry: Any) -> str:
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Register the figure labels, the quick-scale banner and the bibliography style.
+    """Register the figure labels, the banner, figure links, the style sheet and the bibliography.
 
     Parameters
     ----------
@@ -253,4 +330,7 @@ def setup(app: Any) -> dict[str, Any]:
     _register_bibliography_style()
     app.connect("config-inited", _config_inited)
     app.connect("env-get-updated", _relabel, priority=900)
+    app.connect("html-page-context", _html_page_context)
+    app.connect("build-finished", _write_css)
+    app.add_css_file(CSS_FILE)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -5,9 +5,12 @@ The book is built with ``jupyter-book build -W --keep-going --path-output <tmp> 
 default ``_cache/``), so that the chapters' results come from the cache that the
 notebook tests (nbval) have just filled: ``tests/conftest.py`` moves this module to the
 end of the session. The build must be free of warnings. Then every built HTML page is
-opened in headless Chromium (Debian's ``chromium``), which dumps the rendered DOM and
-takes a screenshot (kept under ``<tmp>/_build/screenshots/``; the path is printed), and
-the tests check that
+opened in headless Chromium (Debian's ``chromium``) at two window widths, 1400 px (a
+desktop) and 400 px (a phone): Chromium dumps the rendered DOM and takes a screenshot of
+the top of the page (kept in ``FA_SCREENSHOT_DIR``, by default ``<tmp>/_build/screenshots``,
+as ``w1400/<page>.png`` and ``w400/<page>.png``; the path is printed; CI keeps them as an
+artefact). A small script, added to a copy of the page, measures the rendered layout. The
+tests check that
 
 - every page loads and renders (non-empty DOM with an article, a non-blank screenshot);
 - every figure has its image, and every image of the book's outputs decodes to a
@@ -17,11 +20,16 @@ the tests check that
   error message;
 - every relative link resolves to a built file, and every anchor to an id in it;
 - every table sits in a box that scrolls sideways (no clipped wide tables);
+- at both widths, no table, figure, image, equation, code (block or inline) or heading
+  reaches beyond the page's article unless a box inside it that scrolls sideways holds
+  it, and no visible line of code is cut (a code block wider than its box must scroll);
+- every figure's image is a link to the image file, so that it opens at full size;
+- at both widths, every page's math is typeset (with the local MathJax);
 - the reproduction report lists every chapter's claims with the totals of the saved
   claim files.
 
 When Chromium is missing, the browser tests are skipped, except on CI (``CI=true``),
-where they fail. With a warm results cache the module takes about two minutes.
+where they fail. With a warm results cache the module takes about three minutes.
 """
 
 from __future__ import annotations
@@ -54,8 +62,12 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-quic",
     "--hide-scrollbars",
-    "--window-size=1280,2000",
 ]
+WIDTHS = (1400, 400)
+"""Window widths (px) every page is rendered at: a desktop and a phone."""
+WINDOW_HEIGHT = 3000  # px: the screenshots show the top of each page
+SCREENSHOT_ENV = "FA_SCREENSHOT_DIR"
+WORKERS_ENV = "FA_BROWSER_WORKERS"  # Chromium processes at a time (default 2)
 BUILD_TIMEOUT = 3600  # seconds; a cold results cache computes every chapter at quick scale
 PAGE_TIMEOUT = 120  # seconds per page in Chromium
 ERROR_CLASSES = {"traceback", "stderr", "system-message", "problematic"}
@@ -238,6 +250,96 @@ class Rendered:
     screenshot: Path | None  # None for a page that only redirects
     returncode: int
     stderr: str
+    width: int = WIDTHS[0]
+    layout: dict | None = None  # what LAYOUT_SCRIPT measured; None if it did not run
+
+
+LAYOUT_ATTRIBUTE = "data-fa-layout"
+LAYOUT_SCRIPT = """<script>
+(function () {
+  // Measures the rendered page and writes the result, as JSON, into an attribute of <html>.
+  function scrolls(el) {
+    var o = getComputedStyle(el).overflowX;
+    return o === "auto" || o === "scroll";
+  }
+  function describe(el) {
+    var d = el.tagName.toLowerCase();
+    if (el.id) d += "#" + el.id;
+    if (el.className && typeof el.className === "string")
+      d += "." + el.className.trim().split(/\\s+/).slice(0, 2).join(".");
+    var fig = el.closest("figure");
+    if (fig && fig.id && fig !== el) d += " in figure#" + fig.id;
+    return d;
+  }
+  function measure() {
+    var article = document.querySelector("article") || document.querySelector("main")
+      || document.body;
+    var box = article.getBoundingClientRect();
+    var out = {width: window.innerWidth, article: Math.round(box.width), overflow: [],
+               cut: [], checked: 0, state: "measured"};
+    var sel = "table, figure, img, mjx-container, div.math, pre, code, h1, h2, h3";
+    article.querySelectorAll(sel).forEach(function (el) {
+      var r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) return;  // not shown (a collapsed cell)
+      out.checked += 1;
+      var wrapped = false;
+      // a scrolling box inside the article (the theme lets the whole article scroll)
+      for (var a = el.parentElement; a && a !== article; a = a.parentElement) {
+        var ra = a.getBoundingClientRect();
+        if (scrolls(a) && ra.right <= box.right + 1 && ra.left >= box.left - 1) {
+          wrapped = true;
+          break;
+        }
+      }
+      if (!wrapped && (r.right > box.right + 1 || r.left < box.left - 1)) {
+        out.overflow.push(describe(el) + ": " + Math.round(r.width) + " px wide, article "
+                          + Math.round(box.width) + " px");
+      }
+      if (el.tagName === "PRE" && el.scrollWidth > el.clientWidth + 1 && !scrolls(el)) {
+        out.cut.push(describe(el) + ": a line of " + el.scrollWidth + " px in "
+                     + el.clientWidth + " px");
+      }
+    });
+    // The page is shown in an <iframe> of the width under test (see _render); the frame's
+    // rendered DOM goes to the outer page, whose DOM Chromium dumps.
+    parent.postMessage(JSON.stringify({layout: out,
+                                       dom: document.documentElement.outerHTML}), "*");
+  }
+  window.addEventListener("load", function () {
+    measure();
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      MathJax.startup.promise.then(measure);
+    }
+  });
+})();
+</script>"""
+"""Added before ``</body>`` of a copy of each page (see :func:`_render`)."""
+
+FRAME_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"></head><body style="margin: 0">
+<iframe src="@PAGE@" style="width: @WIDTH@px; height: @HEIGHT@px; border: 0; display: block">
+</iframe>
+<script>
+window.addEventListener("message", function (event) {
+  document.body.setAttribute("@ATTR@", event.data);
+});
+</script></body></html>
+""".replace("@ATTR@", LAYOUT_ATTRIBUTE).replace("@HEIGHT@", str(WINDOW_HEIGHT))
+"""The outer page: the page under test in a frame exactly ``width`` px wide.
+
+Headless Chromium's window is at least 500 px wide, so a phone's width is only reached
+inside a frame; the same frame is used at every width so that all are measured alike.
+"""
+
+
+def _framed(dom: str) -> dict | None:
+    """What the framed page posted (``layout`` and its rendered ``dom``), or None."""
+    match = re.search(LAYOUT_ATTRIBUTE + r'="([^"]*)"', dom)
+    if match is None:
+        return None
+    import json
+
+    return json.loads(html.unescape(match.group(1)))
 
 
 def _redirect(page: Path) -> str | None:
@@ -249,19 +351,47 @@ def _redirect(page: Path) -> str | None:
     return None
 
 
-def _render(chromium: str, page: Path, html_dir: Path, shots: Path) -> Rendered:
+def _render(chromium: str, page: Path, html_dir: Path, shots: Path, width: int) -> Rendered:
+    """Render ``page`` at ``width`` px: its DOM, a screenshot and the measured layout.
+
+    Chromium opens :data:`FRAME_PAGE`, whose frame shows a copy of the page with
+    :data:`LAYOUT_SCRIPT` added; both sit next to the page (so that relative links still
+    resolve) and are removed afterwards. The screenshot is cropped to ``width``.
+    """
     name = page.relative_to(html_dir).with_suffix("").as_posix().replace("/", "__")
-    shot = shots / f"{name}.png"
+    shot = shots / f"w{width}" / f"{name}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
     if _redirect(page):
         # Chromium follows the redirect before the DOM is dumped; check the file itself.
-        return Rendered(page, page.read_text(errors="replace"), None, 0, "")
-    with tempfile.TemporaryDirectory(prefix="chromium-", dir=shots.parent) as profile:
-        proc = subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
-             "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=PAGE_TIMEOUT, cwd=shots,
-        )
-    return Rendered(page, proc.stdout, shot, proc.returncode, proc.stderr)
+        return Rendered(page, page.read_text(errors="replace"), None, 0, "", width)
+    source = page.read_text(errors="replace")
+    i = source.lower().rfind("</body>")
+    measured = page.with_name(f".fa-layout-{width}-{page.name}")
+    frame = page.with_name(f".fa-frame-{width}-{page.name}")
+    measured.write_text(source[:i] + LAYOUT_SCRIPT + source[i:] if i >= 0 else source)
+    frame.write_text(FRAME_PAGE.replace("@PAGE@", measured.name).replace("@WIDTH@", str(width)))
+    try:
+        with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+            proc = subprocess.run(
+                [chromium, *CHROMIUM_FLAGS, f"--window-size={max(width, 500)},{WINDOW_HEIGHT}",
+                 # virtual time: the frame's scripts (MathJax, the measurement) finish
+                 # before the DOM is dumped
+                 "--virtual-time-budget=30000",
+                 f"--user-data-dir={profile}", f"--screenshot={shot}", "--dump-dom",
+                 frame.as_uri()],
+                capture_output=True, text=True, timeout=PAGE_TIMEOUT, cwd=shot.parent,
+            )
+    finally:
+        measured.unlink(missing_ok=True)
+        frame.unlink(missing_ok=True)
+    framed = _framed(proc.stdout) or {}
+    if shot.is_file() and width < 500:
+        from PIL import Image
+
+        with Image.open(shot) as image:
+            image.crop((0, 0, width, image.height)).save(shot)
+    return Rendered(page, framed.get("dom", ""), shot, proc.returncode, proc.stderr, width,
+                    framed.get("layout"))
 
 
 @pytest.fixture(scope="module")
@@ -276,15 +406,34 @@ def pages(built) -> list[Path]:
     return found
 
 
-@pytest.fixture(scope="module")
-def rendered(chromium, built, pages) -> dict[Path, Rendered]:
-    """Open every page in headless Chromium: rendered DOM and a 1280 x 2000 screenshot."""
-    shots = built.out / "_build" / "screenshots"
+def _screenshot_dir(built: Built) -> Path:
+    """Where the screenshots go: ``FA_SCREENSHOT_DIR`` or ``<tmp>/_build/screenshots``."""
+    chosen = os.environ.get(SCREENSHOT_ENV, "").strip()
+    shots = Path(chosen).resolve() if chosen else built.out / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda p: _render(chromium, p, built.html, shots), pages))
-    print(f"\nscreenshots of {len(results)} pages: {shots}")
-    return {r.path: r for r in results}
+    return shots
+
+
+@pytest.fixture(scope="module")
+def rendered_at(chromium, built, pages) -> dict[int, dict[Path, Rendered]]:
+    """Open every page in headless Chromium at every width of :data:`WIDTHS`."""
+    shots = _screenshot_dir(built)
+    workers = max(1, int(os.environ.get(WORKERS_ENV, "2") or 2))
+    jobs = [(page, width) for width in WIDTHS for page in pages]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda job: _render(chromium, job[0], built.html, shots,
+                                                    job[1]), jobs))
+    print(f"\nscreenshots of {len(pages)} pages at {', '.join(map(str, WIDTHS))} px: {shots}")
+    by_width: dict[int, dict[Path, Rendered]] = {width: {} for width in WIDTHS}
+    for r in results:
+        by_width[r.width][r.path] = r
+    return by_width
+
+
+@pytest.fixture(scope="module")
+def rendered(rendered_at) -> dict[Path, Rendered]:
+    """Every page as rendered at the desktop width (1400 px)."""
+    return rendered_at[WIDTHS[0]]
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +507,7 @@ def test_pages_load(rendered, parsed, built):
         shot = _image_problem(r.screenshot)
         if shot:
             problems.append(f"{rel}: screenshot {r.screenshot.name}: {shot}")
-    shots = built.out / "_build" / "screenshots"
+    shots = _screenshot_dir(built)
     assert not problems, "\n".join(problems) + f"\n(screenshots: {shots})"
 
 
@@ -390,7 +539,7 @@ def test_figures_have_images(rendered, parsed, built):
                 why = _image_problem(target)
                 if why:
                     problems.append(f"{rel}: image {src}: {why}")
-    shots = built.out / "_build" / "screenshots"
+    shots = _screenshot_dir(built)
     assert not problems, "\n".join(problems) + f"\n(screenshots: {shots})"
     print(f"\n{checked} figure images checked")
 
@@ -424,6 +573,57 @@ def test_tables_scroll_instead_of_overflowing(rendered, parsed, built):
     assert not problems, "\n".join(problems)
 
 
+def test_nothing_overflows_or_is_cut(rendered_at, built):
+    """At 1400 and 400 px: nothing reaches beyond the article without a scrolling box.
+
+    Tables, figures, images, equations (inline and display), code (blocks and inline) and
+    headings are checked in the rendered layout (:data:`LAYOUT_SCRIPT`); a code block whose
+    lines are wider than the block must scroll, else a line is cut. Elements that are not
+    shown (collapsed cells) are skipped.
+    """
+    problems, checked = [], 0
+    for width, rendered in rendered_at.items():
+        for path, r in rendered.items():
+            rel = path.relative_to(built.html)
+            if r.screenshot is None:  # a page that only redirects
+                continue
+            if r.layout is None:
+                problems.append(f"{rel} at {width} px: the layout was not measured")
+                continue
+            if abs(r.layout["width"] - width) > 20:
+                problems.append(f"{rel}: window {r.layout['width']} px, asked for {width}")
+            checked += r.layout["checked"]
+            problems += [f"{rel} at {width} px: {p} (no scrolling box)"
+                         for p in r.layout["overflow"]]
+            problems += [f"{rel} at {width} px: code cut: {p}" for p in r.layout["cut"]]
+    assert checked > 100, f"only {checked} elements measured"
+    assert not problems, "\n".join(problems) + f"\n(screenshots: {_screenshot_dir(built)})"
+    print(f"\n{checked} elements measured at {', '.join(map(str, WIDTHS))} px")
+
+
+def test_figures_open_at_full_size(rendered, parsed, built):
+    """Every figure's image is wrapped in a link to the image file itself."""
+    from fa_lib.sphinxext import FIGURE_LINK_CLASS
+
+    problems, n_figures = [], 0
+    for path, r in rendered.items():
+        rel = path.relative_to(built.html)
+        links = {html.unescape(m.group(1)) for m in re.finditer(
+            r'<a\b[^>]*class="[^"]*\b' + FIGURE_LINK_CLASS + r'\b[^"]*"[^>]*href="([^"]*)"',
+            r.dom)}
+        for node in parsed[path].nodes:
+            if node.tag != "img" or "figure" not in node.ancestors:
+                continue
+            n_figures += 1
+            src = node.attrs.get("src", "")
+            if FIGURE_LINK_CLASS not in node.ancestor_classes:
+                problems.append(f"{rel}: figure image {src} is not a link")
+            elif src not in links:
+                problems.append(f"{rel}: figure image {src} links elsewhere")
+    assert n_figures >= 20, f"only {n_figures} figure images"
+    assert not problems, "\n".join(problems)
+
+
 def _target_ids(target: Path, parsed: dict[Path, Page], cache: dict[Path, set[str]]) -> set[str]:
     if target in parsed:
         return parsed[target].ids
@@ -436,8 +636,11 @@ RAW_TEX = re.compile(r'class="math[^"]*"[^>]*>\s*(\\\(|\\\[|\$\$)')
 """A math element whose content still starts with a TeX delimiter: not typeset."""
 
 
-def test_math_is_typeset(rendered, built):
-    """Every page's math is typeset by the local MathJax (``FA_MATHJAX_DIR``, see .ci/run)."""
+def test_math_is_typeset(rendered_at, built):
+    """Every page's math is typeset by the local MathJax (``FA_MATHJAX_DIR``, see .ci/run).
+
+    At both widths of :data:`WIDTHS`.
+    """
     from fa_lib import sphinxext
 
     if sphinxext.local_mathjax() is None:
@@ -448,15 +651,17 @@ def test_math_is_typeset(rendered, built):
         pytest.skip(message)
     assert (built.html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     untypeset, pages_with_math = [], 0
-    for path, page in rendered.items():
-        source = path.read_text(errors="replace")
-        n_math = len(RAW_TEX.findall(source))
-        if not n_math:
-            continue
-        pages_with_math += 1
-        left = len(RAW_TEX.findall(page.dom))
-        if left or "<mjx-container" not in page.dom:
-            untypeset.append(f"{path.relative_to(built.html)}: {left} of {n_math} not typeset")
+    for width, rendered in rendered_at.items():
+        for path, page in rendered.items():
+            source = path.read_text(errors="replace")
+            n_math = len(RAW_TEX.findall(source))
+            if not n_math:
+                continue
+            pages_with_math += width == WIDTHS[0]
+            left = len(RAW_TEX.findall(page.dom))
+            if left or "<mjx-container" not in page.dom:
+                untypeset.append(f"{path.relative_to(built.html)} at {width} px: {left} of "
+                                 f"{n_math} not typeset")
     assert pages_with_math >= 5, f"only {pages_with_math} pages have math"
     assert not untypeset, untypeset
 

@@ -98,3 +98,20 @@ def test_local_mathjax_from_the_environment(tmp_path, monkeypatch):
     cfg = SimpleNamespace(numfig_format={}, html_theme_options={}, mathjax_path="https://x/y.js")
     sphinxext._config_inited(app, cfg)
     assert cfg.mathjax_path == "mathjax/tex-chtml.js" and connected == ["build-finished"]
+
+
+def test_figure_images_link_to_their_files_and_nothing_else_changes():
+    body = (
+        '<p><img src="../_images/logo.png" /></p>'
+        '<figure class="align-default" id="fig-a"><div class="cell_output">'
+        '<img alt="a" src="../_images/a.png" /></div>'
+        '<figcaption><p>Fig. 1A</p></figcaption></figure>'
+        '<figure id="fig-b"><a href="x.html"><img src="../_images/b.png" /></a></figure>'
+    )
+    out = sphinxext.link_figures(body)
+    assert out.startswith('<p><img src="../_images/logo.png" /></p>')  # not a figure
+    assert (f'<a class="{sphinxext.FIGURE_LINK_CLASS} reference internal image-reference" '
+            'href="../_images/a.png"') in out
+    assert '<a href="x.html"><img src="../_images/b.png" /></a>' in out  # already linked
+    assert out.count("<a ") == 2
+    assert sphinxext.link_figures(out) == out  # idempotent
