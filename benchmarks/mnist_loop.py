@@ -67,7 +67,7 @@ def matmul_peak(dtype: str, compare_bp: bool, reps: int = REPS, seconds: float =
         ops = []
         for kind, n, k, m in prods:
             if kind.endswith("_shared"):  # one wide product for all repetitions
-                a = rng.standard_normal((k, n) if kind == "upd_shared" else (n, k)).astype(dt)
+                a = rng.standard_normal((n, k)).astype(dt)
                 if kind == "upd_shared" and layout == "engine":
                     a = np.ascontiguousarray(a.T).T  # X^T: a transposed view of X
                 b = rng.standard_normal((k, reps * m)).astype(dt)
@@ -151,6 +151,8 @@ _GROUPS = {
     "matmul (weight_updates, in its list comprehension)": ("network.py", "<listcomp>"),
     "learn (W += dW, rule)": ("rule.py", "learn"),
     "angle recorders (linalg.angle)": ("linalg.py", "angle"),
+    "first layer, forward (linalg.shared_matmul)": ("linalg.py", "shared_matmul"),
+    "first layer, updates (linalg.shared_tmatmul)": ("linalg.py", "shared_tmatmul"),
     "frobenius norms / inner products": ("linalg.py", None),
     "input checks (_checks: isfinite scans)": ("_checks.py", None),
     "ensure_finite": ("network.py", "ensure_finite"),

@@ -62,13 +62,19 @@ def mnist_table(res: dict) -> str:
 
 def profile_table(res: dict) -> str:
     """Where the engine's iteration spends its time (cProfile own time by group)."""
-    pr = res["mnist"]["profile"]
-    rows = sorted(((k, pr["groups_s"][k], f"{100 * v:.1f}%")
-                   for k, v in pr["groups_fraction"].items()), key=lambda r: -r[1])
-    c = pr["config"]
-    return (f"cProfile of `training.run`, {c['dtype']}, record_bp={c['record_bp']}, "
-            f"{c['reps']} reps, {c['iterations']} iterations (CPU {pr['wall_s']:.2f} s "
-            "under the profiler):\n\n" + _table(["group", "own time (s)", "share"], rows))
+    parts = []
+    for key in ("profile_float32", "profile"):
+        pr = res["mnist"].get(key)
+        if pr is None:
+            continue
+        rows = sorted(((k, pr["groups_s"][k], f"{100 * v:.1f}%")
+                       for k, v in pr["groups_fraction"].items()), key=lambda r: -r[1])
+        c = pr["config"]
+        parts.append(f"cProfile of `training.run`, {c['dtype']}, record_bp={c['record_bp']}, "
+                     f"{c['reps']} reps, {c['iterations']} iterations (CPU {pr['wall_s']:.2f} s "
+                     "under the profiler):\n\n"
+                     + _table(["group", "own time (s)", "share"], rows))
+    return "\n\n".join(parts)
 
 
 def prototype_table(res: dict) -> str:

@@ -87,6 +87,8 @@ def mnist_section(quick: bool) -> dict:
                 out["looped"][key] = loop
     _log("profile")
     out["profile"] = mnist_loop.profile("float64", True, n_batches=10 if quick else 30)
+    # float32: the precision of the book's MNIST runs
+    out["profile_float32"] = mnist_loop.profile("float32", True, n_batches=10 if quick else 30)
     _log("prototype")
     out["prototype"] = {dt: prototype.compare(dt, True, n_batches=10 if quick else 30)
                         for dt in ("float64", "float32")}
