@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import logging
 import os
 import shutil
@@ -361,11 +362,11 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
         saved_env, saved_path = dict(os.environ), list(sys.path)
         try:
             sys.path[:0] = [entry for entry in path if entry not in sys.path]
-            for name in [k for k in os.environ if k.startswith("FA_")]:
+            for name in [k for k in os.environ if k.startswith("FA_") and k != mnist.ENV_VAR]:
                 del os.environ[name]
             os.environ.update(environment)
             os.environ.update({"FA_CACHE_DIR": scratch, "FA_CACHE": "on"})
-            if mnist_dir is not None:
+            if mnist_dir is not None:  # else the worker's own FA_MNIST_DIR, if any
                 os.environ[mnist.ENV_VAR] = mnist_dir
             run = _import(module).EXPERIMENTS[label]
             result["outcome"] = _timed(run)
@@ -386,7 +387,18 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
 
 
 def _needs_mnist(module: str) -> bool:
-    return "fa_lib.mnist" in cache.module_dependencies(module)
+    """Whether an experiments module uses :mod:`fa_lib.mnist` (directly or through others).
+
+    A module outside ``fa_lib`` (a test's, a benchmark's) counts the ``fa_lib`` modules,
+    functions and classes it holds.
+    """
+    if module.startswith("fa_lib."):
+        return "fa_lib.mnist" in cache.module_dependencies(module)
+    loaded = sys.modules.get(module) or importlib.import_module(module)
+    used = {value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+            for value in vars(loaded).values()}
+    return any(isinstance(name, str) and name.startswith("fa_lib.")
+               and "fa_lib.mnist" in cache.module_dependencies(name) for name in used)
 
 
 def _running(client: Client) -> set[str]:

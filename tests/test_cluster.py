@@ -118,7 +118,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fa_lib import mnist
 from fa_lib.cache import cached
 
 
@@ -166,7 +165,8 @@ def toy(tmp_path, monkeypatch):
     (package / "__init__.py").write_text("")
     (package / "toy.py").write_text(TOY)
     (package / "with_mnist.py").write_text(
-        TOY.replace("EXPERIMENTS = {", "_UNUSED = {").replace("MNIST = {", "EXPERIMENTS = {"))
+        TOY.replace("EXPERIMENTS = {", "_UNUSED = {").replace("MNIST = {", "EXPERIMENTS = {")
+        .replace("from fa_lib.cache import", "from fa_lib import mnist\nfrom fa_lib.cache import"))
     monkeypatch.syspath_prepend(str(tmp_path))
     cache_dir = tmp_path / "cache"
     monkeypatch.setenv("FA_CACHE_DIR", str(cache_dir))
@@ -224,11 +224,13 @@ def test_a_worker_killed_mid_task_has_its_task_completed_by_the_other(toy, tmp_p
 @needs_dask
 @pytest.mark.skipif(not os.environ.get("FA_MNIST_DIR"),
                     reason="FA_MNIST_DIR is not set (the client's MNIST files)")
-def test_mnist_reaches_the_workers_from_the_client(toy, monkeypatch, capsys):
+def test_mnist_reaches_the_workers_from_the_client(toy, capsys):
     from fa_lib import cluster
 
-    # The toy module is outside fa_lib: say it needs MNIST, as a chapter using fa_lib.mnist.
-    monkeypatch.setattr(cluster, "_needs_mnist", lambda module: True)
+    assert cluster._needs_mnist("toy_cluster.with_mnist")  # it holds fa_lib.mnist
+    assert not cluster._needs_mnist("toy_cluster.toy")
+    assert cluster._needs_mnist("fa_lib.experiments.flexibility")
+    assert not cluster._needs_mnist("fa_lib.experiments.depth")
     rows, failures = reproduce.reproduce(progress=False, scheduler="local:1",
                                          modules={"toy": "toy_cluster.with_mnist"})
     assert not failures, failures
@@ -344,3 +346,4 @@ def test_a_worker_without_mnist_or_with_other_code_fails_clearly(tmp_path):
     plugin.setup(Worker())
     assert plugin.directory is None and "ChecksumError" in plugin.error, plugin.error
     assert cluster._mnist_status(type("W", (), {"plugins": {cluster.PLUGIN: plugin}})())
+
