@@ -171,6 +171,7 @@ def _compare(one: Path, two: Path) -> dict:
 def _ratios(part: Mapping[str, Mapping]) -> dict:
     jobs, cluster = part["jobs"], part["cluster"]
     return {"wall": round(cluster["wall_s"] / jobs["wall_s"], 3),
+            "cpu": round(cluster["cpu_s"] / jobs["cpu_s"], 3),
             "experiments": round(cluster["experiments_s"] / jobs["experiments_s"], 3)}
 
 
@@ -212,23 +213,25 @@ def render(record: Mapping) -> str:
     """The part of ``book/cluster.md`` made from ``results/cluster.json``."""
     m = record["machine"]
     lines = [START, "",
+             "The quick-scale book is `python -m fa_lib reproduce --scale quick` with each "
+             "option; the Fig. S3 slice is described below the table. "
              f"Measured on {m['date'][:10]} on {m['logical_cpus']} logical CPUs "
              f"({m['cpu_model']}), Python {m['python']}, NumPy {m['numpy']}, one BLAS thread "
              "per worker, each command from an empty results cache.", ""]
-    names = {"quick": "the whole book at the quick scale "
-                      "(`python -m fa_lib reproduce --scale quick`)",
-             "s3": "a slice of the Fig. S3 grid at paper scale"}
-    lines += ["| workload | --jobs 2: wall s | local:2: wall s | local:2 / --jobs 2 (wall) "
-              "| experiments' own s, --jobs 2 / local:2 | local:2 / --jobs 2 (experiments) "
-              "| CPU share of the command (--jobs 2 / local:2) "
-              "| machine busy (--jobs 2 / local:2) |",
-              "|---|---|---|---|---|---|---|---|"]
+    names = {"quick": "the whole book, quick scale", "s3": "a Fig. S3 slice, paper scale"}
+    lines += ["| workload | wall s, --jobs 2 / local:2 | **local:2 / --jobs 2, wall** "
+              "| CPU s, --jobs 2 / local:2 | local:2 / --jobs 2, CPU "
+              "| experiments' own s, --jobs 2 / local:2 | local:2 / --jobs 2, experiments "
+              "| CPU share of the command, --jobs 2 / local:2 "
+              "| machine busy, --jobs 2 / local:2 |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for part, data in record["parts"].items():
         j, c, r = data["jobs"], data["cluster"], data["ratio"]
         lines.append(
-            f"| {names.get(part, part)} ({j['experiments']} experiments) | {j['wall_s']:.1f} "
-            f"| {c['wall_s']:.1f} | **{r['wall']:.2f}** | {j['experiments_s']:.1f} / "
-            f"{c['experiments_s']:.1f} | {r['experiments']:.2f} "
+            f"| {names.get(part, part)} ({j['experiments']} experiments) "
+            f"| {j['wall_s']:.1f} / {c['wall_s']:.1f} | **{r['wall']:.2f}** "
+            f"| {j['cpu_s']:.1f} / {c['cpu_s']:.1f} | {r['cpu']:.2f} "
+            f"| {j['experiments_s']:.1f} / {c['experiments_s']:.1f} | {r['experiments']:.2f} "
             f"| {j['cpu_share']:.2f} / {c['cpu_share']:.2f} "
             f"| {j['machine_busy']:.2f} / {c['machine_busy']:.2f} |")
     lines += [""] + [
@@ -243,21 +246,25 @@ def render(record: Mapping) -> str:
                       f"{s['batches_per_epoch']} mini-batches of {s['batch_size']}) but "
                       f"{s['epochs_per_phase']} epochs per phase instead of "
                       f"{s['paper_epochs_per_phase']} (`benchmarks/cluster_slice.py`)."]
-    busy = max(max(d["jobs"]["machine_busy"], d["cluster"]["machine_busy"])
-               for d in record["parts"].values())
-    share = min(min(d["jobs"]["cpu_share"], d["cluster"]["cpu_share"])
-                for d in record["parts"].values())
+    modes = {"jobs": "--jobs 2", "cluster": "--scheduler local:2"}
+    shared = [(names.get(part, part), modes[mode], d[mode]) for part, d in
+              record["parts"].items() for mode in modes
+              if d[mode]["machine_busy"] - d[mode]["cpu_share"] > 0.15]
     lines += ["", "*Wall s* is the whole command, from Python's start to its exit (the "
                   "cluster's start and stop included); the *experiments' own s* add up the "
                   "time table's rows (each experiment's time in its worker). The *CPU share* "
                   "is the CPU time of the command and its workers over its wall time and "
                   "the machine's cores; *machine busy* is the fraction of the machine's CPU "
                   "time used by all processes meanwhile (`/proc/stat`)."]
-    if busy - share > 0.15:
-        lines += ["", f"The machine was shared while this was measured (busy up to "
-                      f"{busy:.0%} while the commands themselves used as little as "
-                      f"{share:.0%}): the times include waiting for the CPU, and the ratios "
-                      "are those of a loaded machine, not of an idle one."]
+    lines += ["", "*CPU s* is the CPU time of the command and all its processes (the "
+                  "client, the scheduler and the workers, or the `--jobs` workers): unlike "
+                  "the wall time, it does not grow when other processes share the CPUs."]
+    for name, mode, run in shared:
+        lines += ["", f"The machine was shared while {name} ran with `{mode}`: other "
+                      f"processes used {run['machine_busy'] - run['cpu_share']:.0%} of its CPU "
+                      f"time (busy {run['machine_busy']:.2f}, the command "
+                      f"{run['cpu_share']:.2f}), so that wall time includes waiting for the "
+                      "CPU; its CPU time does not."]
     lines += ["", END]
     return "\n".join(lines)
 
@@ -281,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.render_only:
         record = json.loads(RESULTS.read_text(encoding="utf-8"))
+        for part in record["parts"].values():  # derived from the measurements
+            part["ratio"] = _ratios(part)
+        RESULTS.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     else:
         record = measure(args.parts)
         RESULTS.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

@@ -349,3 +349,23 @@ def test_a_worker_without_mnist_or_with_other_code_fails_clearly(tmp_path):
     assert plugin.directory is None and "ChecksumError" in plugin.error, plugin.error
     assert cluster._mnist_status(type("W", (), {"plugins": {cluster.PLUGIN: plugin}})())
 
+
+# --------------------------------------------------------------------------- the measured overhead
+
+
+def test_the_book_page_shows_the_measured_overhead_from_its_json():
+    """``book/cluster.md`` shows ``benchmarks/results/cluster.json``, computed, not typed in."""
+    from benchmarks import cluster as bench
+
+    record = json.loads(bench.RESULTS.read_text(encoding="utf-8"))
+    assert set(record["parts"]) == {"quick", "s3"}
+    for part in record["parts"].values():
+        jobs, clustered = part["jobs"], part["cluster"]
+        assert part["ratio"]["wall"] == round(clustered["wall_s"] / jobs["wall_s"], 3)
+        for run in (jobs, clustered):
+            assert 0 < run["cpu_share"] <= 1.05 and 0 < run["machine_busy"] <= 1.0
+    page = bench.PAGE.read_text(encoding="utf-8")
+    assert bench.render_page(record) == page, "run python -m benchmarks.cluster --render-only"
+    assert f"**{record['parts']['quick']['ratio']['wall']:.2f}**" in page
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    assert "file: book/cluster" in toc.split("Checks, benchmarks and references")[1]
