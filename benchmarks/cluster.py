@@ -257,14 +257,15 @@ def render(record: Mapping) -> str:
                   "the machine's cores; *machine busy* is the fraction of the machine's CPU "
                   "time used by all processes meanwhile (`/proc/stat`)."]
     lines += ["", "*CPU s* is the CPU time of the command and all its processes (the "
-                  "client, the scheduler and the workers, or the `--jobs` workers): unlike "
-                  "the wall time, it does not grow when other processes share the CPUs."]
+                  "client, the scheduler and the workers, or the `--jobs` workers): it "
+                  "grows much less than the wall time when other processes share the CPUs "
+                  "(a little, as they share the caches too)."]
     for name, mode, run in shared:
         lines += ["", f"The machine was shared while {name} ran with `{mode}`: other "
                       f"processes used {run['machine_busy'] - run['cpu_share']:.0%} of its CPU "
                       f"time (busy {run['machine_busy']:.2f}, the command "
                       f"{run['cpu_share']:.2f}), so that wall time includes waiting for the "
-                      "CPU; its CPU time does not."]
+                      "CPU; its CPU time much less."]
     lines += ["", END]
     return "\n".join(lines)
 
