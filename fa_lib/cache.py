@@ -86,6 +86,7 @@ import numpy as np
 
 __all__ = [
     "ComputeRefused",
+    "EntryRejected",
     "Observer",
     "cache_dir",
     "cache_enabled",
@@ -97,6 +98,7 @@ __all__ = [
     "content_checksum",
     "observe",
     "remove_stale_temporaries",
+    "store_entry",
     "loaded_code_fingerprint",
     "module_dependencies",
     "module_fingerprint",
@@ -541,12 +543,21 @@ def _read(path: Path, key: str) -> dict[str, np.ndarray]:
     """
     with open(path, "rb") as fh:
         data = fh.read()
+    return _parse(data, key)[0]
+
+
+def _parse(data: bytes, key: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Parse and verify the bytes of an entry: (arrays, metadata).
+
+    ``key=None`` accepts the key the metadata holds. A content that is not a valid entry
+    raises :class:`_Damaged`.
+    """
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if META_KEY not in npz.files:
                 raise ValueError(f"no {META_KEY} array")
             meta = json.loads(str(npz[META_KEY][()]))
-            if not isinstance(meta, dict) or meta.get("key") != key:
+            if not isinstance(meta, dict) or (key is not None and meta.get("key") != key):
                 raise ValueError("its key does not match")
             names = meta.get("arrays")
             stored = sorted(f for f in npz.files if f != META_KEY)
@@ -559,7 +570,7 @@ def _read(path: Path, key: str) -> dict[str, np.ndarray]:
     # Entries written before the checksum was added have none; their CRCs were checked.
     if "sha256" in meta and meta["sha256"] != content_checksum(arrays):
         raise _Damaged("its arrays do not match the checksum in its metadata")
-    return arrays
+    return arrays, meta
 
 
 def _umask_mode() -> int:
@@ -663,6 +674,75 @@ def write_json(path: Path | str, record: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class EntryRejected(ValueError):  # noqa: N818 - named after what happened to the entry
+    """An entry computed elsewhere (e.g. on a cluster worker) failed its checks."""
+
+
+def store_entry(file_name: str, data: bytes, directory: Path | str | None = None) -> Path:
+    """Check an entry computed elsewhere and write it atomically into the cache.
+
+    The entry's bytes (an ``.npz`` file as :func:`cached` writes it, e.g. returned by a
+    cluster worker that computed it in a cache of its own) must be a complete, valid
+    entry: every member passes its CRC, its metadata is complete, its key is the SHA-256
+    of its name, configuration, code fingerprint and layout version (:func:`cache_key`),
+    its file name is ``<name>-<key[:20]>.npz``, and its arrays match the SHA-256 of its
+    metadata (:func:`content_checksum`). It is then written like every entry: to a
+    temporary file in ``directory``, flushed to disk, and renamed into place (an entry
+    already there is replaced).
+
+    Parameters
+    ----------
+    file_name : str
+        The entry's file name, ``<name>-<key[:20]>.npz``.
+    data : bytes
+        The file's content.
+    directory : path, optional
+        The cache directory (default :func:`cache_dir`); created when missing.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the entry written.
+
+    Raises
+    ------
+    EntryRejected
+        If the entry fails a check; nothing is written.
+    OSError
+        If it cannot be written; no temporary file is left behind.
+    """
+    try:
+        arrays, meta = _parse(bytes(data), None)
+        name, key = meta.get("name"), meta.get("key")
+        if not isinstance(name, str) or not isinstance(key, str):
+            raise _Damaged("its metadata has no name or key")
+        _check_name(name)
+        if "sha256" not in meta or "code" not in meta or not isinstance(meta.get("config"),
+                                                                       dict):
+            raise _Damaged("its metadata has no checksum, code fingerprint or configuration")
+        expected = cache_key(name, meta["config"], fingerprint=meta["code"])
+        if key != expected or meta.get("format") != FORMAT_VERSION:
+            raise _Damaged("its key is not that of its name, configuration and code")
+        if file_name != f"{name}-{key[:20]}.npz":
+            raise _Damaged(f"it should be named {name}-{key[:20]}.npz")
+    except (_Damaged, ValueError, TypeError) as err:
+        raise EntryRejected(f"entry {file_name!r} rejected: {err}") from None
+    directory = _cache_dir(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / file_name
+    fd, tmp = _temporary(path.with_name(path.stem))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _write(path: Path, results: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:

@@ -12,7 +12,8 @@ notebooks call.
 Usage, from the repository root::
 
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...] [--list]
-                               [--jobs N] [--json PATH] [--no-progress]
+                               [--jobs N | --scheduler ADDRESS|local:N]
+                               [--json PATH] [--no-progress]
 
 ``--scale``
     ``paper`` or ``quick``; sets ``FA_SCALE`` before any experiments module is imported
@@ -30,9 +31,17 @@ Usage, from the repository root::
     Default ``FA_JOBS``, else 1: one after another, in this process. On a machine with
     ``N`` cores the workers keep every core busy to the end (the longest experiments, Fig. 4 and the
     MNIST runs, come early in the book's order or are many of one size).
+``--scheduler ADDRESS`` or ``--scheduler local:N``
+    Compute the experiments that are not cached yet on a ``dask.distributed`` cluster:
+    the workers of the scheduler at ``ADDRESS`` (e.g. ``tcp://host:8786``), or a local
+    cluster of ``N`` worker processes started for the run. The workers need no shared
+    file system: each returns the entries it computed, which are checked and written
+    here. Needs ``dask`` and ``distributed``; see :mod:`fa_lib.cluster` (MNIST, lost
+    workers, the 10 s connection timeout). Not with ``--jobs``.
 ``--json PATH``
-    Also write the time table (every row), the wall-clock time, the scale, ``--jobs``,
-    the results cache and the command to ``PATH`` as JSON (the benchmarks read it).
+    Also write the time table (every row), the wall-clock time, the scale, ``--jobs``
+    or ``--scheduler``, the results cache and the command to ``PATH`` as JSON (the
+    benchmarks read it).
 ``--no-progress``
     No progress bars (by default a bar over the experiments, and the experiments' own
     bars where they have a ``progress`` argument, on standard error).
@@ -42,16 +51,19 @@ MNIST files are read from ``FA_MNIST_DIR``. At the end a table gives, per experi
 its chapter, the seconds it took (wall clock, and the CPU seconds of this process, which
 on a shared machine tell the work apart from the waiting) and whether it was cached
 before (``yes``, ``no``, or ``partial`` when only some of its cache entries were), then
-the totals. The exit status is 0 when every experiment ran, 1 when one failed (the
+the totals; with ``--scheduler``, a note says on which worker it ran and whether a worker
+was lost under it. The exit status is 0 when every experiment ran, 1 when one failed (the
 others still run) or the run was interrupted (Ctrl-C or SIGTERM stops it and still prints
-the table of what finished), 2 on bad arguments or a cache directory that cannot be
-written.
+the table of what finished), 2 on bad arguments, a cache directory that cannot be
+written, or a ``--scheduler`` that cannot be used (not answering, no worker, other code).
 
 Examples::
 
     FA_CACHE_DIR=/tmp/cache python -m fa_lib reproduce --scale quick
     python -m fa_lib reproduce --scale paper --only mnist_alignment flexibility --jobs 2
     python -m fa_lib reproduce --scale paper --list
+    python -m fa_lib reproduce --scale quick --scheduler local:2
+    python -m fa_lib reproduce --scale paper --scheduler tcp://head-node:8786
 
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
@@ -109,6 +121,7 @@ __all__ = [
     "CHAPTERS",
     "CacheNotWritableError",
     "Row",
+    "SchedulerError",
     "chapters",
     "check_writable",
     "error_summary",
@@ -280,6 +293,9 @@ class Row:
         CPU time of the process that made the call, during the call.
     error : str
         For a FAILED row, the exception type and the first line of its message.
+    note : str
+        With ``--scheduler``: the worker it ran on, and how many workers were lost
+        under it (it then ran again on another).
     """
 
     chapter: str
@@ -288,10 +304,15 @@ class Row:
     cached_before: str
     cpu_seconds: float
     error: str = ""
+    note: str = ""
 
 
 class CacheNotWritableError(OSError):
     """The results cache directory cannot be created or written."""
+
+
+class SchedulerError(RuntimeError):
+    """The cluster of ``--scheduler`` cannot be used (not answering, no worker, other code)."""
 
 
 def check_writable(directory: Path | str | None = None) -> Path:
@@ -518,9 +539,21 @@ def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
         raise
 
 
+def _run_on_cluster(tasks: Sequence[tuple[str, str, str]], scheduler: str,
+                    finish: Callable[..., None]) -> None:
+    """Run the tasks on the dask cluster of ``--scheduler`` (:mod:`fa_lib.cluster`)."""
+    try:
+        from fa_lib import cluster
+    except ImportError as err:
+        raise SchedulerError(
+            f"--scheduler needs the packages dask and distributed ({error_summary(err)}); "
+            "install them with `pip install -r requirements.txt`.") from None
+    cluster.run_tasks(tasks, scheduler, finish)
+
+
 def reproduce(
     chapters: Sequence[str] | None = None, jobs: int = 1, progress: bool = True,
-    modules: Mapping[str, str] | None = None,
+    modules: Mapping[str, str] | None = None, scheduler: str | None = None,
 ) -> tuple[list[Row], list[tuple[str, str, str]]]:
     """Run the experiments of ``chapters`` through the results cache, timing each.
 
@@ -537,6 +570,10 @@ def reproduce(
         Show a bar over the experiments and (with ``jobs=1``) the experiments' own bars.
     modules : mapping of str to str, optional
         Chapter -> experiments module, as in :func:`registry` (default: the book's).
+    scheduler : str, optional
+        ``local:N`` or the address of a ``dask.distributed`` scheduler: the experiments
+        that are not cached yet are computed on its workers (:mod:`fa_lib.cluster`),
+        as with ``jobs > 1`` otherwise; ``jobs`` is then not used.
 
     Returns
     -------
@@ -555,6 +592,9 @@ def reproduce(
         On an unknown chapter, ``jobs < 1``, or when the cache is off (``FA_CACHE=off``).
     CacheNotWritableError
         If the cache directory cannot be written (checked before anything runs).
+    SchedulerError
+        With ``scheduler``, if the cluster cannot be used (the scheduler does not answer
+        within 10 s, has no worker, or a worker runs other code); nothing was computed.
     """
     names = _modules(modules)
     chosen = _check_chapters(chapters, list(names))
@@ -565,26 +605,28 @@ def reproduce(
     for path in cache.remove_stale_temporaries(directory):
         print(f"removed a stale temporary file: {path.name}", file=sys.stderr)
     selected = {ch: names[ch] for ch in chosen}
-    table = registry(progress and jobs == 1, modules=selected)
+    serial = jobs == 1 and scheduler is None
+    where = f"on {scheduler}" if scheduler is not None else f"{jobs} at a time"
+    table = registry(progress and serial, modules=selected)
     plan = [(ch, label, run) for ch in chosen for label, run in table[ch]]
     done: dict[tuple[str, str], Row] = {}
     failures: list[tuple[str, str, str]] = []
     bar = _progress_bar(len(plan), progress)
 
     def finish(ch: str, label: str, seconds: float, cpu: float, state: str,
-               summary: str = "", detail: str = "") -> None:
+               summary: str = "", detail: str = "", note: str = "") -> None:
         if state == "FAILED":
             if detail:
                 print(detail, file=sys.stderr, end="")
             failures.append((ch, label, summary))
-        done[ch, label] = Row(ch, label, seconds, state, cpu, summary)
+        done[ch, label] = Row(ch, label, seconds, state, cpu, summary, note)
         if bar is not None:
-            if jobs > 1 and state != "yes":
-                bar.set_postfix_str(f"{jobs} at a time; done: {ch}: {label}")
+            if not serial and state != "yes":
+                bar.set_postfix_str(f"{where}; done: {ch}: {label}")
             bar.update(1)
 
     try:
-        if jobs == 1:
+        if serial:
             for ch, label, run in plan:
                 if bar is not None:
                     bar.set_postfix_str(f"{ch}: {label}")
@@ -599,8 +641,11 @@ def reproduce(
                 else:
                     missing.append((ch, label, selected[ch]))
             if missing and bar is not None:
-                bar.set_postfix_str(f"computing {len(missing)}, {jobs} at a time")
-            _run_workers(missing, min(jobs, len(missing)) or 1, finish)
+                bar.set_postfix_str(f"computing {len(missing)}, {where}")
+            if scheduler is None:
+                _run_workers(missing, min(jobs, len(missing)) or 1, finish)
+            elif missing:
+                _run_on_cluster(missing, scheduler, finish)
     except KeyboardInterrupt as err:
         # Ctrl-C or SIGTERM: the finished experiments stay cached; report them and stop.
         failures.append(("[run]", "interrupted", f"interrupted ({str(err) or 'Ctrl-C'})"))
@@ -622,12 +667,14 @@ def format_table(rows: Sequence[Row]) -> str:
     -------
     str
         One line per row (chapter, experiment, wall-clock seconds, CPU seconds, cached
-        before, and for a FAILED row its error type and first line), then the totals and
-        the counts of experiments cached before, computed and failed.
+        before, for a FAILED row its error type and first line, and the row's note in
+        brackets), then the totals and the counts of experiments cached before, computed
+        and failed.
     """
     head = ("chapter", "experiment", "seconds", "cpu s", "cached before")
     body = [(r.chapter, r.experiment, f"{r.seconds:.1f}", f"{r.cpu_seconds:.1f}",
-             f"{r.cached_before}  {r.error}" if r.error else r.cached_before) for r in rows]
+             "  ".join([r.cached_before] + [r.error] * bool(r.error)
+                       + [f"[{r.note}]"] * bool(r.note))) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(5)]
 
     def line(cells: Sequence[str]) -> str:
@@ -684,6 +731,10 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="compute the experiments not cached yet N at a time "
                              "(default: FA_JOBS, else 1)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS|local:N",
+                        help="compute the experiments not cached yet on a dask cluster: the "
+                             "scheduler at ADDRESS (tcp://host:8786) or N local worker "
+                             "processes (local:N); not with --jobs")
     parser.add_argument("--no-progress", action="store_true", help="show no progress bars")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the time table, the wall-clock time and the "
@@ -703,6 +754,18 @@ def _set_scale(scale: str | None) -> None:
             f"scale {config.scale()!r}; run the command in a new process."
         )
     os.environ["FA_SCALE"] = scale
+
+
+def _parse_scheduler(spec: str) -> None:
+    """Check the syntax of ``--scheduler`` (``local:N`` or an address) without dask."""
+    spec = spec.strip()
+    if not spec:
+        raise ValueError("--scheduler needs an address (tcp://host:8786) or local:N.")
+    if spec == "local" or spec.startswith("local:"):
+        raw = spec.partition(":")[2]
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"--scheduler {spec}: expected local:N with N a whole number "
+                             ">= 1 (the number of worker processes).")
 
 
 def _sigterm(signum: int, frame: Any) -> None:
@@ -730,6 +793,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         chosen = _check_chapters(args.only, CHAPTERS)
+        if args.scheduler is not None:
+            if args.jobs is not None:
+                raise ValueError("--jobs and --scheduler cannot be used together: with "
+                                 "--scheduler, the cluster's workers compute.")
+            _parse_scheduler(args.scheduler)
         jobs = config.jobs() if args.jobs is None else args.jobs
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1; got {jobs}.")
@@ -745,15 +813,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        rows, failures = reproduce(chosen, jobs=jobs, progress=not args.no_progress)
-    except CacheNotWritableError as err:
+        rows, failures = reproduce(chosen, jobs=1 if args.scheduler else jobs,
+                                   progress=not args.no_progress, scheduler=args.scheduler)
+    except (CacheNotWritableError, SchedulerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
     wall = time.perf_counter() - start
     print(format_table(rows))
-    print(f"wall clock: {wall:.1f} s with --jobs {jobs}")
+    how = f"--scheduler {args.scheduler}" if args.scheduler else f"--jobs {jobs}"
+    print(f"wall clock: {wall:.1f} s with {how}")
     for chapter, label, err in failures:
         print(f"FAILED: {chapter} / {label}: {err}", file=sys.stderr)
     if args.json is not None:
@@ -761,7 +831,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             "command": "python -m fa_lib reproduce " + " ".join(
                 sys.argv[1:] if argv is None else argv),
             "started": started.isoformat(timespec="seconds"), "scale": config.scale(),
-            "jobs": jobs, "cache_dir": str(cache.cache_dir()), "wall_s": wall,
+            "jobs": None if args.scheduler else jobs, "scheduler": args.scheduler,
+            "cache_dir": str(cache.cache_dir()), "wall_s": wall,
             "rows": [dataclasses.asdict(r) for r in rows],
             "failures": [list(f) for f in failures],
         }
