@@ -143,6 +143,19 @@ def budget_section(quick: bool, peaks: dict) -> dict:
     }
 
 
+def _cold_build_label(res: dict) -> str:
+    """When and where the measured cold build ran, if not on this run's machine."""
+    ps = res.get("paper_scale") or {}
+    cold = ps.get("cold_build") or {}
+    label = f"cold build of {cold['started'][:10]}" if cold.get("started") else "cold build"
+    where = ps.get("machine")
+    where = where.get("cpu_model") if isinstance(where, dict) else where
+    here = (res.get("machine") or {}).get("cpu_model", "")
+    if where and here and here not in str(where):
+        label += f", on another machine ({where}) than this floor ({here})"
+    return label
+
+
 def targets(res: dict) -> dict:
     """Compare the measurements with the issue's targets."""
     eng = res["mnist"]["engine"]["float32, FA + BP comparison"]
@@ -185,8 +198,7 @@ def targets(res: dict) -> dict:
                 "value": cold["minutes"] / b["gemm_floor_minutes_2cores"],
                 "minutes_2cores": cold["minutes"],
                 "floor_minutes_2cores": b["gemm_floor_minutes_2cores"],
-                "engine": f"cold build of {cold['started'][:10]}" if cold.get("started")
-                else ""}
+                "engine": _cold_build_label(res)}
     return out
 
 
