@@ -732,33 +732,32 @@ def store_entry(file_name: str, data: bytes, directory: Path | str | None = None
     directory = _cache_dir(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / file_name
+    _atomic_write(path, lambda fh: fh.write(data))
+    return path
+
+
+def _atomic_write(path: Path, write: Callable[[Any], object]) -> None:
+    """``write(fh)`` into a temporary file in ``path``'s directory, fsync, then os.replace.
+
+    On any failure the temporary file is removed and ``path`` is left as it was.
+    """
     fd, tmp = _temporary(path.with_name(path.stem))
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def _write(path: Path, results: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
     """Write an entry atomically: a temporary file in the same directory, then os.replace."""
     arrays = dict(results)
     arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    fd, tmp = _temporary(path.with_name(path.stem))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, lambda fh: np.savez(fh, allow_pickle=False, **arrays))
 
 
 def cached(
