@@ -154,6 +154,9 @@ class Observer:
         The damaged entries found (path and cause).
     write_errors : list of str
         The entries that were computed but could not be written (path and cause).
+    read : list of (str, str, pathlib.Path)
+        The entries read from the cache, in the order asked for: name, configuration
+        (its canonical JSON, :func:`canonical_json`) and file.
     """
 
     def __init__(self, refuse: bool = False) -> None:
@@ -162,6 +165,7 @@ class Observer:
         self.computed = 0
         self.damaged: list[str] = []
         self.write_errors: list[str] = []
+        self.read: list[tuple[str, str, Path]] = []
 
     def __repr__(self) -> str:
         return (f"Observer(refuse={self.refuse}, entries={self.entries}, "
@@ -377,7 +381,7 @@ def code_text(source: str) -> str:
 
 _NOT_CODE = frozenset(
     {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report",
-     "fa_lib.book", "fa_lib.tables"}
+     "fa_lib.book", "fa_lib.tables", "fa_lib.record"}
 )
 _MODULE_FINGERPRINTS: dict[str, str] = {}
 
@@ -388,7 +392,7 @@ def module_dependencies(module_name: str) -> list[str]:
     A module uses another when one of its globals is that module, or is a function,
     class or object defined in it; the relation is followed transitively. The
     bookkeeping and presentation modules (``cache``, ``config``, ``plotting``,
-    ``claims``, ``report``, ``book``, ``tables``) are not counted: they do not change
+    ``claims``, ``report``, ``book``, ``tables``, ``record``) are not counted: they do not change
     computed results.
     """
     seen: set[str] = set()
@@ -838,7 +842,10 @@ def cached(
 
     if path.exists():
         try:
-            return _read(path, key)
+            arrays = _read(path, key)
+            if observer is not None:
+                observer.read.append((name, config_text, path))
+            return arrays
         except FileNotFoundError:
             pass  # removed since exists(): compute it
         except _Damaged as err:

@@ -1,0 +1,570 @@
+"""The paper-scale record: every chapter's claims and headline numbers, in one small JSON file.
+
+A paper-scale build takes hours, so its results are kept, in short, in the repository
+(``results/paper_record.json``, :data:`RECORD_PATH`): every chapter's claims (statement,
+measured value, criterion, verdict) and the headline numbers of every cache entry of the
+book's experiments (final and mean value of each array: angles per condition,
+accuracies per run, ...), with the commit, date, machine and compute time of the build.
+The report page of a quick-scale build shows the recorded paper-scale verdict beside
+each quick one (:func:`fa_lib.report.build_report`).
+
+Made and checked with the ``reproduce`` command, which then computes nothing::
+
+    python -m fa_lib reproduce --scale paper --record results/paper_record.json
+    python -m fa_lib reproduce --scale paper --check-record results/paper_record.json
+
+Where the numbers come from: every experiment of :func:`fa_lib.reproduce.registry` is
+called under a refusing cache observer (:func:`fa_lib.cache.observe` with
+``refuse=True``), which reads the entries the notebooks read and computes nothing; the
+observer lists the entries read. An entry is named by its cache name; when one name is
+read with several configurations, the name is followed by a digest of the configuration
+(never of the code: a change of code that leaves the numbers alone leaves the record
+valid).
+
+Headline numbers, generically (no code per chapter): for each numeric array of an entry,
+``final`` is the NaN-aware mean of its last index along the first axis (the first axis
+is the iteration or epoch in the book's results, so this is the final value averaged
+over repetitions and layers), and ``mean`` the NaN-aware mean of the whole array; for an
+accuracy array with repetitions (``epochs x R``), ``final_per_run`` lists the final
+accuracy of each run. Arrays that are bookkeeping or bulk (:data:`SKIPPED`: times, label
+codes, snapshots, traces) are left out.
+
+Tolerances (:data:`TOLERANCES`, per kind of number, from the array's name,
+:func:`kind_of`): the same code on another machine does not give the same bits (float32
+BLAS kernels sum in another order, and training amplifies the last bits over thousands
+of steps), so a check compares numbers within a tolerance: angles (degrees) within 0.5
+degree, accuracies (fractions) within 0.005 (half a percentage point), other numbers
+within a relative 1e-3 (plus 1e-6 absolute, for numbers near zero). Verdicts must be
+identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import math
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fa_lib import cache, claims, config
+
+__all__ = [
+    "FORMAT",
+    "RECORD_PATH",
+    "SKIPPED",
+    "TOLERANCES",
+    "RecordError",
+    "build_record",
+    "check_record",
+    "collect",
+    "compare",
+    "describe",
+    "headline",
+    "kind_of",
+    "load_record",
+    "recorded_verdicts",
+    "write_record",
+]
+
+ROOT = cache.PACKAGE_DIR.parent
+"""The repository root."""
+
+RECORD_PATH = Path("results") / "paper_record.json"
+"""The committed paper-scale record, relative to the repository root."""
+
+FORMAT = 1
+"""The version of the record's layout."""
+
+TOLERANCES: dict[str, dict[str, float]] = {
+    "angle": {"abs": 0.5},
+    "accuracy": {"abs": 0.005},
+    "other": {"rel": 1e-3, "abs": 1e-6},
+}
+"""How far a recorded number may be from the one measured now, per kind (see the module's
+docstring): angles in degrees, accuracies as fractions, other numbers relative."""
+
+_DIGITS = {"angle": 3, "accuracy": 5}
+_SIGNIFICANT = 7  # other numbers: significant digits kept
+
+SKIPPED = re.compile(r"^(seconds|codes.*|z_snapshot|trace_.*)$")
+"""Names of arrays without headline numbers: compute times, label codes, snapshots of
+activity, traces (the last part of a name ``case__array`` is matched)."""
+
+_ANGLE = re.compile(r"^(w\d*_bt|dw\d*_bp|dw\d*_bt|t\d+_aln|t\d+_sup|sum_t\d+_aln|sum_t\d+_sup"
+                    r"|prod_bt|asym_.*|theta\d+.*|.*angle.*)$")
+_ACCURACY = re.compile(r".*acc.*")
+_PER_RUN_MAX = 50
+
+
+class RecordError(ValueError):
+    """The record cannot be made or checked.
+
+    Claims or cache entries are missing, or the record file is not a record.
+    """
+
+
+def kind_of(array_name: str) -> str:
+    """Return the kind of an array's numbers, from its name: ``angle``, ``accuracy`` or ``other``.
+
+    Parameters
+    ----------
+    array_name
+        The name of the array in its cache entry; for ``case__array`` the last part counts.
+
+    Returns
+    -------
+    str
+        A key of :data:`TOLERANCES`.
+    """
+    base = array_name.rsplit("__", 1)[-1]
+    if _ACCURACY.fullmatch(base):
+        return "accuracy"
+    if _ANGLE.fullmatch(base):
+        return "angle"
+    return "other"
+
+
+def _round(value: float, kind: str) -> float | None:
+    if not math.isfinite(value):
+        return None
+    if kind in _DIGITS:
+        return round(value, _DIGITS[kind])
+    return float(f"{value:.{_SIGNIFICANT}g}")
+
+
+def _nanmean(a: np.ndarray) -> float:
+    a = a[~np.isnan(a)]
+    return float(a.mean()) if a.size else math.nan
+
+
+def headline(array_name: str, array: np.ndarray) -> dict[str, Any] | None:
+    """Return the headline numbers of one array, or None when it has none.
+
+    Parameters
+    ----------
+    array_name
+        The array's name (its kind and whether it is skipped follow from it).
+    array
+        The array, as read from the cache.
+
+    Returns
+    -------
+    dict or None
+        ``kind``, ``final`` (NaN-aware mean of the last index along the first axis),
+        ``mean`` (NaN-aware mean of everything) and, for an accuracy array of two or
+        more axes, ``final_per_run`` (the last index along the first axis, averaged over
+        any axes after the second); a number that is NaN everywhere is None. None for
+        an array of :data:`SKIPPED`, an empty one or one that is not numeric.
+    """
+    base = array_name.rsplit("__", 1)[-1]
+    a = np.asarray(array)
+    if SKIPPED.fullmatch(base) or a.size == 0 or a.dtype.kind not in "biuf":
+        return None
+    kind = kind_of(array_name)
+    a = a.astype(np.float64)
+    last = a[-1] if a.ndim else a
+    out: dict[str, Any] = {
+        "kind": kind,
+        "final": _round(_nanmean(np.atleast_1d(last)), kind),
+        "mean": _round(_nanmean(a.ravel()), kind),
+    }
+    if kind == "accuracy" and a.ndim >= 2 and a.shape[1] <= _PER_RUN_MAX:
+        per_run = last.reshape(last.shape[0], -1)
+        out["final_per_run"] = [_round(_nanmean(row), kind) for row in per_run]
+    return out
+
+
+# --------------------------------------------------------------------------- collecting
+
+
+def _config_digest(config_text: str) -> str:
+    return hashlib.sha256(config_text.encode()).hexdigest()[:8]
+
+
+def _read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None
+                  ) -> tuple[dict[str, dict[str, list[tuple[str, str, Path]]]], list[str]]:
+    """Call every experiment under a refusing observer: chapter -> label -> entries read."""
+    from fa_lib import reproduce
+
+    table = reproduce.registry(modules=modules)
+    read: dict[str, dict[str, list[tuple[str, str, Path]]]] = {}
+    missing = []
+    for chapter in chapters:
+        read[chapter] = {}
+        for label, run in table[chapter]:
+            try:
+                with cache.observe(refuse=True) as observer:
+                    run()
+            except cache.ComputeRefused:
+                missing.append(f"{chapter}: {label}")
+                continue
+            read[chapter][label] = list(dict.fromkeys(observer.read))
+    return read, missing
+
+
+def _load_claims(chapters: Sequence[str], scale: str) -> dict[str, list[dict[str, Any]]]:
+    from fa_lib import report
+
+    saved = claims.load_all()
+    missing = [c for c in chapters if c not in saved]
+    if missing:
+        raise RecordError(
+            f"no saved claims at the {scale} scale for the chapter(s) {', '.join(missing)} "
+            f"(in {claims.claims_dir()}); build the book at this scale first "
+            f"(FA_SCALE={scale} jupyter-book build .) with this results cache."
+        )
+    toc = set(report.toc_chapters())
+    wanted = [*chapters, *(c for c in sorted(saved) if c in toc and c not in chapters)]
+    out = {}
+    for chapter in wanted:
+        entries = report._check_saved(chapter, saved[chapter])
+        if saved[chapter]["scale"] != scale:
+            raise RecordError(f"the saved claims of chapter {chapter!r} were measured at the "
+                              f"{saved[chapter]['scale']} scale, not {scale}.")
+        out[chapter] = [
+            {"statement": e["statement"], "measured": e["measured"],
+             "criterion": e["criterion"], "holds": e["holds"],
+             "asserted": e.get("asserted", True),
+             "verdict": claims.verdict(e["holds"], e.get("asserted", True))}
+            for e in entries
+        ]
+    return out
+
+
+def collect(chapters: Sequence[str] | None = None,
+            modules: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Gather the claims and headline numbers of the current scale, computing nothing.
+
+    Parameters
+    ----------
+    chapters
+        The chapters whose claims and experiments are collected; default every chapter
+        with an experiments module (:data:`fa_lib.reproduce.CHAPTERS`, or the keys of
+        ``modules``). Saved claims of other chapters of the table of contents are added.
+    modules
+        Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
+
+    Returns
+    -------
+    dict
+        ``scale``, ``compute_seconds`` (the sum of the entries' stored ``seconds``),
+        ``chapters`` (chapter -> ``claims``: list of statement, measured, criterion,
+        holds, asserted, verdict; ``experiments``: label -> entry names) and
+        ``entries`` (entry name -> array name -> :func:`headline`).
+
+    Raises
+    ------
+    RecordError
+        If a chapter has no saved claims at this scale, or an experiment's entries are
+        not all in the results cache.
+    """
+    from fa_lib import reproduce
+
+    scale = config.scale()
+    if not cache.cache_enabled():
+        raise RecordError("FA_CACHE=off: the results cache is disabled, so there is nothing "
+                          "to record or check.")
+    known = list(reproduce.CHAPTERS if modules is None else modules)
+    chosen = known if chapters is None else list(chapters)
+    saved_claims = _load_claims(chosen, scale)
+    read, missing = _read_entries(chosen, modules)
+    if missing:
+        raise RecordError(
+            f"{len(missing)} experiment(s) are not (all) in the results cache "
+            f"{cache.cache_dir()} at the {scale} scale, e.g. {', '.join(missing[:3])}; "
+            f"run `python -m fa_lib reproduce --scale {scale}` first."
+        )
+    configs: dict[str, set[str]] = {}
+    for labels in read.values():
+        for entries in labels.values():
+            for name, text, _ in entries:
+                configs.setdefault(name, set()).add(text)
+
+    def entry_id(name: str, text: str) -> str:
+        return name if len(configs[name]) == 1 else f"{name} [{_config_digest(text)}]"
+
+    entries_out: dict[str, dict[str, Any]] = {}
+    seconds = 0.0
+    for labels in read.values():
+        for entries in labels.values():
+            for name, text, path in entries:
+                ident = entry_id(name, text)
+                if ident in entries_out:
+                    continue
+                with np.load(path, allow_pickle=False) as npz:
+                    arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
+                if "seconds" in arrays:
+                    seconds += float(np.nansum(arrays["seconds"]))
+                numbers = {k: headline(k, arrays[k]) for k in sorted(arrays)}
+                entries_out[ident] = {k: v for k, v in numbers.items() if v is not None}
+    chapters_out = {
+        chapter: {
+            "claims": saved_claims.get(chapter, []),
+            "experiments": {label: [entry_id(n, t) for n, t, _ in entries]
+                            for label, entries in read.get(chapter, {}).items()},
+        }
+        for chapter in saved_claims
+    }
+    return {"scale": scale, "compute_seconds": round(seconds, 1),
+            "chapters": chapters_out, "entries": entries_out}
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def _dirty() -> bool | None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=10,
+                             check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip())
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def build_record(chapters: Sequence[str] | None = None,
+                 modules: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the record of the current scale: header, claims and headline numbers.
+
+    Parameters
+    ----------
+    chapters, modules
+        As in :func:`collect`.
+
+    Returns
+    -------
+    dict
+        :func:`collect`'s content with a header: ``format``, ``commit`` (``git
+        rev-parse HEAD``, or ``"unknown"``), ``uncommitted_changes`` (whether tracked
+        files differed from the commit), ``date`` (UTC, ISO 8601), ``machine`` (CPU model,
+        cores, platform) and ``tolerances`` (:data:`TOLERANCES`).
+
+    Raises
+    ------
+    RecordError
+        As :func:`collect`.
+    """
+    body = collect(chapters, modules)
+    header = {
+        "format": FORMAT,
+        "scale": body.pop("scale"),
+        "commit": _commit(),
+        "uncommitted_changes": _dirty(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(),
+                    "platform": platform.platform()},
+        "compute_seconds": body.pop("compute_seconds"),
+        "tolerances": TOLERANCES,
+    }
+    return {**header, **body}
+
+
+def write_record(record: Mapping[str, Any], path: Path | str) -> Path:
+    """Write a record atomically as JSON (its directory is created); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_json(path, record)
+    return path
+
+
+def load_record(path: Path | str) -> dict[str, Any]:
+    """Read a record file.
+
+    Parameters
+    ----------
+    path
+        The JSON file written by :func:`write_record`.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    RecordError
+        If the file is missing, not JSON, or not a record (format, scale, chapters with
+        claims, entries).
+    """
+    import json
+
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecordError(f"no record file {path}; make it with `python -m fa_lib reproduce "
+                          "--scale paper --record PATH`.") from None
+    except (OSError, ValueError) as err:
+        raise RecordError(f"the record file {path} cannot be read as JSON ({err}).") from None
+    problem = _record_problem(record)
+    if problem:
+        raise RecordError(f"the record file {path} is not a record: {problem}.")
+    return record
+
+
+def _record_problem(record: Any) -> str:
+    if not isinstance(record, dict):
+        return "it does not hold a JSON object"
+    if record.get("format") != FORMAT:
+        return f"its format is {record.get('format')!r}, expected {FORMAT}"
+    if record.get("scale") not in config.SCALES:
+        return f"its scale is {record.get('scale')!r}"
+    chapters = record.get("chapters")
+    if not isinstance(chapters, dict):
+        return "it has no object 'chapters'"
+    for name, chapter in chapters.items():
+        if not isinstance(chapter, dict) or not isinstance(chapter.get("claims"), list):
+            return f"chapter {name!r} has no list 'claims'"
+        for claim in chapter["claims"]:
+            if not isinstance(claim, dict) or not isinstance(claim.get("statement"), str) \
+                    or claim.get("verdict") not in claims.VERDICTS:
+                return f"a claim of chapter {name!r} has no statement or no valid verdict"
+    entries = record.get("entries")
+    if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+        return "it has no object 'entries' of objects"
+    return ""
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _close(recorded: Any, now: Any, kind: str) -> bool:
+    if recorded is None or now is None:
+        return recorded is None and now is None
+    tol = TOLERANCES.get(kind, TOLERANCES["other"])
+    scale = max(abs(recorded), abs(now))
+    return abs(recorded - now) <= tol.get("abs", 0.0) + tol.get("rel", 0.0) * scale
+
+
+def compare(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Return the differences between a record and the numbers measured now.
+
+    Parameters
+    ----------
+    recorded
+        A record (:func:`load_record`).
+    now
+        What :func:`collect` returns for the current cache and claims.
+
+    Returns
+    -------
+    list of str
+        One line per difference, empty when they agree: another scale, chapters or
+        claims (matched by chapter and statement) missing on either side, a verdict
+        that differs, entries or arrays missing on either side, a number outside its
+        tolerance (:data:`TOLERANCES`).
+    """
+    out: list[str] = []
+    if recorded.get("scale") != now["scale"]:
+        out.append(f"scale: recorded {recorded.get('scale')}, now {now['scale']}")
+    rec_ch, now_ch = recorded["chapters"], now["chapters"]
+    for chapter in [*rec_ch, *(c for c in now_ch if c not in rec_ch)]:
+        if chapter not in now_ch:
+            out.append(f"chapter {chapter}: in the record, not measured now")
+            continue
+        if chapter not in rec_ch:
+            out.append(f"chapter {chapter}: measured now, not in the record")
+            continue
+        rec = {c["statement"]: c for c in rec_ch[chapter]["claims"]}
+        cur = {c["statement"]: c for c in now_ch[chapter]["claims"]}
+        for statement in [*rec, *(s for s in cur if s not in rec)]:
+            if statement not in cur:
+                out.append(f"{chapter}: claim in the record, not registered now: {statement}")
+            elif statement not in rec:
+                out.append(f"{chapter}: claim registered now, not in the record: {statement}")
+            elif rec[statement]["verdict"] != cur[statement]["verdict"]:
+                out.append(f"{chapter}: verdict recorded {rec[statement]['verdict']!r}, now "
+                           f"{cur[statement]['verdict']!r} (measured now: "
+                           f"{cur[statement]['measured']}): {statement}")
+    rec_en, now_en = recorded["entries"], now["entries"]
+    for entry in [*rec_en, *(e for e in now_en if e not in rec_en)]:
+        if entry not in now_en:
+            out.append(f"entry {entry}: in the record, not read now")
+            continue
+        if entry not in rec_en:
+            out.append(f"entry {entry}: read now, not in the record")
+            continue
+        a, b = rec_en[entry], now_en[entry]
+        for array in [*a, *(x for x in b if x not in a)]:
+            if array not in b or array not in a:
+                where = "in the record only" if array not in b else "now only"
+                out.append(f"entry {entry}: array {array} {where}")
+                continue
+            kind = b[array].get("kind", "other")
+            for stat in ("final", "mean"):
+                x, y = a[array].get(stat), b[array].get(stat)
+                if not _close(x, y, kind):
+                    out.append(f"entry {entry}: {array} {stat} recorded {x}, now {y} "
+                               f"({kind}, tolerance {TOLERANCES[kind]})")
+            xs, ys = a[array].get("final_per_run"), b[array].get("final_per_run")
+            if xs is not None or ys is not None:
+                if xs is None or ys is None or len(xs) != len(ys):
+                    out.append(f"entry {entry}: {array} final_per_run recorded {xs}, now {ys}")
+                else:
+                    bad = [i for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+                           if not _close(x, y, kind)]
+                    if bad:
+                        out.append(f"entry {entry}: {array} final_per_run differs in run(s) "
+                                   f"{bad}: recorded {[xs[i] for i in bad]}, now "
+                                   f"{[ys[i] for i in bad]} ({kind}, tolerance "
+                                   f"{TOLERANCES[kind]})")
+    return out
+
+
+def check_record(record: Mapping[str, Any], chapters: Sequence[str] | None = None,
+                 modules: Mapping[str, str] | None = None) -> list[str]:
+    """Compare the current cache and claims (at the current scale) with a record.
+
+    Parameters
+    ----------
+    record
+        The record (:func:`load_record`).
+    chapters, modules
+        As in :func:`collect`.
+
+    Returns
+    -------
+    list of str
+        The differences (:func:`compare`); empty when the cache reproduces the record.
+
+    Raises
+    ------
+    RecordError
+        As :func:`collect`.
+    """
+    return compare(record, collect(chapters, modules))
+
+
+def recorded_verdicts(record: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """Return (chapter, statement) -> recorded verdict, for every claim of a record."""
+    return {(chapter, c["statement"]): c["verdict"]
+            for chapter, body in record["chapters"].items() for c in body["claims"]}
+
+
+def describe(record: Mapping[str, Any]) -> str:
+    """Return ``"<commit[:7]>, <date>"``: how the report labels a record."""
+    commit = str(record.get("commit", "unknown"))
+    commit = commit[:7] if re.fullmatch(r"[0-9a-f]{7,40}", commit) else commit
+    return f"{commit}, {str(record.get('date', '?'))[:10]}"
+
