@@ -14,6 +14,7 @@ Usage, from the repository root::
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...] [--list]
                                [--jobs N | --scheduler ADDRESS|local:N]
                                [--json PATH] [--no-progress]
+    python -m fa_lib reproduce [--scale paper|quick] --record PATH | --check-record PATH
 
 ``--scale``
     ``paper`` or ``quick``; sets ``FA_SCALE`` before any experiments module is imported
@@ -42,6 +43,18 @@ Usage, from the repository root::
     Also write the time table (every row), the wall-clock time, the scale, ``--jobs``
     or ``--scheduler``, the results cache and the command to ``PATH`` as JSON (the
     benchmarks read it).
+``--record PATH``
+    Write the record of this scale (:mod:`fa_lib.record`): every chapter's saved claims
+    and the headline numbers of every experiment's cache entries, with the commit, date,
+    machine and compute time, as JSON to ``PATH`` (atomically). Computes nothing: every
+    experiment must be cached and every chapter must have saved its claims at this scale
+    (a book build), else a clear error and exit status 2.
+``--check-record PATH``
+    Compare this scale's results cache and saved claims with the record at ``PATH``:
+    verdicts identical, numbers within the tolerances of :data:`fa_lib.record.TOLERANCES`.
+    Prints each difference; exit status 0 when they agree, 1 on a difference, 2 when
+    the record is missing or malformed or the cache or claims are incomplete. Computes
+    nothing.
 ``--no-progress``
     No progress bars (by default a bar over the experiments, and the experiments' own
     bars where they have a ``progress`` argument, on standard error).
@@ -64,6 +77,8 @@ Examples::
     python -m fa_lib reproduce --scale paper --list
     python -m fa_lib reproduce --scale quick --scheduler local:2
     python -m fa_lib reproduce --scale paper --scheduler tcp://head-node:8786
+    python -m fa_lib reproduce --scale paper --record results/paper_record.json
+    python -m fa_lib reproduce --scale paper --check-record results/paper_record.json
 
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
@@ -735,6 +750,14 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="compute the experiments not cached yet on a dask cluster: the "
                              "scheduler at ADDRESS (tcp://host:8786) or N local worker "
                              "processes (local:N); not with --jobs")
+    parser.add_argument("--record", default=None, metavar="PATH",
+                        help="write the record of this scale's claims and headline numbers "
+                             "(fa_lib.record) to PATH from the results cache and the saved "
+                             "claims; compute nothing")
+    parser.add_argument("--check-record", default=None, metavar="PATH",
+                        help="compare the results cache and the saved claims of this scale "
+                             "with the record at PATH; print each difference and exit 1 on "
+                             "any; compute nothing")
     parser.add_argument("--no-progress", action="store_true", help="show no progress bars")
     parser.add_argument("--json", default=None, metavar="PATH",
                         help="also write the time table, the wall-clock time and the "
@@ -768,6 +791,50 @@ def _parse_scheduler(spec: str) -> None:
                              ">= 1 (the number of worker processes).")
 
 
+def _check_record_options(args: argparse.Namespace) -> None:
+    """``--record`` and ``--check-record`` compute nothing: no other action goes with them."""
+    chosen = [name for name, value in (("--record", args.record),
+                                       ("--check-record", args.check_record))
+              if value is not None]
+    if not chosen:
+        return
+    others = [name for name, used in (("--list", args.list), ("--only", args.only),
+                                      ("--jobs", args.jobs), ("--scheduler", args.scheduler),
+                                      ("--json", args.json)) if used not in (None, False)]
+    if len(chosen) > 1 or others:
+        raise ValueError(f"{' and '.join(chosen + others)} cannot be used together: "
+                         f"{chosen[0]} reads the whole book's results and computes nothing.")
+
+
+def _record_command(write: str | None, check: str | None) -> int:
+    """Write (``--record``) or check (``--check-record``) the record; return the exit status."""
+    from fa_lib import record
+
+    try:
+        if write is not None:
+            path = record.write_record(record.build_record(), write)
+            print(f"record of the {config.scale()} scale written to {path}")
+            return 0
+        recorded = record.load_record(check)
+        if recorded["scale"] != config.scale():
+            raise record.RecordError(
+                f"the record {check} is of the {recorded['scale']} scale; check it with "
+                f"--scale {recorded['scale']}.")
+        differences = record.check_record(recorded)
+    except (record.RecordError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for line in differences:
+        print(f"DIFFERENT: {line}")
+    if differences:
+        print(f"{len(differences)} difference(s) from the record {check} "
+              f"({record.describe(recorded)}).")
+        return 1
+    print(f"the results cache agrees with the record {check} ({record.describe(recorded)}): "
+          "every verdict identical, every number within its tolerance.")
+    return 0
+
+
 def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
@@ -786,8 +853,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     -------
     int
         0 on success, 1 when an experiment failed or the run was interrupted (Ctrl-C,
-        SIGTERM), 2 when the cache directory cannot be written. Bad arguments exit with
-        status 2 (:class:`SystemExit`, from :mod:`argparse`).
+        SIGTERM) or, with ``--check-record``, on a difference from the record, 2 when the
+        cache directory cannot be written or the record cannot be made or read. Bad
+        arguments exit with status 2 (:class:`SystemExit`, from :mod:`argparse`).
     """
     parser = _parser(prog)
     args = parser.parse_args(argv)
@@ -801,6 +869,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         jobs = config.jobs() if args.jobs is None else args.jobs
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1; got {jobs}.")
+        _check_record_options(args)
         _set_scale(args.scale)
         _check_cache_on()
     except ValueError as err:
@@ -809,6 +878,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if args.list:
         print(format_list(list_experiments(chosen)))
         return 0
+    if args.record is not None or args.check_record is not None:
+        return _record_command(args.record, args.check_record)
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _sigterm)
