@@ -7,7 +7,10 @@ and counts the verdicts per chapter and overall, against the chapters listed in
 the book's table of contents (``_toc.yml``), so that a chapter that has not been
 run with this results cache is reported as missing instead of silently left out,
 and a chapter whose claims were measured at another scale than the current one
-(``FA_SCALE``) is flagged.
+(``FA_SCALE``) is flagged. When the repository holds the paper-scale record
+(``results/paper_record.json``, :mod:`fa_lib.record`) and this build is not at the
+paper scale, each claim also shows the verdict recorded at the paper scale, labelled
+with the record's commit and date.
 
 The module is also a small Sphinx extension (:func:`setup`, enabled with
 ``sphinx: extra_extensions: [fa_lib.report]`` in ``_config.yml``). Sphinx reads a
@@ -28,13 +31,14 @@ from typing import Any
 
 import pandas as pd
 
-from fa_lib import claims, config, tables
+from fa_lib import claims, config, record, tables
 
 __all__ = [
     "REPORT_DOC",
     "Report",
     "build_report",
     "chapter_title",
+    "paper_record",
     "saved_times",
     "setup",
     "style_claims",
@@ -168,6 +172,35 @@ def saved_times(directory: Path | str | None = None) -> dict[str, datetime]:
     }
 
 
+def paper_record(path: Path | str | None = None) -> dict[str, Any] | None:
+    """Return the committed paper-scale record, or None when there is none.
+
+    Parameters
+    ----------
+    path
+        The record file; the default is :data:`fa_lib.record.RECORD_PATH` in the
+        repository root.
+
+    Returns
+    -------
+    dict or None
+        The record (:func:`fa_lib.record.load_record`), or None when the file does not
+        exist.
+
+    Raises
+    ------
+    fa_lib.record.RecordError
+        If the file exists but is not a record.
+    """
+    path = ROOT / record.RECORD_PATH if path is None else Path(path)
+    return record.load_record(path) if path.is_file() else None
+
+
+def paper_column(recorded: Mapping[str, Any]) -> str:
+    """Return the name of the claims table's column of recorded paper-scale verdicts."""
+    return f"paper scale (recorded {record.describe(recorded)})"
+
+
 def _check_saved(chapter: str, payload: Any) -> list[dict[str, Any]]:
     """Return the claims of one saved payload, raising ValueError if it is malformed."""
     where = f"the claims file of chapter {chapter!r}"
@@ -217,6 +250,11 @@ class Report:
         Chapters whose claims were measured at a scale other than :attr:`scale`.
     not_in_toc : tuple of str
         Chapters that saved claims but are not in the table of contents.
+    paper_column : str or None
+        The name of the column of :attr:`claims` that gives, beside each verdict, the
+        verdict recorded at the paper scale (``"paper scale (recorded <commit>,
+        <date>)"``; a dash where the record has no such claim), or None when there is
+        no such column (no record, or this build is at the paper scale).
     """
 
     scale: str
@@ -226,6 +264,7 @@ class Report:
     missing: tuple[str, ...]
     other_scale: tuple[str, ...]
     not_in_toc: tuple[str, ...]
+    paper_column: str | None = None
 
     @property
     def n_checked(self) -> int:
@@ -265,6 +304,7 @@ def build_report(
     chapters: Sequence[str] | None = None,
     scale: str | None = None,
     saved_at: Mapping[str, datetime] | None = None,
+    paper: Mapping[str, Any] | Path | str | None = None,
 ) -> Report:
     """Gather the saved claims of every chapter into a :class:`Report`.
 
@@ -281,6 +321,13 @@ def build_report(
     saved_at
         Chapter name to the time its claims were saved; the default is
         :func:`saved_times`.
+    paper
+        The paper-scale record (:mod:`fa_lib.record`), or the path of its file; the
+        default is the committed record, :func:`paper_record`. When there is one and
+        ``scale`` is not ``"paper"``, the claims table gains a column
+        (:attr:`Report.paper_column`) with the recorded paper-scale verdict of each
+        claim, matched by chapter and statement (a dash when the record has no such
+        claim). A path that does not exist means no record.
 
     Returns
     -------
@@ -291,7 +338,8 @@ def build_report(
     ------
     ValueError
         If a claims file is malformed, a chapter name is repeated, or ``scale``
-        is not a known scale.
+        is not a known scale (or the record file is not a record:
+        :class:`fa_lib.record.RecordError`, a ValueError).
     """
     saved = claims.load_all() if saved is None else saved
     expected = list(toc_chapters() if chapters is None else chapters)
@@ -361,6 +409,12 @@ def build_report(
     )
     overall[counts] = overall[counts].astype("Int64")
     total_table = pd.concat([total_table, overall], ignore_index=True).set_index("chapter")
+    recorded = paper_record(paper) if paper is None or isinstance(paper, str | Path) else paper
+    column = None
+    if recorded is not None and scale != "paper":
+        column = paper_column(recorded)
+        verdicts_then = record.recorded_verdicts(recorded)
+        claim_table[column] = [verdicts_then.get((r[0], r[1]), "\u2014") for r in rows]
     return Report(
         scale=scale,
         chapters=tuple(order),
@@ -369,6 +423,7 @@ def build_report(
         missing=tuple(n for n in expected if n not in saved),
         other_scale=tuple(n for n in order if n in saved and saved[n]["scale"] != scale),
         not_in_toc=tuple(extra),
+        paper_column=column,
     )
 
 
@@ -378,9 +433,13 @@ def _verdict_colour(value: Any) -> str:
 
 
 def style_claims(table: pd.DataFrame) -> tables.Table:
-    """Return a chapter's claims table for display: verdicts coloured, long text wrapped."""
+    """Return a chapter's claims table for display: verdicts coloured, long text wrapped.
+
+    The recorded paper-scale verdicts (:attr:`Report.paper_column`) are coloured too.
+    """
     text = [c for c in ("claim", "measured", "criterion") if c in table.columns]
-    styles = {"verdict": _verdict_colour} if "verdict" in table.columns else {}
+    styles = {c: _verdict_colour for c in table.columns
+              if c == "verdict" or str(c).startswith("paper scale (recorded")}
     return tables.table(table, wrap=text, styles=styles)
 
 
