@@ -1,0 +1,265 @@
+"""Tests of the paper-scale record (fa_lib/record.py) and ``reproduce --record/--check-record``.
+
+A toy chapter (a test-only experiments module writing two small cache entries) and fake
+saved claims stand in for the book: the record is built, written, checked against
+itself, then perturbed (a number beyond its tolerance, a flipped verdict, a dropped
+claim) and checked again. Nothing of the book is computed. The last test checks the
+committed record against the claims the notebooks register; it is skipped until the
+record and paper-scale claims exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fa_lib import cache, claims, record, report, reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TOY = '''
+import numpy as np
+from fa_lib import cache
+
+
+def _angles():
+    w = np.full((5, 3, 2), 40.0)
+    w[-1] = [[10.0, 12.0], [11.0, 13.0], [np.nan, 14.0]]
+    return {"w_bt": w, "test_acc": np.array([[0.1, 0.2, 0.3], [0.8, 0.85, 0.9]]),
+            "loss": np.array([2.0, 1.0, 0.5]), "seconds": np.array(3.5),
+            "codes": np.zeros((2, 3), np.float32)}
+
+
+def _other():
+    return {"eig": np.array([1.0, 2.0, 4.0])}
+
+
+def angles():
+    return cache.cached("toy_angles", {"n": 5}, _angles)
+
+
+def both():
+    return angles(), cache.cached("toy_other", {"k": 1}, _other)
+
+
+EXPERIMENTS = {"angles": angles, "both": both}
+'''
+
+MODULES = {"toy": "toy_record.toy"}
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """A toy chapter module ``toy_record.toy``, a private cache, and the chapter's claims."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "toy_record"]:
+        monkeypatch.delitem(sys.modules, name)
+    package = tmp_path / "toy_record"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "toy.py").write_text(TOY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("FA_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("FA_CACHE", "on")
+    monkeypatch.setenv("FA_SCALE", "quick")
+    monkeypatch.setattr(claims, "_RECORDED", {})
+    claims.check("toy", "Angles fall.", "10 deg", True, "below 45")
+    claims.check("toy", "Accuracy rises.", "0.85", False, "above 0.9")
+    claims.check("toy", "Needs the paper's sizes.", "n/a", True, "x", asserted=False)
+    claims.save("toy")
+    from toy_record import toy as module  # noqa: I001 - importable only in this test
+
+    module.both()  # fill the cache
+    return cache_dir
+
+
+def test_headline_numbers_and_kinds():
+    assert record.kind_of("w_bt") == record.kind_of("case1__t1_aln") == "angle"
+    assert record.kind_of("dw_bp") == record.kind_of("angles") == "angle"
+    assert record.kind_of("test_acc") == record.kind_of("acc_relabel") == "accuracy"
+    assert record.kind_of("loss") == record.kind_of("norm_w") == "other"
+    w = np.full((4, 2), 30.0)
+    w[-1] = [10.0, np.nan]
+    assert record.headline("w_bt", w) == {"kind": "angle", "final": 10.0, "mean": 27.143}
+    acc = record.headline("test_acc", np.array([[0.1, 0.2], [0.9, 0.8]]))
+    assert acc["final"] == 0.85 and acc["final_per_run"] == [0.9, 0.8]
+    assert record.headline("eig", np.array([np.nan]))["final"] is None
+    assert record.headline("seconds", np.array(1.0)) is None
+    assert record.headline("codes_after", np.zeros(3)) is None
+    assert record.headline("loss", np.array([], float)) is None
+
+
+def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
+    rec = record.build_record(modules=MODULES)
+    assert rec["scale"] == "quick" and rec["format"] == record.FORMAT
+    assert rec["compute_seconds"] == 3.5 and rec["machine"]["cores"] >= 1
+    assert rec["commit"] and rec["date"].endswith("+00:00")
+    verdicts = [c["verdict"] for c in rec["chapters"]["toy"]["claims"]]
+    assert verdicts == [claims.REPRODUCED, claims.NOT_REPRODUCED, claims.NOT_CHECKED]
+    assert rec["chapters"]["toy"]["experiments"] == {
+        "angles": ["toy_angles"], "both": ["toy_angles", "toy_other"]}
+    numbers = rec["entries"]["toy_angles"]
+    assert set(numbers) == {"w_bt", "test_acc", "loss"}  # no seconds, no codes
+    assert numbers["w_bt"]["final"] == 12.0 and numbers["test_acc"]["final_per_run"] == [
+        0.8, 0.85, 0.9]
+    path = record.write_record(rec, tmp_path / "results" / "record.json")
+    loaded = record.load_record(path)
+    assert loaded == json.loads(json.dumps(rec))
+    assert record.check_record(loaded, modules=MODULES) == []
+
+    within = copy.deepcopy(loaded)
+    within["entries"]["toy_angles"]["w_bt"]["final"] += 0.4  # inside 0.5 degree
+    within["entries"]["toy_other"]["eig"]["mean"] *= 1 + 5e-4  # inside 1e-3 relative
+    assert record.check_record(within, modules=MODULES) == []
+
+    changed = copy.deepcopy(loaded)
+    changed["entries"]["toy_angles"]["w_bt"]["final"] += 0.6
+    changed["entries"]["toy_angles"]["test_acc"]["final_per_run"][1] -= 0.01
+    changed["entries"]["toy_other"]["eig"]["mean"] *= 1.01
+    changed["chapters"]["toy"]["claims"][0]["verdict"] = claims.NOT_REPRODUCED
+    dropped = changed["chapters"]["toy"]["claims"].pop(2)
+    changed["entries"]["gone"] = {}
+    diffs = record.check_record(changed, modules=MODULES)
+    text = "\n".join(diffs)
+    assert len(diffs) == 6, text
+    assert "w_bt final recorded 12.6, now 12.0" in text
+    assert "test_acc final_per_run differs in run(s) [1]" in text
+    assert "eig mean" in text
+    assert "verdict recorded 'not reproduced', now 'reproduced'" in text
+    assert f"claim registered now, not in the record: {dropped['statement']}" in text
+    assert "entry gone: in the record, not read now" in text
+
+
+def test_missing_claims_or_entries_are_clear_errors(toy):
+    (toy / "claims" / "quick" / "toy.json").unlink()
+    with pytest.raises(record.RecordError, match=r"toy.*FA_SCALE=quick jupyter-book build"):
+        record.build_record(modules=MODULES)
+    claims.save("toy")
+    for entry in toy.glob("toy_other-*.npz"):
+        entry.unlink()
+    with pytest.raises(record.RecordError, match=r"toy: both.*reproduce --scale quick"):
+        record.build_record(modules=MODULES)
+    assert not list(toy.glob("toy_other-*.npz"))  # nothing was computed
+
+
+def test_cli_record_and_check_record(toy, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    entries = sorted(p.name for p in toy.glob("*.npz"))
+    path = tmp_path / "rec.json"
+    assert reproduce.main(["--record", str(path)]) == 0
+    assert "written to" in capsys.readouterr().out
+    assert reproduce.main(["--check-record", str(path)]) == 0
+    assert "agrees with the record" in capsys.readouterr().out
+
+    rec = json.loads(path.read_text())
+    rec["entries"]["toy_angles"]["loss"]["final"] = 0.6
+    path.write_text(json.dumps(rec))
+    assert reproduce.main(["--check-record", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT: entry toy_angles: loss final recorded 0.6, now 0.5" in out
+    assert "1 difference(s)" in out
+
+    assert reproduce.main(["--check-record", str(tmp_path / "none.json")]) == 2
+    assert "no record file" in capsys.readouterr().err
+    path.write_text("{not json")
+    assert reproduce.main(["--check-record", str(path)]) == 2
+    assert "cannot be read as JSON" in capsys.readouterr().err
+    path.write_text(json.dumps({"format": record.FORMAT, "scale": "quick", "chapters": []}))
+    assert reproduce.main(["--check-record", str(path)]) == 2
+    assert "is not a record" in capsys.readouterr().err
+    rec["scale"] = "paper"
+    path.write_text(json.dumps(rec))
+    assert reproduce.main(["--check-record", str(path)]) == 2
+    assert "--scale paper" in capsys.readouterr().err
+
+    (toy / "claims" / "quick" / "toy.json").unlink()
+    assert reproduce.main(["--record", str(tmp_path / "new.json")]) == 2
+    assert "build the book at this scale first" in capsys.readouterr().err
+    assert not (tmp_path / "new.json").exists()  # nothing partial written
+    assert sorted(p.name for p in toy.glob("*.npz")) == entries  # nothing computed
+
+    for args in (["--record", "a", "--check-record", "b"], ["--record", "a", "--only", "toy"],
+                 ["--check-record", "a", "--list"]):
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.main(args)
+        assert exit_.value.code == 2
+        assert "cannot be used together" in capsys.readouterr().err
+
+
+def _fake_record() -> dict:
+    return {
+        "format": record.FORMAT, "scale": "paper", "commit": "0123456789abcdef" * 2,
+        "date": "2026-11-30T12:00:00+00:00", "entries": {},
+        "chapters": {"a": {"claims": [
+            {"statement": "claim 0 <b>", "verdict": claims.REPRODUCED},
+            {"statement": "claim 1 <b>", "verdict": claims.NOT_REPRODUCED},
+        ]}},
+    }
+
+
+def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path):
+    saved = {"a": {"chapter": "a", "scale": "quick", "claims": [
+        {"statement": f"claim {i} <b>", "measured": "m", "criterion": "c", "holds": h}
+        for i, h in enumerate([True, True, False])]}}
+    fake = _fake_record()
+    rep = report.build_report(saved, chapters=["a"], scale="quick", saved_at={}, paper=fake)
+    column = "paper scale (recorded 0123456, 2026-11-30)"
+    assert rep.paper_column == column
+    table = rep.chapter_claims("a")
+    assert list(table.columns) == ["claim", "measured", "criterion", "verdict", column]
+    assert table[column].tolist() == [claims.REPRODUCED, claims.NOT_REPRODUCED, "\u2014"]
+    html = report.style_claims(table).to_html()
+    assert "0123456" in html and html.count("#f8d7da") >= 2  # both verdict columns coloured
+
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(fake))
+    from_file = report.build_report(saved, chapters=["a"], scale="quick", saved_at={},
+                                    paper=path)
+    assert from_file.paper_column == column
+
+    at_paper = report.build_report(saved, chapters=["a"], scale="paper", saved_at={},
+                                   paper=fake)
+    without = report.build_report(saved, chapters=["a"], scale="quick", saved_at={},
+                                  paper=tmp_path / "none.json")
+    for rep in (at_paper, without):
+        assert rep.paper_column is None
+        assert list(rep.claims.columns) == ["chapter", "claim", "measured", "criterion",
+                                            "verdict"]
+    path.write_text(json.dumps({"format": record.FORMAT}))
+    with pytest.raises(record.RecordError, match="not a record"):
+        report.build_report(saved, chapters=["a"], scale="quick", saved_at={}, paper=path)
+
+
+def test_every_registered_claim_has_an_entry_in_the_record():
+    path = ROOT / record.RECORD_PATH
+    if not path.is_file():
+        pytest.skip(f"no committed paper-scale record ({record.RECORD_PATH}) yet; make it "
+                    "with `python -m fa_lib reproduce --scale paper --record "
+                    f"{record.RECORD_PATH}` after a paper-scale build.")
+    rec = record.load_record(path)
+    assert rec["scale"] == "paper"
+    recorded = record.recorded_verdicts(rec)
+    # Every chapter whose notebook registers claims has claims in the record.
+    for notebook in sorted((ROOT / "book").glob("*.ipynb")):
+        if "claims.check(" in notebook.read_text(encoding="utf-8"):
+            assert rec["chapters"].get(notebook.stem, {}).get("claims"), (
+                f"the record has no claims of {notebook.stem}; regenerate it")
+    saved_dir = Path(cache.cache_dir()) / "claims" / "paper"
+    chapters = [c for c in reproduce.CHAPTERS if (saved_dir / f"{c}.json").is_file()]
+    if len(chapters) < len(reproduce.CHAPTERS):
+        pytest.skip(f"paper-scale claims are not saved in {saved_dir} for every chapter "
+                    "(build the book at paper scale with this results cache to compare "
+                    "every registered claim with the record).")
+    for chapter in chapters:
+        saved = json.loads((saved_dir / f"{chapter}.json").read_text())
+        statements = {(chapter, c["statement"]) for c in saved["claims"]}
+        missing = statements - set(recorded)
+        assert not missing, f"claims registered but not in the record: {sorted(missing)}"
+        extra = {k for k in recorded if k[0] == chapter} - statements
+        assert not extra, f"claims in the record no longer registered: {sorted(extra)}"
