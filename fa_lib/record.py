@@ -255,7 +255,8 @@ def collect(chapters: Sequence[str] | None = None,
     Returns
     -------
     dict
-        ``scale``, ``compute_seconds`` (the sum of the entries' stored ``seconds``),
+        ``scale``, ``compute_seconds`` (the sum of the ``seconds`` arrays of the entries
+        that store their compute time, such as the MNIST training runs),
         ``chapters`` (chapter -> ``claims``: list of statement, measured, criterion,
         holds, asserted, verdict; ``experiments``: label -> entry names) and
         ``entries`` (entry name -> array name -> :func:`headline`).
