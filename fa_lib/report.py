@@ -338,7 +338,7 @@ def build_report(
     ------
     ValueError
         If a claims file is malformed, a chapter name is repeated, or ``scale``
-        is not a known scale (or the record file is not a record:
+        is not a known scale (or the record is not a paper-scale record:
         :class:`fa_lib.record.RecordError`, a ValueError).
     """
     saved = claims.load_all() if saved is None else saved
@@ -411,6 +411,11 @@ def build_report(
     total_table = pd.concat([total_table, overall], ignore_index=True).set_index("chapter")
     recorded = paper_record(paper) if paper is None or isinstance(paper, str | Path) else paper
     column = None
+    if recorded is not None and recorded.get("scale") != "paper":
+        raise record.RecordError(
+            f"the paper-scale record holds the results of the {recorded.get('scale')} "
+            "scale; make it with `python -m fa_lib reproduce --scale paper --record "
+            f"{record.RECORD_PATH}`.")
     if recorded is not None and scale != "paper":
         column = paper_column(recorded)
         verdicts_then = record.recorded_verdicts(recorded)

@@ -231,6 +231,9 @@ def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path
         assert rep.paper_column is None
         assert list(rep.claims.columns) == ["chapter", "claim", "measured", "criterion",
                                             "verdict"]
+    with pytest.raises(record.RecordError, match="results of the quick scale"):
+        report.build_report(saved, chapters=["a"], scale="quick", saved_at={},
+                            paper={**fake, "scale": "quick"})
     path.write_text(json.dumps({"format": record.FORMAT}))
     with pytest.raises(record.RecordError, match="not a record"):
         report.build_report(saved, chapters=["a"], scale="quick", saved_at={}, paper=path)
