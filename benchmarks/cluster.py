@@ -153,19 +153,15 @@ def run_s3(mode: str, scratch: Path) -> dict:
 
 
 def _compare(one: Path, two: Path) -> dict:
-    """How many entries the two caches hold, and how many are the same, array for array."""
-    import numpy as np
+    """How many entries the two caches hold, and how many are the same, array for array.
 
-    names = sorted(p.name for p in one.glob("*.npz"))
-    same = 0
-    for name in names:
-        if not (two / name).exists():
-            continue
-        with np.load(one / name) as a, np.load(two / name) as b:
-            keys = sorted(k for k in a.files if k not in ("__meta__", "seconds"))
-            same += keys == sorted(k for k in b.files if k not in ("__meta__", "seconds")) and all(
-                np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind in "fc") for k in keys)
-    return {"jobs": len(names), "cluster": len(list(two.glob("*.npz"))), "identical": same}
+    The comparison is that of ``tools/compare_caches.py`` (timings ignored).
+    """
+    from tools.compare_caches import compare
+
+    out = compare(one, two)
+    return {"jobs": out["entries"], "cluster": len(list(two.glob("*.npz"))),
+            "identical": out["identical"]}
 
 
 def _ratios(part: Mapping[str, Mapping]) -> dict:

@@ -84,15 +84,9 @@ def machine(command: str) -> dict:
     command : str
         The command line that produced the results.
     """
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from fa_lib.record import cpu_model
+
+    model = cpu_model()
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     import scipy
 

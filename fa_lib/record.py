@@ -66,6 +66,7 @@ __all__ = [
     "check_record",
     "collect",
     "compare",
+    "cpu_model",
     "describe",
     "headline",
     "kind_of",
@@ -337,7 +338,8 @@ def _dirty() -> bool | None:
     return bool(out.stdout.strip())
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``, else what :mod:`platform` knows)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -374,7 +376,7 @@ def build_record(chapters: Sequence[str] | None = None,
         "commit": _commit(),
         "uncommitted_changes": _dirty(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                     "platform": platform.platform()},
         "compute_seconds": body.pop("compute_seconds"),
         "tolerances": TOLERANCES,
