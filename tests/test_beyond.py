@@ -108,6 +108,35 @@ def test_feedback_rules_run_lists():
         fr.chosen_eta("nope")
 
 
+def test_second_design_runs(monkeypatch):
+    """WN at its own rate: tuning runs per WN variant, own-rate runs, one run where rates agree."""
+    assert fr.tune_name("dfa", 0.001, "wn_bn") == "tune_dfa_wn_bn_eta0.001"
+    assert fr.TUNING["tune_dfa_wn_bn_eta0.001"].rule.normalise_b
+    assert fr.TUNING["tune_usf_wn_eta0.001"].rule.wn_gamma == fr.GAMMA
+    assert fr.TUNING["tune_usf_eta0.001"].rule.wn_gamma is None
+    assert "tune_usf_wn_bn_eta0.001" not in fr.TUNING
+    assert len(fr.TUNING) == len(fr.ETA_GRID) * sum(len(fr.variants(p)) for p in fr.TUNED)
+    assert set(fr.FIRST_GRID) < set(fr.ETA_GRID)
+    own = fr.own_names()
+    assert {"dfa_wn_own", "dfa_wn_bn_own", "flex_wm_wn_own"} <= set(own)
+    assert not {"usf_wn_bn_own", "fa_wn_own", "bp_wn_own", "flex_dfa_wn_bn_own"} & set(own)
+    with pytest.raises(ValueError, match="no normalisation"):
+        fr.chosen_eta("usf", "wn_bn")
+    rates = {("wm", "none"): 0.002, ("wm", "wn"): 0.0005}
+    monkeypatch.setattr(fr, "chosen_eta", lambda p, v="none": rates.get((p, v), 0.001))
+    assert fr.same_as("usf_wn_own") == "usf_wn"  # same rate: the first design's run
+    assert fr.same_as("flex_usf_wn_own") == "flex_usf_wn"
+    assert fr.same_as("wm_wn_own") == "wm_wn_own"
+    assert fr.config_of("wm_wn_own").rule.eta == 0.0005
+    assert fr.config_of("wm_wn").rule.eta == 0.002
+    assert fr.config_of("flex_wm_wn_own") != fr.config_of("flex_wm_wn")
+    assert fr.own_rate_run("wm_wn", 2) == "wm_wn_own"
+    assert fr.own_rate_run("flex_wm_wn", 2) == "flex_wm_wn_own"
+    assert fr.own_rate_run("fa_wn", 2) == "fa_wn" and fr.own_rate_run("wm_wn", 1) == "wm_wn"
+    with pytest.raises(ValueError, match="design"):
+        fr.own_rate_run("wm_wn", 3)
+
+
 def _flex(before: float, after: float, reps: int = 3, p: int = 4) -> dict:
     acc = np.concatenate([np.full((p + 1, reps), before), np.full((p, reps), after)]) / 100
     acc = acc + np.random.default_rng(0).normal(0, 0.01, acc.shape)

@@ -11,18 +11,22 @@ Three stages, each a list of :class:`fa_lib.training.TrainConfig` run through th
 results cache:
 
 1. **Learning rates** (:data:`TUNING`): every pathway but FA and BP at every rate of
-   :data:`ETA_GRID` (per batch of 1000), without WN, trained on the first 50,000
-   training images and evaluated on the last 10,000 (a validation split; the test set
-   is never read). :func:`chosen_eta` picks the rate with the highest mean validation
-   accuracy after the last epoch. FA and BP keep the rates the book already uses
-   (:data:`fa_lib.experiments.mnist_alignment.FA_ETA`, ``BP_ETA``).
-2. **Accuracy and alignment** (:func:`configs`): each rule at its rate, every
-   normalisation, recording the update angle to BP. FA and BP are the MNIST chapter's
-   runs (:data:`SHARED`).
-3. **Flexibility** (:func:`configs`, names ``flex_*``): the flexibility chapter's
-   protocol (:func:`fa_lib.experiments.flexibility.run_config`) for each rule at its
-   rate, without WN and with WN gamma = 0.6; FA and BP are the flexibility chapter's
-   Fig. 8 runs (eta = 0.0003).
+   :data:`ETA_GRID` (per batch of 1000), without WN and with every WN variant, trained
+   on the first 50,000 training images and evaluated on the last 10,000 (a validation
+   split; the test set is never read). :func:`chosen_eta` picks the rate with the
+   highest mean validation accuracy after the last epoch. FA and BP keep the rates the
+   book already uses (:data:`fa_lib.experiments.mnist_alignment.FA_ETA`, ``BP_ETA``).
+2. **Accuracy and alignment** (:func:`main_names`): each rule at the rate chosen
+   without WN, every normalisation, recording the update angle to BP. FA and BP are
+   the MNIST chapter's runs (:data:`SHARED`).
+3. **Flexibility** (:func:`flex_names`): the flexibility chapter's protocol
+   (:func:`fa_lib.experiments.flexibility.run_config`) for each rule at that rate,
+   without WN and with WN gamma = 0.6; FA and BP are the flexibility chapter's Fig. 8
+   runs (eta = 0.0003).
+4. **WN at its own rate** (:func:`own_names`, names ``*_own``): the second design. The
+   WN runs of stages 2 and 3 again, each at the rate chosen for that WN variant
+   (:func:`chosen_eta` with ``variant``); a run whose rate is the one of stage 2 or 3
+   is that run (:func:`same_as`).
 
 The hypotheses and literature claims the chapter checks, with their criteria, are
 :data:`HYPOTHESES` and :data:`LITERATURE`; :func:`fa_lib.stats.beyond` decides a hypothesis from the
@@ -58,8 +62,12 @@ BOOK_ETA = {"fa": mnist_alignment.FA_ETA, "bp": mnist_alignment.BP_ETA}
 """The rates the book already uses for FA and BP (the authors' code for Figs. 6-7)."""
 FLEX_BOOK = {"fa": "fa", "fa_wn": "fa_wn", "bp": "bp", "bp_wn": "bp_wn"}
 """Flexibility runs of FA and BP: the flexibility chapter's Fig. 8 runs (eta = 0.0003)."""
-ETA_GRID = (0.0001, 0.0003, 0.0005, 0.001, 0.002)
-"""Learning rates tried (per batch of 1000; the updates are summed over the batch)."""
+ETA_GRID = (0.0001, 0.0003, 0.0005, 0.001, 0.002, 0.005, 0.01)
+"""Learning rates tried (per batch of 1000; the updates are summed over the batch). The
+first paper-scale run tried :data:`FIRST_GRID` and chose its largest rate for uSF, frSF
+and brSF; 0.005 and 0.01 were added after it."""
+FIRST_GRID = (0.0001, 0.0003, 0.0005, 0.001, 0.002)
+"""The grid of the first paper-scale run (2026-12-03)."""
 GAMMA = 1.0
 """WN gamma of the accuracy runs (the MNIST chapter's Fig. 6)."""
 FLEX_GAMMA = flexibility.GAMMA
@@ -130,6 +138,17 @@ are decided by the 99% CI of the paired difference over repetitions (:func:`fa_l
 the other side, *undecided* otherwise. WN means gamma = 1 with ``B`` as drawn; for the
 fixed random ``B`` the runs with ``B`` normalised are tested as well."""
 
+OWN_RATE_DESIGN = (
+    "The first design tests WN at the rate chosen without it. Its first paper-scale run "
+    "(2026-12-03) found that this rate can be too large with WN: with WN, DFA, uSF and "
+    "frSF lost most of their accuracy, and five rules did not learn the first codes of the "
+    "Fig. 8 protocol. Whether that is WN or the rate, the first design cannot tell. The "
+    "second design, added on 2026-12-05 before any of its runs, asks the same three "
+    "questions (same margins and tests) with every WN variant at the rate chosen for it on "
+    "the same validation split, from the same grid, against the runs without WN at theirs."
+)
+"""Why and when the second design (WN at its own rate) was added, before its runs."""
+
 LITERATURE = {
     "dfa": ("nokland2016direct",
             "DFA trains deep networks on MNIST almost as well as BP",
@@ -161,18 +180,40 @@ def pathway(name: str) -> pathways.Pathway:
 # ----------------------------------------------------------------------- learning rates
 
 
-def tune_name(name: str, eta: float) -> str:
-    """The run name of pathway ``name`` at learning rate ``eta`` on the validation split."""
-    return f"tune_{name}_eta{eta:g}"
+def variants(name: str) -> tuple[str, ...]:
+    """The normalisations run for pathway ``name`` (keys of :data:`VARIANTS`)."""
+    return ("none", "wn", "wn_bn") if name in FIXED_RANDOM_B else ("none", "wn")
+
+
+def run_name(name: str, variant: str = "none") -> str:
+    """The run name of pathway ``name`` with normalisation ``variant``."""
+    return name if variant == "none" else f"{name}_{variant}"
+
+
+def _rule(name: str, variant: str, eta: float) -> Rule:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown normalisation {variant!r}; expected one of {tuple(VARIANTS)}.")
+    return Rule(pathway(name), eta=eta, wn_gamma=None if variant == "none" else GAMMA,
+                normalise_b=variant == "wn_bn")
+
+
+def tune_name(name: str, eta: float, variant: str = "none") -> str:
+    """The name of a learning-rate run on the validation split.
+
+    Pathway ``name`` with normalisation ``variant`` at rate ``eta``:
+    ``tune_usf_eta0.001``, ``tune_dfa_wn_bn_eta0.001``.
+    """
+    return f"tune_{run_name(name, variant)}_eta{eta:g}"
 
 
 TUNING: dict[str, TrainConfig] = {
-    tune_name(p, eta): TrainConfig(
-        rule=Rule(pathway(p), eta=eta), reps=SCALE["tune_reps"], epochs=SCALE["tune_epochs"],
+    tune_name(p, eta, v): TrainConfig(
+        rule=_rule(p, v, eta), reps=SCALE["tune_reps"], epochs=SCALE["tune_epochs"],
         n_batches=SCALE["tune_batches"], holdout=SCALE["holdout"])
-    for p in TUNED for eta in ETA_GRID
+    for p in TUNED for v in variants(p) for eta in ETA_GRID
 }
-"""The learning-rate runs: every tuned pathway at every rate of :data:`ETA_GRID`."""
+"""The learning-rate runs: every tuned pathway, without WN and with every WN variant of
+:func:`variants`, at every rate of :data:`ETA_GRID`."""
 
 
 def tuning_results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
@@ -186,77 +227,78 @@ def validation_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.where(int(res["diverged_at"]) >= 0, np.nan, acc)
 
 
-def tuning_table(tuned: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
+def tuning_table(tuned: Mapping[str, Mapping[str, np.ndarray]], variant: str = "none"
+                 ) -> list[dict]:
     """One row per (pathway, rate): mean and SD of the final validation accuracy.
 
-    ``tuned`` maps the names of :data:`TUNING` to their results.
+    Normalisation ``variant``; ``tuned`` maps the names of :data:`TUNING` to their
+    results. Pathways without ``variant`` (``"wn_bn"`` exists for a fixed random ``B``
+    only) have no rows.
     """
     rows = []
     for p in TUNED:
+        if variant not in variants(p):
+            continue
         for eta in ETA_GRID:
-            res = tuned[tune_name(p, eta)]
+            res = tuned[tune_name(p, eta, variant)]
             acc = validation_accuracy(res)
-            rows.append({"rule": p, "eta": eta, "val_acc": float(np.mean(acc)),
+            rows.append({"rule": p, "variant": variant, "eta": eta, "val_acc": float(np.mean(acc)),
                          "val_acc_sd": stats.sample_sd(acc) if np.all(np.isfinite(acc))
                          else float("nan"), "diverged_at": int(res["diverged_at"])})
     return rows
 
 
-def _best(name: str, tuned: Mapping[str, Mapping[str, np.ndarray]]) -> float:
-    scores = [float(np.mean(validation_accuracy(tuned[tune_name(name, eta)])))
+def _best(name: str, tuned: Mapping[str, Mapping[str, np.ndarray]], variant: str) -> float:
+    scores = [float(np.mean(validation_accuracy(tuned[tune_name(name, eta, variant)])))
               for eta in ETA_GRID]
     finite = [x if np.isfinite(x) else -np.inf for x in scores]
     if max(finite) == -np.inf:
-        raise ValueError(f"{name}: every learning rate of {ETA_GRID} diverged; widen the grid.")
+        raise ValueError(f"{run_name(name, variant)}: every learning rate of {ETA_GRID} "
+                         "diverged; widen the grid.")
     return ETA_GRID[int(np.argmax(finite))]
 
 
-def best_rates(tuned: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float]:
+def best_rates(tuned: Mapping[str, Mapping[str, np.ndarray]], variant: str = "none"
+               ) -> dict[str, float]:
     """The rate of every pathway: the book's for FA and BP, else the best of the grid.
 
-    The best rate has the highest mean final validation accuracy (a diverged run never
-    wins; ties go to the smaller rate). ``tuned`` maps the names of :data:`TUNING` to
-    their results.
+    With normalisation ``variant``. The best rate has the highest mean final validation
+    accuracy (a diverged run never wins; ties go to the smaller rate). ``tuned`` maps the
+    names of :data:`TUNING` to their results. Pathways without ``variant`` are left out.
 
     Raises
     ------
     ValueError
         When every rate of the grid diverged for a pathway.
     """
-    rates = {**BOOK_ETA, **{p: _best(p, tuned) for p in TUNED}}
-    return {p: rates[p] for p in RULES}
+    rates = {**BOOK_ETA,
+             **{p: _best(p, tuned, variant) for p in TUNED if variant in variants(p)}}
+    return {p: rates[p] for p in RULES if p in rates}
 
 
 @functools.cache
-def chosen_eta(name: str) -> float:
-    """The learning rate of pathway ``name``, as :func:`best_rates` chooses it.
+def chosen_eta(name: str, variant: str = "none") -> float:
+    """The learning rate of pathway ``name`` with ``variant``, as :func:`best_rates` chooses it.
 
     Reads the learning-rate runs, computing them if they are not cached.
 
     Raises
     ------
     ValueError
-        For an unknown pathway, or when every rate of the grid diverged.
+        For an unknown pathway or normalisation, or when every rate of the grid diverged.
     """
     if name in BOOK_ETA:
         return BOOK_ETA[name]
     if name not in TUNED:
         raise ValueError(f"unknown rule {name!r}; expected one of {RULES}.")
-    names = [tune_name(name, eta) for eta in ETA_GRID]
-    return _best(name, {n: tuning_results(n) for n in names})
+    if variant not in variants(name):
+        raise ValueError(f"rule {name!r} has no normalisation {variant!r}; expected one of "
+                         f"{variants(name)}.")
+    names = [tune_name(name, eta, variant) for eta in ETA_GRID]
+    return _best(name, {n: tuning_results(n) for n in names}, variant)
 
 
 # ------------------------------------------------------------------------ the main runs
-
-
-def variants(name: str) -> tuple[str, ...]:
-    """The normalisations run for pathway ``name`` (keys of :data:`VARIANTS`)."""
-    return ("none", "wn", "wn_bn") if name in FIXED_RANDOM_B else ("none", "wn")
-
-
-def run_name(name: str, variant: str = "none") -> str:
-    """The run name of pathway ``name`` with normalisation ``variant``."""
-    return name if variant == "none" else f"{name}_{variant}"
 
 
 SHARED: dict[str, tuple[str, str]] = {
@@ -269,9 +311,7 @@ SHARED: dict[str, tuple[str, str]] = {
 
 
 def _main_config(name: str, variant: str, eta: float) -> TrainConfig:
-    rule = Rule(pathway(name), eta=eta,
-                wn_gamma=None if variant == "none" else GAMMA, normalise_b=variant == "wn_bn")
-    return TrainConfig(rule=rule, reps=SCALE["reps"], epochs=SCALE["epochs"],
+    return TrainConfig(rule=_rule(name, variant, eta), reps=SCALE["reps"], epochs=SCALE["epochs"],
                        n_batches=SCALE["n_batches"], n_test=SCALE["n_test"], record_bp=True)
 
 
@@ -289,16 +329,40 @@ def flex_names() -> list[str]:
     return [f"flex_{p}{s}" for p in RULES for s in ("", "_wn")]
 
 
+OWN_RATE = "_own"
+"""Suffix of the runs of the second design (WN at the rate chosen with it)."""
+
+
+def own_names() -> list[str]:
+    """The runs of the second design: every WN run of a tuned pathway, at its own rate.
+
+    Accuracy runs ``<rule>_<variant>_own`` and flexibility runs ``flex_<rule>_wn_own``.
+    """
+    return [*(run_name(p, v) + OWN_RATE for p in TUNED for v in variants(p) if v != "none"),
+            *(f"flex_{p}_wn{OWN_RATE}" for p in TUNED)]
+
+
+def own_rate_run(name: str, design: int) -> str:
+    """The WN run ``name`` (``"usf_wn"``, ``"flex_dfa_wn"``) of the first or second design."""
+    if design not in (1, 2):
+        raise ValueError(f"design must be 1 or 2, not {design!r}.")
+    if design == 2 and name.removeprefix("flex_") in {run_name(p, v) for p in TUNED
+                                                      for v in variants(p) if v != "none"}:
+        return name + OWN_RATE
+    return name
+
+
 def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
-    """The configuration of run ``name`` (a learning-rate, accuracy or flexibility run).
+    """The configuration of run ``name`` (learning-rate, accuracy or flexibility; either design).
 
     Building the configuration of a tuned pathway's run reads the learning-rate runs
     (:func:`chosen_eta`), computing them if they are not cached, unless ``eta`` gives the
-    pathway's rate (the benchmarks' budget does: the cost of a run does not depend on it).
+    pathway's rate, for every design (the benchmarks' budget does: the cost of a run does
+    not depend on it).
     """
 
-    def rate(p: str) -> float:
-        return eta[p] if eta is not None and p in eta else chosen_eta(p)
+    def rate(p: str, variant: str = "none") -> float:
+        return eta[p] if eta is not None and p in eta else chosen_eta(p, variant)
 
     if name in TUNING:
         return TUNING[name]
@@ -306,15 +370,33 @@ def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
         chapter, other = SHARED[name]
         module = mnist_alignment if chapter == "mnist_alignment" else flexibility
         return module.CONFIGS[other]
-    if name in flex_names():
-        rule = name.removeprefix("flex_").removesuffix("_wn")
-        return _flex_config(rule, name.endswith("_wn"), rate(rule))
+    own = name.endswith(OWN_RATE) and name in own_names()
+    base = name.removesuffix(OWN_RATE) if own else name
+    if base in flex_names():
+        rule = base.removeprefix("flex_").removesuffix("_wn")
+        wn = base.endswith("_wn")
+        return _flex_config(rule, wn, rate(rule, "wn" if own else "none"))
     for p in RULES:
         for v in variants(p):
-            if name == run_name(p, v):
-                return _main_config(p, v, rate(p))
-    raise ValueError(f"unknown run {name!r}; expected a name of TUNING, main_names() or "
-                     "flex_names().")
+            if base == run_name(p, v):
+                return _main_config(p, v, rate(p, v if own else "none"))
+    raise ValueError(f"unknown run {name!r}; expected a name of TUNING, main_names(), "
+                     "flex_names() or own_names().")
+
+
+def same_as(name: str) -> str:
+    """The run whose results run ``name`` shares (one computation for both).
+
+    Itself, or for a run of the second design (:func:`own_names`) whose rate is the first
+    design's, that run.
+
+    Reads the learning-rate runs (:func:`chosen_eta`) for a run of the second design.
+    """
+    if name.endswith(OWN_RATE) and name in own_names():
+        base = name.removesuffix(OWN_RATE)
+        if config_of(name) == config_of(base):
+            return base
+    return name
 
 
 def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
@@ -329,6 +411,7 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
         chapter, other = SHARED[name]
         module = mnist_alignment if chapter == "mnist_alignment" else flexibility
         return module.results(other, progress=progress)
+    name = same_as(name)
     cfg = config_of(name)
     return training.named_run(CHAPTER, {name: cfg}, name, stop_on_divergence=True,
                               progress=progress)
@@ -337,14 +420,18 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
 def own_configs(eta: Mapping[str, float] | None = None) -> dict[str, TrainConfig]:
     """Every run this chapter computes itself (not :data:`SHARED`), by name.
 
-    ``eta`` as in :func:`config_of`.
+    ``eta`` as in :func:`config_of`. Runs of the second design count even where they
+    turn out to be first-design runs (:func:`same_as`): an upper bound of the work.
     """
     return {n: config_of(n, eta) for n in names() if n not in SHARED}
 
 
 def names() -> list[str]:
-    """Every run of the chapter: learning rates first, then accuracy, then flexibility."""
-    return [*TUNING, *main_names(), *flex_names()]
+    """Every run of the chapter.
+
+    Learning rates first, then accuracy, then flexibility, then the second design.
+    """
+    return [*TUNING, *main_names(), *flex_names(), *own_names()]
 
 
 EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
@@ -401,22 +488,27 @@ def feedback_angles(res: Mapping[str, np.ndarray]) -> np.ndarray:
     return mnist_alignment.last_epoch_mean(res, "w_bt")
 
 
-def angle_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]]
-               ) -> stats.TTest:
+def angle_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]],
+               design: int = 1) -> stats.TTest:
     """Paired difference (no WN - WN ``variant``) of the first-layer update angle to BP.
 
-    A repetition whose network fell silent in the last epoch (no update, so no angle) is
-    left out of the pairs.
+    The WN run is that of the first design (the rate chosen without WN) or of the second
+    (its own rate, :func:`own_rate_run`); ``runs`` maps run names to results. A repetition
+    whose network fell silent in the last epoch (no update, so no angle) is left out of
+    the pairs.
     """
     a = update_angles(runs[run_name(name)], name)[:, 0]
-    b = update_angles(runs[run_name(name, variant)], name)[:, 0]
+    b = update_angles(runs[own_rate_run(run_name(name, variant), design)], name)[:, 0]
     return stats.paired(a, b, finite_only=True)
 
 
-def accuracy_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]]
-                  ) -> stats.TTest:
-    """Paired difference (WN ``variant`` - no WN) of the final test accuracy (points)."""
-    return stats.paired(final_accuracy(runs[run_name(name, variant)]),
+def accuracy_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]],
+                  design: int = 1) -> stats.TTest:
+    """Paired difference (WN ``variant`` - no WN) of the final test accuracy (points).
+
+    ``design`` and ``runs`` as in :func:`angle_test`.
+    """
+    return stats.paired(final_accuracy(runs[own_rate_run(run_name(name, variant), design)]),
                         final_accuracy(runs[run_name(name)]))
 
 
