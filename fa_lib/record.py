@@ -13,6 +13,18 @@ Made and checked with the ``reproduce`` command, which then computes nothing::
     python -m fa_lib reproduce --scale paper --record results/paper_record.json
     python -m fa_lib reproduce --scale paper --check-record results/paper_record.json
 
+Chapter by chapter: a paper-scale build of the whole book takes longer than some
+machines keep their results, so the record can also be made a few chapters at a time::
+
+    python -m fa_lib reproduce --scale paper --only feedback_rules deep_networks \
+        --record results/paper_record.json
+
+writes those chapters into the record at that path (:func:`merge_records`), keeping the
+chapters it already holds; each chapter carries the commit, date and machine it was
+recorded at (``recorded``), and the record says whether it covers every chapter
+(``complete``, ``missing_chapters``). ``--check-record`` with ``--only`` checks those
+chapters only; without it, the whole record, so a record that is not complete fails it.
+
 Where the numbers come from: every experiment of :func:`fa_lib.reproduce.registry` is
 called under a refusing cache observer (:func:`fa_lib.cache.observe` with
 ``refuse=True``), which reads the entries the notebooks read and computes nothing; the
@@ -71,7 +83,9 @@ __all__ = [
     "headline",
     "kind_of",
     "load_record",
+    "merge_records",
     "recorded_verdicts",
+    "restrict",
     "write_record",
 ]
 
@@ -258,6 +272,7 @@ def collect(chapters: Sequence[str] | None = None,
     dict
         ``scale``, ``compute_seconds`` (the sum of the ``seconds`` arrays of the entries
         that store their compute time, such as the MNIST training runs),
+        ``entry_seconds`` (entry name -> that compute time, for those entries),
         ``chapters`` (chapter -> ``claims``: list of statement, measured, criterion,
         holds, asserted, verdict; ``experiments``: label -> entry names) and
         ``entries`` (entry name -> array name -> :func:`headline`).
@@ -294,7 +309,7 @@ def collect(chapters: Sequence[str] | None = None,
         return name if len(configs[name]) == 1 else f"{name} [{_config_digest(text)}]"
 
     entries_out: dict[str, dict[str, Any]] = {}
-    seconds = 0.0
+    entry_seconds: dict[str, float] = {}
     for labels in read.values():
         for entries in labels.values():
             for name, text, path in entries:
@@ -304,7 +319,7 @@ def collect(chapters: Sequence[str] | None = None,
                 with np.load(path, allow_pickle=False) as npz:
                     arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
                 if "seconds" in arrays:
-                    seconds += float(np.nansum(arrays["seconds"]))
+                    entry_seconds[ident] = round(float(np.nansum(arrays["seconds"])), 1)
                 numbers = {k: headline(k, arrays[k]) for k in sorted(arrays)}
                 entries_out[ident] = {k: v for k, v in numbers.items() if v is not None}
     chapters_out = {
@@ -315,8 +330,8 @@ def collect(chapters: Sequence[str] | None = None,
         }
         for chapter in saved_claims
     }
-    return {"scale": scale, "compute_seconds": round(seconds, 1),
-            "chapters": chapters_out, "entries": entries_out}
+    return {"scale": scale, "compute_seconds": round(sum(entry_seconds.values()), 1),
+            "entry_seconds": entry_seconds, "chapters": chapters_out, "entries": entries_out}
 
 
 def _commit() -> str:
@@ -362,26 +377,114 @@ def build_record(chapters: Sequence[str] | None = None,
         :func:`collect`'s content with a header: ``format``, ``commit`` (``git
         rev-parse HEAD``, or ``"unknown"``), ``uncommitted_changes`` (whether tracked
         files differed from the commit), ``date`` (UTC, ISO 8601), ``machine`` (CPU model,
-        cores, platform) and ``tolerances`` (:data:`TOLERANCES`).
+        cores, platform), ``tolerances`` (:data:`TOLERANCES`), ``complete`` and
+        ``missing_chapters`` (the chapters with an experiments module that the record
+        does not hold); each chapter also gets ``recorded`` (its commit, uncommitted
+        changes, date, machine and the compute seconds of its entries).
 
     Raises
     ------
     RecordError
         As :func:`collect`.
     """
+    from fa_lib import reproduce
+
     body = collect(chapters, modules)
-    header = {
-        "format": FORMAT,
-        "scale": body.pop("scale"),
+    provenance = {
         "commit": _commit(),
         "uncommitted_changes": _dirty(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                     "platform": platform.platform()},
-        "compute_seconds": body.pop("compute_seconds"),
-        "tolerances": TOLERANCES,
     }
-    return {**header, **body}
+    for chapter in body["chapters"].values():
+        chapter["recorded"] = {**provenance,
+                               "compute_seconds": _seconds_of(chapter, body["entry_seconds"])}
+    known = list(reproduce.CHAPTERS if modules is None else modules)
+    return _with_header(body, provenance, known)
+
+
+def _referenced(chapters: Mapping[str, Any]) -> list[str]:
+    """The entry names the chapters' experiments read, in order, each once."""
+    return list(dict.fromkeys(name for body in chapters.values()
+                              for names in body.get("experiments", {}).values()
+                              for name in names))
+
+
+def _seconds_of(chapter: Mapping[str, Any], entry_seconds: Mapping[str, float]) -> float:
+    return round(sum(entry_seconds.get(n, 0.0) for n in _referenced({"c": chapter})), 1)
+
+
+def _with_header(body: Mapping[str, Any], provenance: Mapping[str, Any],
+                 known: Sequence[str]) -> dict[str, Any]:
+    missing = [c for c in known if c not in body["chapters"]]
+    header = {
+        "format": FORMAT,
+        "scale": body["scale"],
+        **provenance,
+        "compute_seconds": round(sum(body["entry_seconds"].values()), 1),
+        "tolerances": TOLERANCES,
+        "complete": not missing,
+        "missing_chapters": missing,
+    }
+    rest = {k: body[k] for k in ("entry_seconds", "chapters", "entries")}
+    return {**header, **rest}
+
+
+def merge_records(old: Mapping[str, Any], new: Mapping[str, Any],
+                  known: Sequence[str] | None = None) -> dict[str, Any]:
+    """Return the record ``old`` with the chapters of ``new`` written into it.
+
+    Parameters
+    ----------
+    old, new
+        Records of one scale (:func:`load_record`, :func:`build_record`). A chapter of
+        ``old`` without its own ``recorded`` (a record made before chapters carried it)
+        gets ``old``'s commit, date and machine.
+    known
+        Every chapter a complete record holds; default those with an experiments module
+        (:data:`fa_lib.reproduce.CHAPTERS`).
+
+    Returns
+    -------
+    dict
+        ``new``'s chapters, and ``old``'s other chapters; the entries the chapters read
+        (``new``'s where both have one; entries no chapter reads any more are dropped);
+        the header of ``new`` (commit, date and machine of this write) with
+        ``compute_seconds``, ``complete`` and ``missing_chapters`` recomputed.
+
+    Raises
+    ------
+    RecordError
+        If the two records are of different scales or formats.
+    """
+    from fa_lib import reproduce
+
+    if old.get("scale") != new.get("scale") or old.get("format") != new.get("format"):
+        raise RecordError(
+            f"cannot write chapters of the {new.get('scale')} scale (format "
+            f"{new.get('format')}) into a record of the {old.get('scale')} scale (format "
+            f"{old.get('format')}); write the record to another path.")
+    known = list(reproduce.CHAPTERS if known is None else known)
+    inherited = {k: old.get(k) for k in ("commit", "uncommitted_changes", "date", "machine")}
+    chapters: dict[str, Any] = {}
+    for name, body in old["chapters"].items():
+        if name not in new["chapters"]:
+            chapters[name] = {**body, "recorded": body.get("recorded") or
+                              {**inherited, "compute_seconds": old.get("compute_seconds")}}
+    chapters.update(new["chapters"])
+    order = [c for c in known if c in chapters] + [c for c in chapters if c not in known]
+    chapters = {c: chapters[c] for c in order}
+    entries, seconds = {}, {}
+    for name in _referenced(chapters):
+        source = new if name in new["entries"] else old
+        entries[name] = source["entries"][name]
+        if name in source.get("entry_seconds", {}):
+            seconds[name] = source["entry_seconds"][name]
+    provenance = {k: new.get(k) for k in ("commit", "uncommitted_changes", "date", "machine")}
+    body = {"scale": new["scale"], "entry_seconds": seconds, "chapters": chapters,
+            "entries": entries}
+    return _with_header(body, provenance, known)
 
 
 def write_record(record: Mapping[str, Any], path: Path | str) -> Path:
@@ -535,6 +638,17 @@ def compare(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def restrict(record: Mapping[str, Any], chapters: Sequence[str]) -> dict[str, Any]:
+    """Return ``record`` with only ``chapters`` and the entries they read.
+
+    A chapter the record does not hold is left out.
+    """
+    kept = {c: record["chapters"][c] for c in chapters if c in record["chapters"]}
+    names = set(_referenced(kept))
+    return {**record, "chapters": kept,
+            "entries": {k: v for k, v in record["entries"].items() if k in names}}
+
+
 def check_record(record: Mapping[str, Any], chapters: Sequence[str] | None = None,
                  modules: Mapping[str, str] | None = None) -> list[str]:
     """Compare the current cache and claims (at the current scale) with a record.
@@ -544,7 +658,8 @@ def check_record(record: Mapping[str, Any], chapters: Sequence[str] | None = Non
     record
         The record (:func:`load_record`).
     chapters, modules
-        As in :func:`collect`.
+        As in :func:`collect`. With ``chapters``, only they are compared: the record's
+        other chapters, and entries only they read, are left out on both sides.
 
     Returns
     -------
@@ -556,7 +671,10 @@ def check_record(record: Mapping[str, Any], chapters: Sequence[str] | None = Non
     RecordError
         As :func:`collect`.
     """
-    return compare(record, collect(chapters, modules))
+    now = collect(chapters, modules)
+    if chapters is None:
+        return compare(record, now)
+    return compare(restrict(record, chapters), restrict(now, chapters))
 
 
 def recorded_verdicts(record: Mapping[str, Any]) -> dict[tuple[str, str], str]:
@@ -565,9 +683,27 @@ def recorded_verdicts(record: Mapping[str, Any]) -> dict[tuple[str, str], str]:
             for chapter, body in record["chapters"].items() for c in body["claims"]}
 
 
-def describe(record: Mapping[str, Any]) -> str:
-    """Return ``"<commit[:7]>, <date>"``: how the report labels a record."""
-    commit = str(record.get("commit", "unknown"))
+def _short(provenance: Mapping[str, Any]) -> str:
+    commit = str(provenance.get("commit", "unknown"))
     commit = commit[:7] if re.fullmatch(r"[0-9a-f]{7,40}", commit) else commit
-    return f"{commit}, {str(record.get('date', '?'))[:10]}"
+    return f"{commit}, {str(provenance.get('date', '?'))[:10]}"
+
+
+def describe(record: Mapping[str, Any]) -> str:
+    """Return how the report labels a record: ``"<commit[:7]>, <date>"``.
+
+    For a record whose chapters were recorded at different commits or dates
+    (:func:`merge_records`): ``"per chapter, <first date> to <last date>"``; and
+    ``"; not complete"`` is added when the record does not hold every chapter.
+    """
+    times = {_short(body["recorded"]) for body in record["chapters"].values()
+             if isinstance(body.get("recorded"), dict)}
+    if len(times) > 1:
+        dates = sorted(str(body["recorded"].get("date", "?"))[:10]
+                       for body in record["chapters"].values()
+                       if isinstance(body.get("recorded"), dict))
+        text = f"per chapter, {dates[0]} to {dates[-1]}"
+    else:
+        text = _short(record)
+    return text if record.get("complete", True) else f"{text}; not complete"
 

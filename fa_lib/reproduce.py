@@ -14,7 +14,8 @@ Usage, from the repository root::
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...] [--list]
                                [--jobs N | --scheduler ADDRESS|local:N]
                                [--json PATH] [--no-progress]
-    python -m fa_lib reproduce [--scale paper|quick] --record PATH | --check-record PATH
+    python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...]
+                               --record PATH | --check-record PATH
 
 ``--scale``
     ``paper`` or ``quick``; sets ``FA_SCALE`` before any experiments module is imported
@@ -48,13 +49,14 @@ Usage, from the repository root::
     and the headline numbers of every experiment's cache entries, with the commit, date,
     machine and compute time, as JSON to ``PATH`` (atomically). Computes nothing: every
     experiment must be cached and every chapter must have saved its claims at this scale
-    (a book build), else a clear error and exit status 2.
+    (a book build), else a clear error and exit status 2. With ``--only``, those
+    chapters are written into the record at ``PATH``, which keeps its other chapters.
 ``--check-record PATH``
     Compare this scale's results cache and saved claims with the record at ``PATH``:
     verdicts identical, numbers within the tolerances of :data:`fa_lib.record.TOLERANCES`.
     Prints each difference; exit status 0 when they agree, 1 on a difference, 2 when
     the record is missing or malformed or the cache or claims are incomplete. Computes
-    nothing.
+    nothing. With ``--only``, those chapters only.
 ``--no-progress``
     No progress bars (by default a bar over the experiments, and the experiments' own
     bars where they have a ``progress`` argument, on standard error).
@@ -798,29 +800,41 @@ def _check_record_options(args: argparse.Namespace) -> None:
               if value is not None]
     if not chosen:
         return
-    others = [name for name, used in (("--list", args.list), ("--only", args.only),
-                                      ("--jobs", args.jobs), ("--scheduler", args.scheduler),
-                                      ("--json", args.json)) if used not in (None, False)]
+    others = [name for name, used in (("--list", args.list), ("--jobs", args.jobs),
+                                      ("--scheduler", args.scheduler), ("--json", args.json))
+              if used not in (None, False)]
     if len(chosen) > 1 or others:
         raise ValueError(f"{' and '.join(chosen + others)} cannot be used together: "
-                         f"{chosen[0]} reads the whole book's results and computes nothing.")
+                         f"{chosen[0]} reads the results cache and computes nothing.")
 
 
-def _record_command(write: str | None, check: str | None) -> int:
-    """Write (``--record``) or check (``--check-record``) the record; return the exit status."""
+def _record_command(write: str | None, check: str | None,
+                    only: Sequence[str] | None = None) -> int:
+    """Write (``--record``) or check (``--check-record``) the record; return the exit status.
+
+    With ``only`` (``--only``): write those chapters into the record at ``write`` (made if
+    there is none; :func:`fa_lib.record.merge_records`), or check those chapters only.
+    """
     from fa_lib import record
 
     try:
         if write is not None:
-            path = record.write_record(record.build_record(), write)
-            print(f"record of the {config.scale()} scale written to {path}")
+            new = record.build_record(only)
+            if only and Path(write).is_file():
+                new = record.merge_records(record.load_record(write), new)
+            path = record.write_record(new, write)
+            what = f"chapter(s) {', '.join(only)} of" if only else "record of"
+            print(f"{what} the {config.scale()} scale written to {path} "
+                  f"({record.describe(new)})")
+            if new["missing_chapters"]:
+                print(f"the record does not hold yet: {', '.join(new['missing_chapters'])}")
             return 0
         recorded = record.load_record(check)
         if recorded["scale"] != config.scale():
             raise record.RecordError(
                 f"the record {check} is of the {recorded['scale']} scale; check it with "
                 f"--scale {recorded['scale']}.")
-        differences = record.check_record(recorded)
+        differences = record.check_record(recorded, only)
     except (record.RecordError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -879,7 +893,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(format_list(list_experiments(chosen)))
         return 0
     if args.record is not None or args.check_record is not None:
-        return _record_command(args.record, args.check_record)
+        return _record_command(args.record, args.check_record, args.only)
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _sigterm)

@@ -52,6 +52,22 @@ EXPERIMENTS = {"angles": angles, "both": both}
 
 MODULES = {"toy": "toy_record.toy"}
 
+TOY2 = '''
+import numpy as np
+from fa_lib import cache
+
+
+def _rates():
+    return {"val_acc": np.array([[0.5, 0.6], [0.7, 0.9]]), "seconds": np.array(2.0)}
+
+
+def rates():
+    return cache.cached("toy2_rates", {"k": 2}, _rates)
+
+
+EXPERIMENTS = {"rates": rates}
+'''
+
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
@@ -184,12 +200,59 @@ def test_cli_record_and_check_record(toy, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "new.json").exists()  # nothing partial written
     assert sorted(p.name for p in toy.glob("*.npz")) == entries  # nothing computed
 
-    for args in (["--record", "a", "--check-record", "b"], ["--record", "a", "--only", "toy"],
+    for args in (["--record", "a", "--check-record", "b"], ["--record", "a", "--jobs", "2"],
                  ["--check-record", "a", "--list"]):
         with pytest.raises(SystemExit) as exit_:
             reproduce.main(args)
         assert exit_.value.code == 2
         assert "cannot be used together" in capsys.readouterr().err
+
+
+def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
+    """--only with --record writes chapters into the record; --check-record checks them."""
+    (tmp_path / "toy_record" / "toy2.py").write_text(TOY2)
+    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy", "toy2"))
+    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    claims.check("toy2", "Rates rise.", "0.8", True, "above 0.5")
+    claims.save("toy2")
+    from toy_record import toy2  # noqa: I001 - importable only in this test
+
+    toy2.rates()
+    path = tmp_path / "results" / "rec.json"
+    assert reproduce.main(["--only", "toy", "--record", str(path)]) == 0
+    assert "does not hold yet: toy2" in capsys.readouterr().out
+    rec = json.loads(path.read_text())
+    assert not rec["complete"] and rec["missing_chapters"] == ["toy2"]
+    assert list(rec["chapters"]) == ["toy"] and set(rec["entries"]) == {"toy_angles", "toy_other"}
+    assert "not complete" in record.describe(rec)
+    assert reproduce.main(["--only", "toy", "--check-record", str(path)]) == 0
+    capsys.readouterr()
+    assert reproduce.main(["--check-record", str(path)]) == 1  # the whole book: toy2 missing
+    assert "chapter toy2: measured now, not in the record" in capsys.readouterr().out
+
+    first = rec["chapters"]["toy"]["recorded"]
+    assert first["compute_seconds"] == 3.5
+    monkeypatch.setattr(record, "_commit", lambda: "f" * 40)
+    assert reproduce.main(["--only", "toy2", "--record", str(path)]) == 0
+    rec = json.loads(path.read_text())
+    assert rec["complete"] and rec["missing_chapters"] == []
+    assert list(rec["chapters"]) == ["toy", "toy2"]
+    assert rec["chapters"]["toy"]["recorded"] == first  # kept as it was recorded
+    assert rec["chapters"]["toy2"]["recorded"]["commit"] == rec["commit"] == "f" * 40
+    assert rec["compute_seconds"] == 5.5 and rec["entry_seconds"]["toy2_rates"] == 2.0
+    assert set(rec["entries"]) == {"toy_angles", "toy_other", "toy2_rates"}
+    if first["commit"] != "f" * 40:
+        assert record.describe(rec).startswith("per chapter, ")
+    assert reproduce.main(["--check-record", str(path)]) == 0
+
+    rec["entries"]["toy2_rates"]["val_acc"]["final"] = 0.5
+    path.write_text(json.dumps(rec))
+    assert reproduce.main(["--only", "toy", "--check-record", str(path)]) == 0
+    assert reproduce.main(["--only", "toy2", "--check-record", str(path)]) == 1
+    assert "toy2_rates: val_acc final recorded 0.5, now 0.8" in capsys.readouterr().out
+
+    with pytest.raises(record.RecordError, match="another path"):
+        record.merge_records({**rec, "scale": "paper"}, rec)
 
 
 def _fake_record() -> dict:
@@ -248,17 +311,20 @@ def test_every_registered_claim_has_an_entry_in_the_record():
     rec = record.load_record(path)
     assert rec["scale"] == "paper"
     recorded = record.recorded_verdicts(rec)
-    # Every chapter whose notebook registers claims has claims in the record.
+    # Every chapter whose notebook registers claims has claims in the record, or the
+    # record says that it does not hold that chapter yet (a record made chapter by chapter).
+    not_yet = []
     for notebook in sorted((ROOT / "book").glob("*.ipynb")):
         if "claims.check(" in notebook.read_text(encoding="utf-8"):
+            if notebook.stem in rec.get("missing_chapters", []):
+                assert notebook.stem not in rec["chapters"] and not rec["complete"]
+                not_yet.append(notebook.stem)
+                continue
             assert rec["chapters"].get(notebook.stem, {}).get("claims"), (
                 f"the record has no claims of {notebook.stem}; regenerate it")
     saved_dir = Path(cache.cache_dir()) / "claims" / "paper"
-    chapters = [c for c in reproduce.CHAPTERS if (saved_dir / f"{c}.json").is_file()]
-    if len(chapters) < len(reproduce.CHAPTERS):
-        pytest.skip(f"paper-scale claims are not saved in {saved_dir} for every chapter "
-                    "(build the book at paper scale with this results cache to compare "
-                    "every registered claim with the record).")
+    chapters = [c for c in reproduce.CHAPTERS
+                if (saved_dir / f"{c}.json").is_file() and c in rec["chapters"]]
     for chapter in chapters:
         saved = json.loads((saved_dir / f"{chapter}.json").read_text())
         statements = {(chapter, c["statement"]) for c in saved["claims"]}
@@ -266,3 +332,9 @@ def test_every_registered_claim_has_an_entry_in_the_record():
         assert not missing, f"claims registered but not in the record: {sorted(missing)}"
         extra = {k for k in recorded if k[0] == chapter} - statements
         assert not extra, f"claims in the record no longer registered: {sorted(extra)}"
+    unchecked = [c for c in rec["chapters"] if c in reproduce.CHAPTERS and c not in chapters]
+    if not_yet or unchecked:
+        pytest.skip(f"the record does not hold {not_yet or 'no chapter missing'} yet; "
+                    f"paper-scale claims are not saved in {saved_dir} for {unchecked or 'none'} "
+                    "(build those chapters at paper scale with this results cache to compare "
+                    "their registered claims with the record).")
