@@ -140,9 +140,9 @@ fixed random ``B`` the runs with ``B`` normalised are tested as well."""
 
 OWN_RATE_DESIGN = (
     "The first design tests WN at the rate chosen without it. Its first paper-scale run "
-    "(2026-12-03) found that this rate can be too large with WN: with WN, DFA, uSF and "
-    "frSF lost most of their accuracy, and five rules did not learn the first codes of the "
-    "Fig. 8 protocol. Whether that is WN or the rate, the first design cannot tell. The "
+    "(2026-12-03) found that this rate can be too large with WN: with WN, some rules lost "
+    "most of their accuracy or did not learn the first codes of the Fig. 8 protocol. "
+    "Whether that is WN or the rate, the first design cannot tell. The "
     "second design, added on 2026-12-05 before any of its runs, asks the same three "
     "questions (same margins and tests) with every WN variant at the rate chosen for it on "
     "the same validation split, from the same grid, against the runs without WN at theirs."
