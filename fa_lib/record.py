@@ -225,7 +225,9 @@ def _read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None
     return read, missing
 
 
-def _load_claims(chapters: Sequence[str], scale: str) -> dict[str, list[dict[str, Any]]]:
+def _load_claims(chapters: Sequence[str], scale: str,
+                 others: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Saved claims of ``chapters`` (and, with ``others``, of the TOC's other chapters)."""
     from fa_lib import report
 
     saved = claims.load_all()
@@ -237,7 +239,8 @@ def _load_claims(chapters: Sequence[str], scale: str) -> dict[str, list[dict[str
             f"(FA_SCALE={scale} jupyter-book build .) with this results cache."
         )
     toc = set(report.toc_chapters())
-    wanted = [*chapters, *(c for c in sorted(saved) if c in toc and c not in chapters)]
+    extra = [c for c in sorted(saved) if c in toc and c not in chapters] if others else []
+    wanted = [*chapters, *extra]
     out = {}
     for chapter in wanted:
         entries = report._check_saved(chapter, saved[chapter])
@@ -263,7 +266,9 @@ def collect(chapters: Sequence[str] | None = None,
     chapters
         The chapters whose claims and experiments are collected; default every chapter
         with an experiments module (:data:`fa_lib.reproduce.CHAPTERS`, or the keys of
-        ``modules``). Saved claims of other chapters of the table of contents are added.
+        ``modules``), and then the saved claims of the other chapters of the table of
+        contents are added. Chapters named here are collected alone: a record written
+        chapter by chapter (:func:`merge_records`) keeps its other chapters as they were.
     modules
         Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
 
@@ -291,7 +296,7 @@ def collect(chapters: Sequence[str] | None = None,
                           "to record or check.")
     known = list(reproduce.CHAPTERS if modules is None else modules)
     chosen = known if chapters is None else list(chapters)
-    saved_claims = _load_claims(chosen, scale)
+    saved_claims = _load_claims(chosen, scale, others=chapters is None)
     read, missing = _read_entries(chosen, modules)
     if missing:
         raise RecordError(

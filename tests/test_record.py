@@ -213,6 +213,9 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
     (tmp_path / "toy_record" / "toy2.py").write_text(TOY2)
     monkeypatch.setattr(reproduce, "CHAPTERS", ("toy", "toy2"))
     monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    # Both are chapters of the table of contents, as the book's are: writing one must not
+    # touch the other's claims, experiments or entries in the record.
+    monkeypatch.setattr(report, "toc_chapters", lambda: ["toy", "toy2"])
     claims.check("toy2", "Rates rise.", "0.8", True, "above 0.5")
     claims.save("toy2")
     from toy_record import toy2  # noqa: I001 - importable only in this test
