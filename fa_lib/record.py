@@ -698,7 +698,8 @@ def describe(record: Mapping[str, Any]) -> str:
     """Return how the report labels a record: ``"<commit[:7]>, <date>"``.
 
     For a record whose chapters were recorded at different commits or dates
-    (:func:`merge_records`): ``"per chapter, <first date> to <last date>"``; and
+    (:func:`merge_records`): ``"per chapter, <first date> to <last date>"`` (or
+    ``"per chapter, <date>"`` when they share the date); and
     ``"; not complete"`` is added when the record does not hold every chapter.
     """
     times = {_short(body["recorded"]) for body in record["chapters"].values()
@@ -707,7 +708,8 @@ def describe(record: Mapping[str, Any]) -> str:
         dates = sorted(str(body["recorded"].get("date", "?"))[:10]
                        for body in record["chapters"].values()
                        if isinstance(body.get("recorded"), dict))
-        text = f"per chapter, {dates[0]} to {dates[-1]}"
+        span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+        text = f"per chapter, {span}"
     else:
         text = _short(record)
     return text if record.get("complete", True) else f"{text}; not complete"
