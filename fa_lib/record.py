@@ -385,7 +385,8 @@ def build_record(chapters: Sequence[str] | None = None,
         cores, platform), ``tolerances`` (:data:`TOLERANCES`), ``complete`` and
         ``missing_chapters`` (the chapters with an experiments module that the record
         does not hold); each chapter also gets ``recorded`` (its commit, uncommitted
-        changes, date, machine and the compute seconds of its entries).
+        changes, date, machine and the compute seconds of those of its entries that
+        store their compute time; ``None`` when none does).
 
     Raises
     ------
@@ -416,8 +417,10 @@ def _referenced(chapters: Mapping[str, Any]) -> list[str]:
                               for name in names))
 
 
-def _seconds_of(chapter: Mapping[str, Any], entry_seconds: Mapping[str, float]) -> float:
-    return round(sum(entry_seconds.get(n, 0.0) for n in _referenced({"c": chapter})), 1)
+def _seconds_of(chapter: Mapping[str, Any], entry_seconds: Mapping[str, float]
+                ) -> float | None:
+    timed = [entry_seconds[n] for n in _referenced({"c": chapter}) if n in entry_seconds]
+    return round(sum(timed), 1) if timed else None
 
 
 def _with_header(body: Mapping[str, Any], provenance: Mapping[str, Any],

@@ -258,6 +258,13 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
         record.merge_records({**rec, "scale": "paper"}, rec)
 
 
+def test_chapter_compute_time_counts_only_entries_that_store_it():
+    """A chapter none of whose entries stores its compute time has none, not 0 s."""
+    chapter = {"experiments": {"a": ["timed", "untimed"], "b": ["timed"]}}
+    assert record._seconds_of(chapter, {"timed": 2.04, "elsewhere": 9.0}) == 2.0
+    assert record._seconds_of(chapter, {"elsewhere": 9.0}) is None
+
+
 def _fake_record() -> dict:
     return {
         "format": record.FORMAT, "scale": "paper", "commit": "0123456789abcdef" * 2,
