@@ -75,6 +75,7 @@ __all__ = [
     "TOLERANCES",
     "RecordError",
     "build_record",
+    "chapter_provenance",
     "check_record",
     "collect",
     "compare",
@@ -689,6 +690,17 @@ def recorded_verdicts(record: Mapping[str, Any]) -> dict[tuple[str, str], str]:
     """Return (chapter, statement) -> recorded verdict, for every claim of a record."""
     return {(chapter, c["statement"]): c["verdict"]
             for chapter, body in record["chapters"].items() for c in body["claims"]}
+
+
+def chapter_provenance(record: Mapping[str, Any], chapter: str) -> str:
+    """Return ``"<commit[:7]>, <date>"`` of the write that recorded ``chapter``.
+
+    A chapter without its own ``recorded`` (a record made in one write) has the
+    record's commit and date.
+    """
+    body = record["chapters"][chapter]
+    own = body.get("recorded")
+    return _short(own if isinstance(own, Mapping) else record)
 
 
 def _short(provenance: Mapping[str, Any]) -> str:

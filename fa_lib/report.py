@@ -34,6 +34,7 @@ import pandas as pd
 from fa_lib import claims, config, record, tables
 
 __all__ = [
+    "PAPER_TOTALS",
     "REPORT_DOC",
     "Report",
     "build_report",
@@ -57,6 +58,8 @@ NOT_REPRODUCED = claims.NOT_REPRODUCED
 NOT_CHECKED = claims.NOT_CHECKED
 ALL = "all chapters"
 """Label of the row of overall totals in :attr:`Report.totals`."""
+PAPER_TOTALS = "paper scale (recorded)"
+"""Column of :attr:`Report.totals` with each chapter's recorded paper-scale verdicts."""
 
 _COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5"}
 _NOTE_COLOUR = "#fff3cd"
@@ -243,7 +246,11 @@ class Report:
         One row per chapter and a last row :data:`ALL`, indexed by chapter, with
         the columns ``scale`` (at which the claims were measured), ``saved (UTC)``,
         ``checked``, ``reproduced``, ``not reproduced``, ``not checked at this
-        scale`` (missing values for a chapter without a claims file) and ``note``.
+        scale`` (missing values for a chapter without a claims file) and ``note``;
+        with a paper-scale column in :attr:`claims` (:attr:`paper_column`), also
+        :data:`PAPER_TOTALS`: ``"<k> of <n> reproduced (<commit>, <date>)"`` of the
+        chapter as recorded, ``"not recorded"`` for a chapter the record lacks, and
+        the sums over the recorded chapters in the last row.
     missing : tuple of str
         Chapters of the table of contents without a claims file.
     other_scale : tuple of str
@@ -420,6 +427,7 @@ def build_report(
         column = paper_column(recorded)
         verdicts_then = record.recorded_verdicts(recorded)
         claim_table[column] = [verdicts_then.get((r[0], r[1]), "\u2014") for r in rows]
+        total_table[PAPER_TOTALS] = _paper_totals(recorded, order, total_table.index)
     return Report(
         scale=scale,
         chapters=tuple(order),
@@ -430,6 +438,25 @@ def build_report(
         not_in_toc=tuple(extra),
         paper_column=column,
     )
+
+
+def _paper_totals(recorded: Mapping[str, Any], order: Sequence[str],
+                  index: pd.Index) -> list[str]:
+    """The :data:`PAPER_TOTALS` column: per chapter of ``order``, then over them all."""
+    counts, cells = {}, {}
+    for name in order:
+        if name not in recorded["chapters"]:
+            cells[name] = "not recorded"
+            continue
+        verdicts = [c["verdict"] for c in recorded["chapters"][name]["claims"]]
+        k = verdicts.count(REPRODUCED)
+        n = k + verdicts.count(NOT_REPRODUCED)
+        counts[name] = (k, n)
+        cells[name] = f"{k} of {n} reproduced ({record.chapter_provenance(recorded, name)})"
+    k, n = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    held = "" if len(counts) == len(order) else f", {len(counts)} of {len(order)} chapters"
+    cells[ALL] = f"{k} of {n} reproduced{held}"
+    return [cells[name] for name in index]
 
 
 def _verdict_colour(value: Any) -> str:
@@ -461,7 +488,7 @@ def style_totals(totals: pd.DataFrame) -> tables.Table:
     shown.loc[shown["chapter"] == ALL, "saved (UTC)"] = ""  # a sum has no time: not missing
     return tables.table(
         shown,
-        wrap=["note"],
+        wrap=[c for c in ("note", PAPER_TOTALS) if c in shown.columns],
         styles={"note": flag_note},
         row_style=bold_total,
         missing_note="no claims file for this chapter",
