@@ -34,7 +34,6 @@ import pandas as pd
 from fa_lib import claims, config, record, tables
 
 __all__ = [
-    "PAPER_TOTALS",
     "REPORT_DOC",
     "Report",
     "build_report",
@@ -58,8 +57,6 @@ NOT_REPRODUCED = claims.NOT_REPRODUCED
 NOT_CHECKED = claims.NOT_CHECKED
 ALL = "all chapters"
 """Label of the row of overall totals in :attr:`Report.totals`."""
-PAPER_TOTALS = "paper scale (recorded)"
-"""Column of :attr:`Report.totals` with each chapter's recorded paper-scale verdicts."""
 
 _COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5"}
 _NOTE_COLOUR = "#fff3cd"
@@ -246,11 +243,7 @@ class Report:
         One row per chapter and a last row :data:`ALL`, indexed by chapter, with
         the columns ``scale`` (at which the claims were measured), ``saved (UTC)``,
         ``checked``, ``reproduced``, ``not reproduced``, ``not checked at this
-        scale`` (missing values for a chapter without a claims file) and ``note``;
-        with a paper-scale column in :attr:`claims` (:attr:`paper_column`), also
-        :data:`PAPER_TOTALS`: ``"<k> of <n> reproduced (<commit>, <date>)"`` of the
-        chapter as recorded, ``"not recorded"`` for a chapter the record lacks, and
-        the sums over the recorded chapters in the last row.
+        scale`` (missing values for a chapter without a claims file) and ``note``.
     missing : tuple of str
         Chapters of the table of contents without a claims file.
     other_scale : tuple of str
@@ -262,6 +255,14 @@ class Report:
         verdict recorded at the paper scale (``"paper scale (recorded <commit>,
         <date>)"``; a dash where the record has no such claim), or None when there is
         no such column (no record, or this build is at the paper scale).
+    paper_totals : pandas.DataFrame or None
+        With :attr:`paper_column`: the record's verdicts counted per chapter of
+        :attr:`chapters` and over them all (last row :data:`ALL`), indexed by chapter,
+        with the columns ``checked``, ``reproduced``, ``not reproduced`` (missing values
+        for a chapter the record lacks) and ``recorded at`` (the commit and date of the
+        write that recorded the chapter, :func:`fa_lib.record.chapter_provenance`;
+        ``"not recorded"``; in the last row, how many of the chapters the record
+        holds). A record made chapter by chapter has no single commit.
     """
 
     scale: str
@@ -272,6 +273,7 @@ class Report:
     other_scale: tuple[str, ...]
     not_in_toc: tuple[str, ...]
     paper_column: str | None = None
+    paper_totals: pd.DataFrame | None = None
 
     @property
     def n_checked(self) -> int:
@@ -417,7 +419,7 @@ def build_report(
     overall[counts] = overall[counts].astype("Int64")
     total_table = pd.concat([total_table, overall], ignore_index=True).set_index("chapter")
     recorded = paper_record(paper) if paper is None or isinstance(paper, str | Path) else paper
-    column = None
+    column, paper_totals = None, None
     if recorded is not None and recorded.get("scale") != "paper":
         raise record.RecordError(
             f"the paper-scale record holds the results of the {recorded.get('scale')} "
@@ -427,7 +429,7 @@ def build_report(
         column = paper_column(recorded)
         verdicts_then = record.recorded_verdicts(recorded)
         claim_table[column] = [verdicts_then.get((r[0], r[1]), "\u2014") for r in rows]
-        total_table[PAPER_TOTALS] = _paper_totals(recorded, order, total_table.index)
+        paper_totals = _paper_totals(recorded, order)
     return Report(
         scale=scale,
         chapters=tuple(order),
@@ -437,26 +439,27 @@ def build_report(
         other_scale=tuple(n for n in order if n in saved and saved[n]["scale"] != scale),
         not_in_toc=tuple(extra),
         paper_column=column,
+        paper_totals=paper_totals,
     )
 
 
-def _paper_totals(recorded: Mapping[str, Any], order: Sequence[str],
-                  index: pd.Index) -> list[str]:
-    """The :data:`PAPER_TOTALS` column: per chapter of ``order``, then over them all."""
-    counts, cells = {}, {}
+def _paper_totals(recorded: Mapping[str, Any], order: Sequence[str]) -> pd.DataFrame:
+    """:attr:`Report.paper_totals`: the record's verdicts per chapter of ``order``."""
+    rows = []
     for name in order:
         if name not in recorded["chapters"]:
-            cells[name] = "not recorded"
+            rows.append((name, pd.NA, pd.NA, pd.NA, "not recorded"))
             continue
         verdicts = [c["verdict"] for c in recorded["chapters"][name]["claims"]]
-        k = verdicts.count(REPRODUCED)
-        n = k + verdicts.count(NOT_REPRODUCED)
-        counts[name] = (k, n)
-        cells[name] = f"{k} of {n} reproduced ({record.chapter_provenance(recorded, name)})"
-    k, n = (sum(c[i] for c in counts.values()) for i in (0, 1))
-    held = "" if len(counts) == len(order) else f", {len(counts)} of {len(order)} chapters"
-    cells[ALL] = f"{k} of {n} reproduced{held}"
-    return [cells[name] for name in index]
+        k, bad = verdicts.count(REPRODUCED), verdicts.count(NOT_REPRODUCED)
+        rows.append((name, k + bad, k, bad, record.chapter_provenance(recorded, name)))
+    held = [r for r in rows if r[1] is not pd.NA]
+    rows.append((ALL, *(sum(r[i] for r in held) for i in (1, 2, 3)),
+                 "" if len(held) == len(order) else f"{len(held)} of {len(order)} chapters"))
+    counts = ["checked", REPRODUCED, NOT_REPRODUCED]
+    table = pd.DataFrame(rows, columns=["chapter", *counts, "recorded at"])
+    table[counts] = table[counts].astype("Int64")
+    return table.set_index("chapter")
 
 
 def _verdict_colour(value: Any) -> str:
@@ -488,7 +491,7 @@ def style_totals(totals: pd.DataFrame) -> tables.Table:
     shown.loc[shown["chapter"] == ALL, "saved (UTC)"] = ""  # a sum has no time: not missing
     return tables.table(
         shown,
-        wrap=[c for c in ("note", PAPER_TOTALS) if c in shown.columns],
+        wrap=["note"],
         styles={"note": flag_note},
         row_style=bold_total,
         missing_note="no claims file for this chapter",

@@ -289,8 +289,10 @@ def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path
     assert table[column].tolist() == [claims.REPRODUCED, claims.NOT_REPRODUCED, "\u2014"]
     html = report.style_claims(table).to_html()
     assert "0123456" in html and html.count("#f8d7da") >= 2  # both verdict columns coloured
-    assert rep.totals[report.PAPER_TOTALS].to_dict() == {
-        "a": "1 of 2 reproduced (0123456, 2026-11-30)", report.ALL: "1 of 2 reproduced"}
+    assert rep.paper_totals.to_dict("index") == {
+        "a": {"checked": 2, "reproduced": 1, "not reproduced": 1,
+              "recorded at": "0123456, 2026-11-30"},
+        report.ALL: {"checked": 2, "reproduced": 1, "not reproduced": 1, "recorded at": ""}}
 
     # A chapter the record lacks, and one recorded in a later write of its own.
     fake2 = copy.deepcopy(fake)
@@ -300,11 +302,12 @@ def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path
         {"statement": "c0", "measured": "m", "criterion": "c", "holds": True}]}}
     rep2 = report.build_report(saved2, chapters=["a", "b", "c"], scale="quick",
                                saved_at={}, paper=fake2)
-    assert rep2.totals[report.PAPER_TOTALS].to_dict() == {
-        "a": "1 of 2 reproduced (0123456, 2026-11-30)", "b": "not recorded",
-        "c": "1 of 1 reproduced (fffffff, 2026-12-01)",
-        report.ALL: "2 of 3 reproduced, 2 of 3 chapters"}
-    assert "fffffff, 2026-12-01" in report.style_totals(rep2.totals).to_html()
+    totals = rep2.paper_totals
+    assert totals["recorded at"].to_dict() == {
+        "a": "0123456, 2026-11-30", "b": "not recorded", "c": "fffffff, 2026-12-01",
+        report.ALL: "2 of 3 chapters"}
+    assert totals.loc[report.ALL, ["checked", "reproduced"]].tolist() == [3, 2]
+    assert totals.loc["b", ["checked", "reproduced", "not reproduced"]].isna().all()
 
     path = tmp_path / "record.json"
     path.write_text(json.dumps(fake))
@@ -317,7 +320,7 @@ def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path
     without = report.build_report(saved, chapters=["a"], scale="quick", saved_at={},
                                   paper=tmp_path / "none.json")
     for rep in (at_paper, without):
-        assert rep.paper_column is None and report.PAPER_TOTALS not in rep.totals
+        assert rep.paper_column is None and rep.paper_totals is None
         assert list(rep.claims.columns) == ["chapter", "claim", "measured", "criterion",
                                             "verdict"]
     with pytest.raises(record.RecordError, match="results of the quick scale"):
