@@ -115,3 +115,21 @@ def test_visible_code_is_short_and_free_of_plumbing():
                 plumbing.append(f"{path.name}: {source[:60]}...")
     assert not long_lines, f"visible code lines over {VISIBLE_CODE_WIDTH} characters: {long_lines}"
     assert not plumbing, f"visible cells that register claims: {plumbing}"
+
+
+def test_notebooks_are_valid_nbformat_with_cell_ids():
+    # nbformat 4.5 gives every cell an id; a cell without one is a warning now and
+    # "will become a hard error in future nbformat versions".
+    import warnings
+    from pathlib import Path
+
+    import nbformat
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            notebook = nbformat.read(str(path), as_version=4)
+            nbformat.validate(notebook)
+        ids = [cell.get("id") for cell in notebook.cells]
+        assert all(ids), f"{path.name}: a cell without an id"
+        assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
