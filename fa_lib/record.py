@@ -692,6 +692,39 @@ def recorded_verdicts(record: Mapping[str, Any]) -> dict[tuple[str, str], str]:
             for chapter, body in record["chapters"].items() for c in body["claims"]}
 
 
+def unmatched_claims(record: Mapping[str, Any], saved: Mapping[str, Mapping[str, Any]]
+                     ) -> list[str]:
+    """Compare the claims chapters registered with those the record holds.
+
+    Claim statements do not depend on the scale, so claims saved by a build at any
+    scale (:func:`fa_lib.claims.load_all`) can be compared with a paper-scale record.
+
+    Parameters
+    ----------
+    record
+        A paper-scale record (:func:`load_record`).
+    saved
+        Chapter name to its saved claims (``{"claims": [{"statement": ...}, ...]}``).
+        Chapters the record does not hold are left out of the comparison.
+
+    Returns
+    -------
+    list of str
+        One line per difference: a claim registered but not in the record, or a claim
+        of the record that its chapter no longer registers; empty when they agree.
+    """
+    recorded = recorded_verdicts(record)
+    problems = []
+    for chapter in sorted(set(saved) & set(record["chapters"])):
+        statements = {(chapter, c["statement"]) for c in saved[chapter]["claims"]}
+        in_record = {k for k in recorded if k[0] == chapter}
+        problems += [f"{chapter}: registered but not in the record: {s!r}"
+                     for _, s in sorted(statements - in_record)]
+        problems += [f"{chapter}: in the record but no longer registered: {s!r}"
+                     for _, s in sorted(in_record - statements)]
+    return problems
+
+
 def chapter_provenance(record: Mapping[str, Any], chapter: str) -> str:
     """Return ``"<commit[:7]>, <date>"`` of the write that recorded ``chapter``.
 
