@@ -479,7 +479,12 @@ def style_claims(table: pd.DataFrame) -> tables.Table:
 
 
 def style_totals(totals: pd.DataFrame) -> tables.Table:
-    """Return the totals table for display: missing values as a dash, the total row in bold."""
+    """Return the totals table for display: missing values as a dash, the total row in bold.
+
+    Columns that would say nothing are left out, so that the table fits the page: the
+    ``scale`` when every chapter measured its claims at one scale (the page states it),
+    the ``note`` when no chapter has one.
+    """
 
     def bold_total(row: pd.Series) -> str:
         return "font-weight: bold" if row["chapter"] == ALL else ""
@@ -489,10 +494,16 @@ def style_totals(totals: pd.DataFrame) -> tables.Table:
 
     shown = totals.reset_index()
     shown.loc[shown["chapter"] == ALL, "saved (UTC)"] = ""  # a sum has no time: not missing
+    chapters = shown[shown["chapter"] != ALL]
+    if chapters["scale"].notna().all() and chapters["scale"].nunique() == 1:
+        shown = shown.drop(columns="scale")
+    if not (chapters["note"].fillna("") != "").any():
+        shown = shown.drop(columns="note")
+    notes = ["note"] if "note" in shown.columns else []
     return tables.table(
         shown,
-        wrap=["note"],
-        styles={"note": flag_note},
+        wrap=notes,
+        styles=dict.fromkeys(notes, flag_note),
         row_style=bold_total,
         missing_note="no claims file for this chapter",
     )

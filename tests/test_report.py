@@ -45,7 +45,13 @@ def test_totals_missing_and_other_scale():
         "reproduced", "not reproduced", "reproduced"]
     html = report.style_claims(rep.chapter_claims("a")).to_html()
     assert "&lt;b&gt;" in html and "<b>" not in html  # claim text is escaped
-    report.style_totals(rep.totals).to_html()
+    html = report.style_totals(rep.totals).to_html()
+    assert ">scale<" in html and ">note<" in html  # the chapters differ: both columns shown
+    # One scale and no notes: the two columns say nothing and are left out.
+    same = report.build_report({"a": payload("a", "quick", [True])}, chapters=["a"],
+                               scale="quick", saved_at=when)
+    html = report.style_totals(same.totals).to_html()
+    assert ">scale<" not in html and ">note<" not in html and ">saved (UTC)<" in html
 
 
 def test_bad_input():
