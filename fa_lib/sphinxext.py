@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fa_lib import config
+from fa_lib.tables import CLASS as TABLE_CLASS
 
 __all__ = ["CSS", "PAPER_LABELS", "figure_labels", "link_figures", "scale_banner", "setup"]
 
@@ -201,8 +202,9 @@ def _copy_mathjax(app: Any, exc: BaseException | None, source: Path) -> None:
     shutil.copytree(source, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
 
 
-FIGURE_LINK_CLASS = "fa-figure-link"
-"""The class of the link around a figure's image (the browser test looks for it)."""
+FIGURE_LINK_CLASS = "book-figure-link"
+"""The class of the link around a figure's image (the browser test looks for it; not
+``fa-...``, a prefix that the theme's Font Awesome styles)."""
 
 CSS_FILE = "fa_book.css"
 """The style sheet written into ``_static`` of the HTML output."""
@@ -226,7 +228,7 @@ code.literal, code.xref, code.literal span.pre, code.xref span.pre {{
   .bd-article h3 {{ font-size: 1.2rem; }}
 }}
 /* Tables of Markdown cells and of outputs scroll sideways inside their box. */
-.pst-scrollable-table-container, .fa-table, .cell_output .output {{
+.pst-scrollable-table-container, .{TABLE_CLASS}, .cell_output .output {{
   max-width: 100%; overflow-x: auto;
 }}
 """

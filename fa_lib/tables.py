@@ -40,8 +40,11 @@ __all__ = ["MISSING", "Table", "fmt", "pm", "table"]
 MISSING = "—"
 """How a missing value (``None``, ``NaN``) is shown."""
 
-CLASS = "fa-table"
-"""The CSS class of the box around every table (the browser test looks for it)."""
+CLASS = "book-table"
+"""The CSS class of the box around every table (the browser test looks for it).
+
+Not ``fa-...``: the theme loads Font Awesome, which styles every ``fa-*`` class (its
+``fa-table`` draws a table icon before the element)."""
 
 _CSS = f"""<style>
 .{CLASS} {{ overflow-x: auto; max-width: 100%; margin: 0.5em 0 1em 0; }}
@@ -55,7 +58,7 @@ _CSS = f"""<style>
 .{CLASS} td.nowrap {{ white-space: nowrap; }}
 .{CLASS} th {{ white-space: normal; min-width: 4em; }}
 .{CLASS} td.wrap {{ white-space: normal; min-width: 12em; }}
-.{CLASS} .fa-table-note {{ font-size: 0.85em; color: #555; margin-top: 0.3em; }}
+.{CLASS} .{CLASS}-note {{ font-size: 0.85em; color: #555; margin-top: 0.3em; }}
 </style>"""
 
 Format = str | Callable[[object], str]
@@ -251,7 +254,7 @@ def table(
     notes = [note] if note else []
     if any_missing:
         notes.append(f"{MISSING}: {missing_note}.")
-    foot = f'<div class="fa-table-note">{html.escape(" ".join(notes))}</div>' if notes else ""
+    foot = f'<div class="{CLASS}-note">{html.escape(" ".join(notes))}</div>' if notes else ""
     body = (
         f'<div class="{CLASS}"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{foot}</div>"

@@ -51,6 +51,9 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pytest
 
+from fa_lib import tables
+from fa_lib.sphinxext import FIGURE_LINK_CLASS
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
     "--headless",
@@ -255,6 +258,8 @@ class Rendered:
 
 
 LAYOUT_ATTRIBUTE = "data-fa-layout"
+OWN_CLASSES = (tables.CLASS, f"{tables.CLASS}-note", FIGURE_LINK_CLASS)
+"""The CSS classes of the book's own boxes (fa_lib.tables, fa_lib.sphinxext)."""
 LAYOUT_SCRIPT = """<script>
 (function () {
   // Measures the rendered page and writes the result, as JSON, into an attribute of <html>.
@@ -300,6 +305,15 @@ LAYOUT_SCRIPT = """<script>
                      + el.clientWidth + " px");
       }
     });
+    // The book's own boxes draw nothing of their own: a class that the theme's icon font
+    // also styles (Font Awesome's "fa-table") puts an icon before every table.
+    out.icons = [];
+    document.querySelectorAll("@OWN@").forEach(function (el) {
+      ["::before", "::after"].forEach(function (pseudo) {
+        var c = getComputedStyle(el, pseudo).content;
+        if (c && c !== "none" && c !== "normal") out.icons.push(describe(el) + pseudo + " " + c);
+      });
+    });
     // The page is shown in an <iframe> of the width under test (see _render); the frame's
     // rendered DOM goes to the outer page, whose DOM Chromium dumps.
     parent.postMessage(JSON.stringify({layout: out,
@@ -312,7 +326,7 @@ LAYOUT_SCRIPT = """<script>
     }
   });
 })();
-</script>"""
+</script>""".replace("@OWN@", ", ".join(f".{c}" for c in OWN_CLASSES))
 """Added before ``</body>`` of a copy of each page (see :func:`_render`)."""
 
 FRAME_PAGE = """<!DOCTYPE html>
@@ -556,7 +570,7 @@ def test_no_errors_in_pages(rendered, parsed, built):
     assert not problems, "\n".join(problems)
 
 
-SCROLL_WRAPPERS = {"pst-scrollable-table-container", "fa-table"}
+SCROLL_WRAPPERS = {"pst-scrollable-table-container", tables.CLASS}
 """Boxes that scroll a wide table sideways: the theme's (Markdown tables), fa_lib.tables'."""
 
 
@@ -601,10 +615,21 @@ def test_nothing_overflows_or_is_cut(rendered_at, built):
     print(f"\n{checked} elements measured at {', '.join(map(str, WIDTHS))} px")
 
 
+def test_own_boxes_draw_no_icons(rendered_at, built):
+    """The book's tables and figure links show no ::before or ::after content of a theme."""
+    problems, n = [], 0
+    for width, rendered in rendered_at.items():
+        for path, r in rendered.items():
+            if r.layout is not None:
+                n += 1
+                problems += [f"{path.relative_to(built.html)} at {width} px: {p}"
+                             for p in r.layout["icons"]]
+    assert n, "no page was measured"
+    assert not problems, "\n".join(problems)
+
+
 def test_figures_open_at_full_size(rendered, parsed, built):
     """Every figure's image is wrapped in a link to the image file itself."""
-    from fa_lib.sphinxext import FIGURE_LINK_CLASS
-
     problems, n_figures = [], 0
     for path, r in rendered.items():
         rel = path.relative_to(built.html)
