@@ -99,15 +99,15 @@ def table(chapter: str) -> pd.DataFrame:
     )
 
 
-def claims_dir() -> Path:
+def claims_dir(scale: str | None = None) -> Path:
     """Where chapters save their claim tables for the report page.
 
     ``<cache>/claims/<scale>``: a quick-scale test run never overwrites the claims
-    that a paper-scale build measured.
+    that a paper-scale build measured. ``scale`` defaults to :func:`fa_lib.config.scale`.
     """
     from fa_lib import cache
 
-    return Path(cache.cache_dir()) / "claims" / config.scale()
+    return Path(cache.cache_dir()) / "claims" / (config.scale() if scale is None else scale)
 
 
 def save(chapter: str) -> Path:
@@ -125,9 +125,9 @@ def save(chapter: str) -> Path:
     return path
 
 
-def load_all() -> dict[str, dict]:
-    """Every saved chapter's claims, keyed by chapter name."""
-    d = claims_dir()
+def load_all(scale: str | None = None) -> dict[str, dict]:
+    """Every chapter's claims saved at ``scale`` (default: this run's), keyed by chapter name."""
+    d = claims_dir(scale)
     return (
         {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}
     )

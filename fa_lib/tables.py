@@ -46,6 +46,9 @@ CLASS = "book-table"
 Not ``fa-...``: the theme loads Font Awesome, which styles every ``fa-*`` class (its
 ``fa-table`` draws a table icon before the element)."""
 
+NOTE_CLASS = f"{CLASS}-note"
+"""The CSS class of the note under a table."""
+
 _CSS = f"""<style>
 .{CLASS} {{ overflow-x: auto; max-width: 100%; margin: 0.5em 0 1em 0; }}
 .{CLASS} table {{ border-collapse: collapse; font-size: 0.9em; margin: 0; }}
@@ -58,7 +61,7 @@ _CSS = f"""<style>
 .{CLASS} td.nowrap {{ white-space: nowrap; }}
 .{CLASS} th {{ white-space: normal; min-width: 4em; }}
 .{CLASS} td.wrap {{ white-space: normal; min-width: 12em; }}
-.{CLASS} .{CLASS}-note {{ font-size: 0.85em; color: #555; margin-top: 0.3em; }}
+.{CLASS} .{NOTE_CLASS} {{ font-size: 0.85em; color: #555; margin-top: 0.3em; }}
 </style>"""
 
 Format = str | Callable[[object], str]
@@ -254,7 +257,7 @@ def table(
     notes = [note] if note else []
     if any_missing:
         notes.append(f"{MISSING}: {missing_note}.")
-    foot = f'<div class="{CLASS}-note">{html.escape(" ".join(notes))}</div>' if notes else ""
+    foot = f'<div class="{NOTE_CLASS}">{html.escape(" ".join(notes))}</div>' if notes else ""
     body = (
         f'<div class="{CLASS}"><table><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>{foot}</div>"

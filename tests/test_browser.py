@@ -258,7 +258,7 @@ class Rendered:
 
 
 LAYOUT_ATTRIBUTE = "data-fa-layout"
-OWN_CLASSES = (tables.CLASS, f"{tables.CLASS}-note", FIGURE_LINK_CLASS)
+OWN_CLASSES = (tables.CLASS, tables.NOTE_CLASS, FIGURE_LINK_CLASS)
 """The CSS classes of the book's own boxes (fa_lib.tables, fa_lib.sphinxext)."""
 LAYOUT_SCRIPT = """<script>
 (function () {

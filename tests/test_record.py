@@ -370,11 +370,9 @@ def test_every_registered_claim_has_an_entry_in_the_record():
                 f"the record has no claims of {notebook.stem}; regenerate it")
     # Statements do not depend on the scale: claims saved at any scale are compared (the
     # paper-scale ones last, so that they are the ones compared when both are saved).
-    saved = {}
-    for scale in ("quick", "paper"):
-        for path in sorted((Path(cache.cache_dir()) / "claims" / scale).glob("*.json")):
-            if path.stem in reproduce.CHAPTERS and path.stem in rec["chapters"]:
-                saved[path.stem] = json.loads(path.read_text())
+    saved = {name: body for name, body in {**claims.load_all("quick"),
+                                           **claims.load_all("paper")}.items()
+             if name in reproduce.CHAPTERS and name in rec["chapters"]}
     problems = record.unmatched_claims(rec, saved)
     assert not problems, "regenerate the record:\n" + "\n".join(problems)
     unchecked = [c for c in rec["chapters"] if c in reproduce.CHAPTERS and c not in saved]
