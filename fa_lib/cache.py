@@ -121,10 +121,12 @@ _RESERVED_KEYS = frozenset({META_KEY, "file", "args", "kwds", "allow_pickle"})
 # What parsing the bytes of a damaged or foreign .npz file can raise.
 _READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
-# A temporary file of an entry or JSON record: .<name>.<host>-<pid>.<random>.tmp
-_TEMP_PATTERN = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
+# A temporary file of an entry or JSON record, as _temporary names it (nothing else is ever
+# removed as a temporary): .<name>.<host>-<pid>.<random>.tmp
+_TEMP_PATTERN = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_.-]*\.(?P<host>[A-Za-z0-9_]+)"
+                           r"-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
 STALE_TEMP_SECONDS = 24 * 3600.0
-"""Age after which any ``.tmp`` file in the cache directory is removed, whatever its name."""
+"""Age after which a temporary file of the cache's own naming is removed, whoever wrote it."""
 
 
 class ComputeRefused(BaseException):  # noqa: N818 - a signal to the caller, not an error
@@ -617,18 +619,21 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temporaries(
     directory: Path | str | None = None, max_age: float = STALE_TEMP_SECONDS
 ) -> list[Path]:
-    """Remove the temporary files that killed writers left in the cache directory.
+    """Remove the temporary files that killed writers of this package left in a directory.
 
-    A ``.tmp`` file is removed when it is older than ``max_age`` seconds, whatever its
-    name, or sooner when its name says it was written by a process of this host that no
-    longer exists (``.<name>.<host>-<pid>.<random>.tmp``, see :func:`cached`).
+    Only files named as this module names its temporaries
+    (``.<name>.<host>-<pid>.<random>.tmp``, see :func:`cached` and :func:`write_json`)
+    are ever considered; any other file, ``.tmp`` or not, is left alone, whatever its
+    age, so a directory shared with other programs loses nothing of theirs. Such a file
+    is removed when its writer, named in it, is a process of this host that no longer
+    exists, or when it is older than ``max_age`` seconds (a writer of another host).
 
     Parameters
     ----------
     directory
-        The cache directory (default :func:`cache_dir`). Missing: nothing to do.
+        The directory (default :func:`cache_dir`). Missing: nothing to do.
     max_age
-        Seconds since the last modification after which any ``.tmp`` file is stale.
+        Seconds since the last modification after which a temporary file is stale.
 
     Returns
     -------
@@ -638,17 +643,17 @@ def remove_stale_temporaries(
     directory = _cache_dir(directory)
     removed: list[Path] = []
     try:
-        candidates = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+        candidates = [(p, m) for p in directory.iterdir()
+                      if (m := _TEMP_PATTERN.fullmatch(p.name)) is not None]
     except OSError:
         return removed
     now = time.time()
-    for path in candidates:
+    for path, match in candidates:
         try:
-            if not path.is_file():
+            if not path.is_file() or path.is_symlink():
                 continue
             stale = now - path.stat().st_mtime > max_age
-            match = _TEMP_PATTERN.search(path.name)
-            if not stale and match and match["host"] == _HOST:
+            if not stale and match["host"] == _HOST:
                 stale = not _pid_alive(int(match["pid"]))
             if stale:
                 path.unlink()
@@ -659,7 +664,7 @@ def remove_stale_temporaries(
 
 
 def write_json(path: Path | str, record: Any) -> None:
-    """Write ``record`` as JSON to ``path`` atomically (temporary file, then os.replace).
+    """Write ``record`` as JSON to ``path`` atomically (temporary file, fsync, os.replace).
 
     Parameters
     ----------
@@ -668,16 +673,8 @@ def write_json(path: Path | str, record: Any) -> None:
     record
         JSON-serialisable. If it is not, nothing is written and no file is left behind.
     """
-    path = Path(path)
-    fd, tmp = _temporary(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(record, indent=1) + "\n"
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
 
 
 class EntryRejected(ValueError):  # noqa: N818 - named after what happened to the entry

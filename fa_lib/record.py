@@ -497,9 +497,14 @@ def merge_records(old: Mapping[str, Any], new: Mapping[str, Any],
 
 
 def write_record(record: Mapping[str, Any], path: Path | str) -> Path:
-    """Write a record atomically as JSON (its directory is created); return the path."""
+    """Write a record atomically as JSON (its directory is created); return the path.
+
+    Temporary files that an earlier, killed write left in the directory are removed first
+    (:func:`fa_lib.cache.remove_stale_temporaries`: only files of the cache's own naming).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    cache.remove_stale_temporaries(path.parent)
     cache.write_json(path, record)
     return path
 

@@ -441,20 +441,39 @@ def test_stale_temporaries_are_removed(tmp_path):
                           capture_output=True, text=True, check=True)
     dead_pid = int(gone.stdout)
     host = cache._HOST
-    old = tmp_path / ".fig-0123.x.tmp"  # no writer named, older than a day
+    old = tmp_path / f".fig-0123.elsewhere-{dead_pid}.abc_12.tmp"  # another host's, a day old
     dead = tmp_path / f".fig-0123.{host}-{dead_pid}.abc_12.tmp"
     mine = tmp_path / f".fig-0123.{host}-{os.getpid()}.abc_12.tmp"
-    other_host = tmp_path / f".fig-0123.elsewhere-{dead_pid}.abc_12.tmp"
-    young = tmp_path / ".fig-0123.y.tmp"
+    other_host = tmp_path / f".fig-0123.elsewhere-{dead_pid}.abd_12.tmp"
     entry = tmp_path / "fig-0123.npz"
-    for p in (old, dead, mine, other_host, young, entry):
+    # Other programs' files, however old and whatever they are called, are never touched.
+    foreign = [tmp_path / name for name in (
+        "draft.tmp", ".fig-0123.x.tmp", ".draft.tmp", "notes.host-1.abc.tmp",
+        f".fig.{host}-{dead_pid}.abc.tmp.bak", f"fig.{host}-{dead_pid}.abc.tmp")]
+    for p in (old, dead, mine, other_host, entry, *foreign):
         p.write_bytes(b"x")
-    day_ago = time.time() - cache.STALE_TEMP_SECONDS - 60
-    os.utime(old, (day_ago, day_ago))
-    os.utime(entry, (day_ago, day_ago))
+    three_days_ago = time.time() - 3 * 24 * 3600
+    for p in (old, entry, *foreign):
+        os.utime(p, (three_days_ago, three_days_ago))
     removed = cache.remove_stale_temporaries(tmp_path)
     assert sorted(removed) == sorted([old, dead])
-    assert sorted(_entries(tmp_path)) == sorted([mine, other_host, young, entry])
+    assert sorted(_entries(tmp_path)) == sorted([mine, other_host, entry, *foreign])
+
+
+def test_write_json_syncs_before_the_rename(tmp_path, monkeypatch):
+    import os
+
+    events = []
+    real_fsync, real_replace = cache.os.fsync, cache.os.replace
+    monkeypatch.setattr(cache.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(cache.os, "replace",
+                        lambda a, b: (events.append("replace"), real_replace(a, b)))
+    cache.write_json(tmp_path / "record.json", {"a": [1, 2]})
+    assert events == ["fsync", "replace"]
+    assert (tmp_path / "record.json").read_text() == '{\n "a": [\n  1,\n  2\n ]\n}\n'
+    with pytest.raises(TypeError):
+        cache.write_json(tmp_path / "bad.json", {"a": object()})
+    assert sorted(os.listdir(tmp_path)) == ["record.json"]
 
 
 def test_temporary_names_hold_host_and_pid(tmp_path, monkeypatch):

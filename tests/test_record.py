@@ -259,6 +259,25 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
         record.merge_records({**rec, "scale": "paper"}, rec)
 
 
+def test_write_record_removes_the_temporaries_of_a_killed_write(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    left = tmp_path / f".paper_record.json.{cache._HOST}-{int(gone.stdout)}.k1ll3d_x.tmp"
+    theirs = tmp_path / "draft.tmp"
+    for p in (left, theirs):
+        p.write_text("{")
+        os.utime(p, (time.time() - 3 * 86400,) * 2)
+    record.write_record({"a": 1}, tmp_path / "paper_record.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.tmp", "paper_record.json"]
+    assert json.loads((tmp_path / "paper_record.json").read_text()) == {"a": 1}
+    git = subprocess.run(["git", "check-ignore", "-q", f"results/{left.name}"], cwd=ROOT)
+    assert git.returncode == 0, "the temporary files of a killed write must be ignored by git"
+
+
 def test_chapter_compute_time_counts_only_entries_that_store_it():
     """A chapter none of whose entries stores its compute time has none, not 0 s."""
     chapter = {"experiments": {"a": ["timed", "untimed"], "b": ["timed"]}}
