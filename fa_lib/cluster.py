@@ -51,11 +51,20 @@ A lost worker
     that fails outside the experiment (e.g. it cannot be unpacked on a worker) is
     retried :data:`RETRIES` times by dask; an exception raised by the experiment itself
     is not retried (it is reported as with ``--jobs``).
-Scheduler not answering
-    The client waits :data:`CONNECT_TIMEOUT` seconds (10 s) for the scheduler, then the
-    command stops with ``error: cannot reach the dask scheduler at ADDRESS within
-    10 s`` and exit status 2. A scheduler with no worker is waited for
-    :data:`WORKER_TIMEOUT` seconds.
+Scheduler not answering, or not a scheduler
+    Before the client is made, the address is asked who it is (dask's ``identity``
+    call, :func:`identify`) under a hard deadline of :data:`CONNECT_TIMEOUT` seconds
+    (10 s) for the whole exchange: connecting, dask's handshake and the answer. Nothing
+    answering, a server that is not dask's (a web server, dask's dashboard port, an SSH
+    server) or a dask process that is not a scheduler stops the command with one line,
+    ``error: ... ADDRESS ...``, and exit status 2. A scheduler with no worker is waited
+    for :data:`WORKER_TIMEOUT` seconds.
+TLS
+    A ``tls://`` address uses dask's own TLS configuration (:class:`distributed.Security`
+    reads ``distributed.comm.tls.ca-file``, ``distributed.comm.tls.client.cert`` and
+    ``distributed.comm.tls.client.key``, e.g. from the environment variables
+    ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``, ``..._CLIENT__CERT`` and
+    ``..._CLIENT__KEY``); without it the command stops with an error saying so.
 
 BLAS threads: ``distributed``'s nanny starts every worker process with
 ``OMP_NUM_THREADS=1`` (and the MKL and OpenBLAS equivalents), so start one worker
@@ -69,6 +78,7 @@ and ``local:N`` starts its workers without it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import importlib
@@ -76,6 +86,7 @@ import inspect
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -88,6 +99,8 @@ from typing import Any
 
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed import comm as dask_comm
+from distributed.security import Security
 
 from fa_lib import cache, config, mnist
 from fa_lib.reproduce import SchedulerError, _parse_scheduler, _timed, error_summary
@@ -155,6 +168,97 @@ def parse_scheduler(spec: str) -> tuple[str, int | str]:
     return "address", spec
 
 
+def _security(address: str) -> Security:
+    """Return the security settings for ``address``, from dask's configuration."""
+    security = Security()
+    if address.startswith("tls://") and \
+            security.get_connection_args("client")["ssl_context"] is None:
+        raise SchedulerError(
+            f"the scheduler address {address} asks for TLS, but dask's TLS settings are not "
+            "configured: set distributed.comm.tls.ca-file, distributed.comm.tls.client.cert "
+            "and distributed.comm.tls.client.key (e.g. the environment variables "
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT "
+            "and DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY); see book/cluster.md.")
+    return security
+
+
+def identify(address: str, timeout: float = CONNECT_TIMEOUT,
+             security: Security | None = None) -> dict[str, Any]:
+    """Ask the dask process at ``address`` who it is, within a hard deadline.
+
+    Connecting, dask's handshake and the ``identity`` call together must finish within
+    ``timeout`` seconds; whatever goes wrong (nothing listening, a server that speaks
+    another protocol and never answers, or answers with bytes that dask cannot parse, a
+    TLS failure) becomes one :class:`~fa_lib.reproduce.SchedulerError`.
+
+    Parameters
+    ----------
+    address : str
+        ``tcp://HOST:PORT`` or ``tls://HOST:PORT``.
+    timeout : float
+        Seconds for the whole exchange.
+    security : distributed.Security, optional
+        Default :func:`_security` of the address (dask's configuration).
+
+    Returns
+    -------
+    dict
+        The answer of the ``identity`` call; its ``type`` is ``"Scheduler"`` for a
+        scheduler.
+
+    Raises
+    ------
+    fa_lib.reproduce.SchedulerError
+        If no dask process answers at ``address`` within ``timeout`` seconds.
+    """
+    security = _security(address) if security is None else security
+    connection_args = security.get_connection_args("client")
+    outcome: dict[str, Any] = {}
+
+    async def ask() -> dict[str, Any]:
+        remote = await dask_comm.connect(address, timeout=timeout, **connection_args)
+        try:
+            await remote.write({"op": "identity", "reply": True})
+            return await remote.read()
+        finally:
+            remote.abort()
+
+    def run() -> None:
+        try:
+            outcome["answer"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as err:  # noqa: BLE001 - every failure becomes one message
+            outcome["error"] = err
+
+    # A thread of its own: a running event loop (a notebook's) does not get in the way,
+    # and the deadline holds even if a read blocks outside the event loop.
+    thread = threading.Thread(target=run, name="fa_lib-identify", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)
+    err = outcome.get("error")
+    if thread.is_alive() or isinstance(err, (TimeoutError, asyncio.TimeoutError)):
+        raise SchedulerError(
+            f"cannot reach the dask scheduler at {address} within {timeout:g} s (no answer "
+            "in dask's protocol); is `dask scheduler` running there, and is the address "
+            "(tcp://HOST:PORT) its scheduler port (8786 by default), not its dashboard "
+            "(8787)?")
+    if isinstance(err, OSError):
+        raise SchedulerError(
+            f"cannot reach the dask scheduler at {address} within {timeout:g} s "
+            f"({error_summary(err)}); is `dask "
+            "scheduler` running there, and is the address (tcp://HOST:PORT) its scheduler "
+            "port (8786 by default)?")
+    if err is not None:  # it answered, but not in dask's protocol (bytes taken for sizes...)
+        raise SchedulerError(
+            f"the server at {address} does not answer as a dask scheduler "
+            f"({type(err).__name__} on reading its answer); is the address (tcp://HOST:PORT) "
+            "the scheduler's port (8786 by default)?")
+    answer = outcome.get("answer")
+    if not isinstance(answer, dict):
+        raise SchedulerError(f"the server at {address} does not answer as a dask scheduler "
+                             "would; is the address (tcp://HOST:PORT) its scheduler port?")
+    return answer
+
+
 @contextlib.contextmanager
 def connect(spec: str, timeout: float = CONNECT_TIMEOUT,
             worker_timeout: float = WORKER_TIMEOUT) -> Iterator[Client]:
@@ -165,7 +269,7 @@ def connect(spec: str, timeout: float = CONNECT_TIMEOUT,
     spec : str
         ``local:N`` or a scheduler address (see :func:`parse_scheduler`).
     timeout : float
-        Seconds to wait for the scheduler to answer.
+        Seconds to wait for the scheduler to answer (a hard deadline, :func:`identify`).
     worker_timeout : float
         Seconds to wait for a first worker when the scheduler has none.
 
@@ -177,25 +281,39 @@ def connect(spec: str, timeout: float = CONNECT_TIMEOUT,
     Raises
     ------
     fa_lib.reproduce.SchedulerError
-        If the scheduler does not answer within ``timeout`` or no worker joins it.
+        If the address is malformed, nothing there answers as a dask scheduler within
+        ``timeout``, TLS is asked for but not configured, or no worker joins it.
     """
-    kind, value = parse_scheduler(spec)
+    try:
+        kind, value = parse_scheduler(spec)
+    except ValueError as err:
+        raise SchedulerError(str(err)) from None
     cluster = None
     try:
         if kind == "local":
             with dask.config.set({
                     "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                     # None unsets it (see _usual_malloc)
-                    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+                    _workers_ignore_sigint():
                 cluster = LocalCluster(
                     n_workers=int(value), threads_per_worker=1, processes=True,
                     dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
             target: Any = cluster
+            security = None
         else:
-            target = value
+            target = str(value)
+            if "://" not in target:
+                target = f"tcp://{target}"
+            security = _security(target)
+            answer = identify(target, timeout, security)
+            if answer.get("type") != "Scheduler":
+                what = answer.get("type", "process of unknown type")
+                raise SchedulerError(f"the dask process at {target} is a {what}, not a "
+                                     "scheduler; give the scheduler's address.")
         try:
-            client = Client(target, timeout=timeout)
-        except (OSError, TimeoutError) as err:
+            client = Client(target, timeout=timeout, security=security)
+        except Exception as err:  # noqa: BLE001 - whatever dask raises, one message
             raise SchedulerError(
                 f"cannot reach the dask scheduler at {value} within {timeout:g} s "
                 f"({error_summary(err)}); is `dask scheduler` running there, and is the "
@@ -214,6 +332,24 @@ def connect(spec: str, timeout: float = CONNECT_TIMEOUT,
     finally:
         if cluster is not None:
             cluster.close()
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Ignore SIGINT while worker processes are started in this block.
+
+    Ctrl-C (sent to the whole process group) is for the command, which stops the run and
+    cancels the tasks; workers started with SIGINT ignored keep it so (Python leaves an
+    inherited SIG_IGN alone) and print no traceback of their own.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _allowed_failures(dask_scheduler: Any = None) -> int:

@@ -781,8 +781,20 @@ def _set_scale(scale: str | None) -> None:
     os.environ["FA_SCALE"] = scale
 
 
+SCHEDULER_ADDRESS = re.compile(
+    r"(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
+"""The form of a scheduler address for ``--scheduler``: ``[tcp://|tls://]HOST:PORT``."""
+
+
 def _parse_scheduler(spec: str) -> None:
-    """Check the syntax of ``--scheduler`` (``local:N`` or an address) without dask."""
+    """Check the syntax of ``--scheduler`` (``local:N`` or an address) without dask.
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: an empty value, ``local:`` without a whole number >= 1, or
+        an address that is not ``[tcp://|tls://]HOST:PORT`` with a port from 1 to 65535.
+    """
     spec = spec.strip()
     if not spec:
         raise ValueError("--scheduler needs an address (tcp://host:8786) or local:N.")
@@ -791,6 +803,12 @@ def _parse_scheduler(spec: str) -> None:
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"--scheduler {spec}: expected local:N with N a whole number "
                              ">= 1 (the number of worker processes).")
+        return
+    match = SCHEDULER_ADDRESS.fullmatch(spec)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ValueError(f"--scheduler {spec}: expected local:N or the address of a dask "
+                         "scheduler, tcp://HOST:PORT or tls://HOST:PORT with a port from 1 "
+                         "to 65535 (e.g. tcp://head-node:8786).")
 
 
 def _check_record_options(args: argparse.Namespace) -> None:

@@ -273,12 +273,189 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error_within_the_timeout(tm
     (["--scheduler", "local:two"], "expected local:N"),
     (["--scheduler", " "], "--scheduler needs an address"),
     (["--scheduler", "local:2", "--jobs", "2"], "cannot be used together"),
+    (["--scheduler", "nonsense"], "tcp://HOST:PORT or tls://HOST:PORT"),
+    (["--scheduler", "tcp://head-node"], "tcp://HOST:PORT or tls://HOST:PORT"),
+    (["--scheduler", "127.0.0.1:70000"], "a port from 1 to 65535"),
+    (["--scheduler", "http://127.0.0.1:8787"], "tcp://HOST:PORT or tls://HOST:PORT"),
 ])
 def test_bad_scheduler_arguments(tmp_path, args, message):
     out = _cli(tmp_path, "--only", CHEAP, *args)
     assert out.returncode == 2
     assert message in out.stderr
+    assert "Traceback" not in out.stderr
     assert not any(tmp_path.iterdir())
+
+
+class _NotDask:
+    """A TCP server on a free port of 127.0.0.1 that is not a dask scheduler.
+
+    ``http``: a web server (what dask's dashboard port is), which reads dask's handshake
+    as the start of a request and never answers it; ``banner``: a server that greets
+    every connection with a banner (as SSH does), bytes that dask reads as frame sizes.
+    """
+
+    def __init__(self, kind: str) -> None:
+        import http.server
+
+        if kind == "http":
+            self.server = http.server.HTTPServer(("127.0.0.1", 0),
+                                                 http.server.BaseHTTPRequestHandler)
+            self.port = self.server.server_address[1]
+            self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        else:
+            self.server = None
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen()
+            self.port = self.sock.getsockname()[1]
+            self.thread = threading.Thread(target=self._banner, daemon=True)
+        self.thread.start()
+
+    def _banner(self) -> None:
+        self.sock.settimeout(60)
+        try:
+            while True:
+                conn, _ = self.sock.accept()
+                conn.sendall(b"SSH-2.0-x\r\n" * 10)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        else:
+            self.sock.close()
+
+
+@needs_dask
+@pytest.mark.parametrize("kind", ["http", "banner"])
+def test_a_server_that_is_not_a_dask_scheduler_is_one_error_line(tmp_path, kind):
+    from fa_lib import cluster
+
+    server = _NotDask(kind)
+    address = f"tcp://127.0.0.1:{server.port}"
+    try:
+        # The whole handshake has a hard deadline (the web server never answers it).
+        start = time.monotonic()
+        with pytest.raises(reproduce.SchedulerError, match="127.0.0.1") as info:
+            with cluster.connect(address, timeout=2):
+                pass
+        assert time.monotonic() - start < 8
+        assert "dask scheduler" in str(info.value) and "\n" not in str(info.value)
+        if kind == "banner":  # the command: one line, exit status 2, nothing computed
+            out = _cli(tmp_path / "cache", "--only", CHEAP, "--scheduler", address,
+                       timeout=120)
+            assert out.returncode == 2, (out.stdout, out.stderr)
+            errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+            assert len(errors) == 1 and address in errors[0], out.stderr
+            assert "Traceback" not in out.stderr and "total:" not in out.stdout
+            assert not list((tmp_path / "cache").glob("*.npz"))
+    finally:
+        server.close()
+
+
+def _self_signed(directory: Path) -> dict[str, str]:
+    """A self-signed certificate and key for 127.0.0.1 (openssl), as dask's TLS files."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return {"ca": str(cert), "cert": str(cert), "key": str(key)}
+
+
+@needs_dask
+def test_tls_without_dask_configuration_is_refused_clearly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "fa_lib", "reproduce", "--no-progress", "--only", CHEAP,
+         "--scheduler", f"tls://127.0.0.1:{_free_port()}"],
+        cwd=ROOT, env={**_env(tmp_path / "cache"), **env, "FA_CACHE_DIR": str(tmp_path / "c")},
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "dask's TLS settings are not configured" in out.stderr
+    assert "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@needs_dask
+@pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True).returncode != 0,
+                    reason="openssl is needed to make a self-signed certificate")
+def test_tls_works_through_dask_configuration(tmp_path):
+    import dask
+
+    from fa_lib import cluster
+
+    tls = _self_signed(tmp_path)
+    port = _free_port()
+    flags = ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+    env = _env(tmp_path / "cache")
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+         f"tls://127.0.0.1:{port}", "--no-dashboard", *flags],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", f"tls://127.0.0.1:{port}",
+         "--nthreads", "1", "--no-nanny", "--no-dashboard", *flags],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with dask.config.set({"distributed.comm.tls.ca-file": tls["ca"],
+                              "distributed.comm.tls.client.cert": tls["cert"],
+                              "distributed.comm.tls.client.key": tls["key"]}):
+            deadline = time.monotonic() + 60
+            while True:  # the scheduler takes a few seconds to start
+                try:
+                    with cluster.connect(f"tls://127.0.0.1:{port}", timeout=5,
+                                         worker_timeout=30) as client:
+                        workers = client.scheduler_info()["workers"]
+                        assert workers and all(w.startswith("tls://") for w in workers)
+                        assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
+                    break
+                except reproduce.SchedulerError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+INTERRUPTED_RUN = """
+import sys
+from fa_lib import reproduce
+
+rows, failures = reproduce.reproduce(progress=False, scheduler="local:2",
+                                     modules={"toy": "toy_cluster.toy"})
+print(reproduce.format_table(rows))
+for failure in failures:
+    print("FAILED:", *failure, file=sys.stderr)
+"""
+
+
+@needs_dask
+def test_ctrl_c_to_the_process_group_leaves_quiet_workers(toy, tmp_path):
+    """Ctrl-C in a terminal reaches every process of the group: the workers say nothing."""
+    pids = tmp_path / "pids.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_RUN], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and pids.read_text().strip()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "interrupted" in err, err
+    assert "total:" in out
 
 
 # --------------------------------------------------------------------------- without a cluster
