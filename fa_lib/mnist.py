@@ -36,6 +36,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import shutil
 import struct
 import tempfile
 import urllib.request
@@ -362,8 +363,14 @@ def _sha256_of_gzip(path: Path) -> str:
 
 
 def _download_one(url: str, target: Path, expected: str, opener: Opener, timeout: float) -> None:
-    """Download ``url`` to ``target`` atomically, verifying the content first."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    """Download ``url`` to ``target`` atomically, verifying the content first.
+
+    The download is staged in ``target``'s directory when it exists, else in the system's
+    temporary directory; ``target``'s directory is created only once the content is
+    verified, so a failed download of a mistyped ``FA_MNIST_DIR`` creates nothing.
+    """
+    staging = target.parent if target.parent.is_dir() else Path(tempfile.gettempdir())
+    fd, tmp_name = tempfile.mkstemp(dir=staging, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -371,10 +378,30 @@ def _download_one(url: str, target: Path, expected: str, opener: Opener, timeout
         actual = _sha256_of_gzip(tmp)
         if actual != expected:
             raise ChecksumError(f"SHA-256 of the IDX content is {actual}, expected {expected}")
-        os.replace(tmp, target)
-    except BaseException:
+        if staging != target.parent:
+            _make_directory(target.parent)
+            fd, moved = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".part")
+            os.close(fd)
+            try:
+                shutil.copyfile(tmp, moved)
+                os.replace(moved, target)
+            except BaseException:
+                Path(moved).unlink(missing_ok=True)
+                raise
+        else:
+            os.replace(tmp, target)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MNISTUnavailableError(
+            _unavailable_message(directory, f"cannot create {directory} ({exc}).")
+        ) from exc
 
 
 def _unavailable_message(directory: Path, detail: str) -> str:
@@ -407,7 +434,8 @@ def download_file(
     name : str
         Base name of the file, e.g. ``"train-images-idx3-ubyte"``.
     directory : path-like
-        Where to write ``<name>.gz``; created if missing.
+        Where to write ``<name>.gz``; created if missing, once a download is verified
+        (a failed download creates nothing).
     mirrors : sequence of str
         Base URLs, tried in order.
     checksums : mapping, optional
@@ -430,12 +458,6 @@ def download_file(
     directory = Path(directory)
     expected = _pin(name, SHA256 if checksums is None else checksums)
     opener = urllib.request.urlopen if opener is None else opener
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MNISTUnavailableError(
-            _unavailable_message(directory, f"cannot create {directory} ({exc}).")
-        ) from exc
     target = directory / f"{name}.gz"
     failures = []
     for mirror in mirrors:

@@ -113,6 +113,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import errno
 import importlib
 import importlib.util
 import inspect
@@ -121,6 +122,7 @@ import multiprocessing.connection
 import os
 import pkgutil
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -332,13 +334,48 @@ class SchedulerError(RuntimeError):
     """The cluster of ``--scheduler`` cannot be used (not answering, no worker, other code)."""
 
 
-def check_writable(directory: Path | str | None = None) -> Path:
-    """Check that the results cache directory can be written, creating it if missing.
+ENTRY_BYTES: dict[str, int] = {"quick": 4 * 2**20, "paper": 16 * 2**20}
+"""A safe estimate of the bytes one experiment writes into the results cache, per scale.
+
+About twice the mean over the book's experiments, measured on full caches: at the quick
+scale 130 experiments write about 0.25 GiB; at the paper scale 285 experiments write
+about 2 GiB (float64 arrays, uncompressed ``.npz``). :func:`check_writable` asks for this
+much free space per experiment to compute, and writes one experiment's worth as a probe.
+"""
+
+_PROBE_CHUNK = 2**20
+
+
+def _probe(directory: Path, size: int) -> None:
+    """Write ``size`` bytes into a temporary file of ``directory``, fsync it, remove it."""
+    fd, probe = tempfile.mkstemp(prefix=f".write-check.{cache._HOST}-{os.getpid()}.",
+                                 suffix=".tmp", dir=directory)
+    try:
+        chunk = bytes(min(size, _PROBE_CHUNK))
+        left = size
+        while left > 0:
+            left -= os.write(fd, chunk[:left])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+def check_writable(directory: Path | str | None = None, experiments: int = 0) -> Path:
+    """Check that the results cache directory can hold what a run will write.
+
+    The directory is created if missing; it must have room for ``experiments`` entries of
+    :data:`ENTRY_BYTES` (at the current scale), and a file of one such entry's size must
+    be written and synced there (a full file system or an exhausted quota fails here,
+    before anything is computed, not after hours of computing).
 
     Parameters
     ----------
     directory : path, optional
         Default :func:`fa_lib.cache.cache_dir`.
+    experiments : int
+        How many experiments the run will compute (0: only check that a small file can
+        be written).
 
     Returns
     -------
@@ -348,21 +385,37 @@ def check_writable(directory: Path | str | None = None) -> Path:
     Raises
     ------
     CacheNotWritableError
-        If the directory cannot be created, or a file cannot be written in it.
+        If the directory cannot be created or written, or has too little free space; the
+        message gives the numbers.
     """
     path = cache.cache_dir(directory)
+    per_entry = ENTRY_BYTES[config.scale()]
+    need = experiments * per_entry
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".write-check.{cache._HOST}-{os.getpid()}.",
-                                     suffix=".tmp", dir=path)
-        os.close(fd)
-        os.unlink(probe)
+        free = shutil.disk_usage(path).free
+        if need > free:
+            raise CacheNotWritableError(
+                f"the results cache directory {path} has {_mib(free)} free, but the "
+                f"{experiments} experiments to compute write up to about {_mib(need)} "
+                f"({_mib(per_entry)} each at the {config.scale()} scale); free some space "
+                "or set FA_CACHE_DIR to a directory with more room.")
+        _probe(path, per_entry if experiments else 4096)
+    except CacheNotWritableError:
+        raise
     except OSError as err:
+        room = (f" (a test file of {_mib(per_entry)}, one experiment's results, could not be "
+                "written: is the disk full or the quota used up?)"
+                if err.errno in (errno.ENOSPC, errno.EDQUOT) else "")
         raise CacheNotWritableError(
-            f"the results cache directory {path} cannot be written ({error_summary(err)}); "
-            "set FA_CACHE_DIR to a directory you can write."
+            f"the results cache directory {path} cannot be written ({error_summary(err)})"
+            f"{room}; set FA_CACHE_DIR to a directory you can write."
         ) from err
     return path
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
 
 
 def error_summary(err: BaseException) -> str:
@@ -608,7 +661,8 @@ def reproduce(
     ValueError
         On an unknown chapter, ``jobs < 1``, or when the cache is off (``FA_CACHE=off``).
     CacheNotWritableError
-        If the cache directory cannot be written (checked before anything runs).
+        If the cache directory cannot be written, or has too little free space for the
+        experiments to compute (:func:`check_writable`; checked before anything runs).
     SchedulerError
         With ``scheduler``, if the cluster cannot be used (the scheduler does not answer
         within 10 s, has no worker, or a worker runs other code); nothing was computed.
@@ -620,7 +674,7 @@ def reproduce(
     _check_cache_on()
     directory = check_writable()
     for path in cache.remove_stale_temporaries(directory):
-        print(f"removed a stale temporary file: {path.name}", file=sys.stderr)
+        print(f"removed a stale temporary file of the cache: {path.name}", file=sys.stderr)
     selected = {ch: names[ch] for ch in chosen}
     serial = jobs == 1 and scheduler is None
     where = f"on {scheduler}" if scheduler is not None else f"{jobs} at a time"
@@ -643,26 +697,29 @@ def reproduce(
             bar.update(1)
 
     try:
+        missing = []
+        for ch, label, run in plan:
+            start, cpu = time.perf_counter(), time.process_time()
+            if is_cached(run):
+                finish(ch, label, time.perf_counter() - start,
+                       time.process_time() - cpu, "yes")
+            else:
+                missing.append((ch, label, run))
+        # Room for what the run writes, before anything is computed.
+        check_writable(directory, len(missing))
+        if missing and bar is not None and not serial:
+            bar.set_postfix_str(f"computing {len(missing)}, {where}")
         if serial:
-            for ch, label, run in plan:
+            for ch, label, run in missing:
                 if bar is not None:
                     bar.set_postfix_str(f"{ch}: {label}")
                 finish(ch, label, *_timed(run))
         else:
-            missing = []
-            for ch, label, run in plan:
-                start, cpu = time.perf_counter(), time.process_time()
-                if is_cached(run):
-                    finish(ch, label, time.perf_counter() - start,
-                           time.process_time() - cpu, "yes")
-                else:
-                    missing.append((ch, label, selected[ch]))
-            if missing and bar is not None:
-                bar.set_postfix_str(f"computing {len(missing)}, {where}")
+            tasks = [(ch, label, selected[ch]) for ch, label, _ in missing]
             if scheduler is None:
-                _run_workers(missing, min(jobs, len(missing)) or 1, finish)
-            elif missing:
-                _run_on_cluster(missing, scheduler, finish)
+                _run_workers(tasks, min(jobs, len(tasks)) or 1, finish)
+            elif tasks:
+                _run_on_cluster(tasks, scheduler, finish)
     except KeyboardInterrupt as err:
         # Ctrl-C or SIGTERM: the finished experiments stay cached; report them and stop.
         failures.append(("[run]", "interrupted", f"interrupted ({str(err) or 'Ctrl-C'})"))
@@ -811,6 +868,25 @@ def _parse_scheduler(spec: str) -> None:
                          "to 65535 (e.g. tcp://head-node:8786).")
 
 
+def _check_cache_dir(directory: Path) -> None:
+    """A results cache directory that exists must be a directory (any command)."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"the results cache directory {directory} is a file, not a directory; "
+                         "set FA_CACHE_DIR to a directory (it is created if missing).")
+
+
+def _check_output_file(option: str, path: Path) -> None:
+    """The file an option writes at the end must be writable now, before any computing."""
+    directory = path.parent
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: that is a directory; give a file name.")
+    if not directory.is_dir():
+        raise ValueError(f"{option} {path}: the directory {directory} does not exist; create "
+                         "it first or give another path.")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: the directory {directory} cannot be written.")
+
+
 def _check_record_options(args: argparse.Namespace) -> None:
     """``--record`` and ``--check-record`` compute nothing: no other action goes with them."""
     chosen = [name for name, value in (("--record", args.record),
@@ -904,6 +980,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         _check_record_options(args)
         _set_scale(args.scale)
         _check_cache_on()
+        _check_cache_dir(cache.cache_dir())
+        if args.json is not None:
+            _check_output_file("--json", Path(args.json))
     except ValueError as err:
         parser.error(str(err))
     print(f"scale {config.scale()}, results cache {cache.cache_dir()}", flush=True)

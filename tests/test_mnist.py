@@ -237,7 +237,33 @@ def test_missing_files_offline_names_directory(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(target) in message and mnist.ENV_VAR in message
     assert mnist.TRAIN_IMAGES in message
-    assert leftovers(target) == []
+    assert not target.exists()  # a mistyped FA_MNIST_DIR is not created by a failed download
+
+
+@pytest.mark.parametrize("outcome", ["tampered", "good"])
+def test_a_missing_directory_is_created_only_after_a_verified_download(
+    tmp_path: Path, server: Server, files: dict[str, bytes], checksums: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch, outcome: str,
+) -> None:
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr(mnist.tempfile, "tempdir", str(staging))
+    served = dict(files)
+    if outcome == "tampered":
+        served[mnist.TRAIN_LABELS] = files[mnist.TRAIN_LABELS][:-1] + b"\x07"
+    url = server.serve(outcome, served)
+    target = tmp_path / "typo" / "mnist"
+    if outcome == "tampered":
+        with pytest.raises(mnist.MNISTUnavailableError, match="ChecksumError"):
+            mnist.download_file(mnist.TRAIN_LABELS, target, mirrors=[url],
+                                checksums=checksums, opener=NO_PROXY_OPEN)
+        assert not (tmp_path / "typo").exists()
+    else:
+        path = mnist.download_file(mnist.TRAIN_LABELS, target, mirrors=[url],
+                                   checksums=checksums, opener=NO_PROXY_OPEN)
+        assert leftovers(target) == [path.name]
+        assert gzip.decompress(path.read_bytes()) == files[mnist.TRAIN_LABELS]
+    assert leftovers(staging) == []
 
 
 def test_missing_files_without_download(tmp_path: Path) -> None:

@@ -477,13 +477,91 @@ def test_failed_rows_give_the_type_and_first_line_and_unwritten_entries_fail(toy
     assert "FAILED  ValueError: the first line" in reproduce.format_table(rows)
 
 
-def test_an_unwritable_cache_fails_before_computing(tmp_path):
+@pytest.mark.parametrize("action", [["--only", CHEAP], ["--list"]])
+def test_a_file_as_the_cache_directory_fails_before_computing(tmp_path, action):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    out = _cli(blocker, "--only", CHEAP)
+    out = _cli(blocker, *action)
     assert out.returncode == 2, out.stdout
-    assert "cannot be written" in out.stderr and str(blocker) in out.stderr
-    assert "total:" not in out.stdout and "Traceback" not in out.stderr
+    assert "is a file, not a directory" in out.stderr and str(blocker) in out.stderr
+    assert "total:" not in out.stdout and "cached (scale" not in out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_an_unwritable_cache_fails_before_computing(tmp_path, monkeypatch):
+    import errno
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(reproduce.tempfile, "mkstemp", refuse)
+    with pytest.raises(reproduce.CacheNotWritableError, match="cannot be written"):
+        reproduce.check_writable(tmp_path / "cache")
+
+
+def test_too_little_free_space_is_refused_with_the_numbers(toy, monkeypatch, capsys):
+    import collections
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(reproduce.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**17))
+    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_chapters")
+    assert reproduce.main(["--no-progress", "--scale", "quick"]) == 2
+    err = capsys.readouterr().err
+    per = reproduce.ENTRY_BYTES["quick"] / 2**20
+    assert "has 0.1 MiB free, but the 4 experiments to compute write up to about " \
+           f"{4 * per:,.1f} MiB ({per:,.1f} MiB each at the quick scale)" in err, err
+    assert not list(toy.glob("*.npz"))  # nothing was computed
+
+
+def test_a_disk_that_fills_up_fails_the_probe_before_computing(toy, monkeypatch):
+    import errno
+
+    real_write = reproduce.os.write
+
+    def full(fd, data):
+        if len(data) > 4096:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(reproduce.os, "write", full)
+    with pytest.raises(reproduce.CacheNotWritableError, match="disk full") as info:
+        reproduce.reproduce(progress=False, modules={"toy": "toy_chapters.toy"})
+    assert "ENOSPC" not in str(info.value) and "No space left" in str(info.value)
+    assert not list(toy.glob("*.npz")) and not list(toy.glob(".*.tmp"))
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_full_file_system_is_refused_before_computing(tmp_path):
+    """A real 200 KiB file system (where this process may mount one)."""
+    small = tmp_path / "small"
+    if not _tmpfs(small, "200k"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        out = _cli(small, "--only", "depth")
+        assert out.returncode == 2, (out.stdout, out.stderr)
+        assert "free, but the 2 experiments to compute" in out.stderr, out.stderr
+        assert "total:" not in out.stdout and "Traceback" not in out.stderr
+        assert not any(small.iterdir())
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+@pytest.mark.parametrize("target, message", [
+    ("missing/run.json", "does not exist; create it first"),
+    (".", "that is a directory"),
+])
+def test_json_to_a_path_that_cannot_be_written_fails_before_computing(tmp_path, target,
+                                                                      message):
+    out = _cli(tmp_path / "cache", "--only", CHEAP, "--json", str(tmp_path / target))
+    assert out.returncode == 2, out.stdout
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "cache").exists()
 
 
 def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy):
