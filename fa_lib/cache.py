@@ -38,8 +38,9 @@ last rename wins. A new entry gets the permissions of the process umask (0644 un
 umask 022). The metadata holds a SHA-256 over every array's name, dtype, shape and
 bytes (:func:`content_checksum`), verified on every read. An entry that was read and
 found damaged (truncated, not an ``.npz``, a member failing its CRC, metadata that does
-not match, or a checksum that does not match its arrays) is reported with a warning,
-deleted and recomputed; an error that says nothing about the file's content (for
+not match, or a checksum that does not match its arrays) is reported once, in words (a
+line on the ``fa_lib.cache`` logger, not a warning with a source line), deleted and
+recomputed; an error that says nothing about the file's content (for
 example a :class:`PermissionError` on opening it) is raised and the file is left alone.
 Temporary files left by a killed writer are removed by :func:`remove_stale_temporaries`
 (``python -m fa_lib reproduce`` calls it at the start of a run).
@@ -69,6 +70,7 @@ import importlib
 import inspect
 import io
 import json
+import logging
 import os
 import re
 import socket
@@ -125,6 +127,8 @@ _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
 # removed as a temporary): .<name>.<host>-<pid>.<random>.tmp
 _TEMP_PATTERN = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_.-]*\.(?P<host>[A-Za-z0-9_]+)"
                            r"-(?P<pid>[0-9]+)\.[A-Za-z0-9_]+\.tmp")
+_LOG = logging.getLogger("fa_lib.cache")
+_REPORTED: set[tuple] = set()  # damaged files reported already (see _report)
 STALE_TEMP_SECONDS = 24 * 3600.0
 """Age after which a temporary file of the cache's own naming is removed, whoever wrote it."""
 
@@ -148,6 +152,9 @@ class Observer:
     refuse : bool
         When True, :func:`cached` raises :class:`ComputeRefused` instead of computing,
         and leaves a damaged entry in place (it only reports it).
+    quiet : bool
+        When True, a damaged entry is only counted in :attr:`damaged`, not reported
+        (for a check whose caller goes on to compute, and so to report, it).
     entries : int
         Calls of :func:`cached` (one per cache entry asked for).
     computed : int
@@ -161,8 +168,9 @@ class Observer:
         (its canonical JSON, :func:`canonical_json`) and file.
     """
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, quiet: bool = False) -> None:
         self.refuse = refuse
+        self.quiet = quiet
         self.entries = 0
         self.computed = 0
         self.damaged: list[str] = []
@@ -188,7 +196,7 @@ _OBSERVER: contextvars.ContextVar[Observer | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def observe(refuse: bool = False) -> Iterator[Observer]:
+def observe(refuse: bool = False, quiet: bool = False) -> Iterator[Observer]:
     """Watch the calls of :func:`cached` made in this context.
 
     Parameters
@@ -196,13 +204,16 @@ def observe(refuse: bool = False) -> Iterator[Observer]:
     refuse : bool
         When True, compute nothing: :func:`cached` raises :class:`ComputeRefused` where
         it would compute, and does not delete a damaged entry.
+    quiet : bool
+        With ``refuse``: count a damaged entry (:attr:`Observer.damaged`) without
+        reporting it.
 
     Yields
     ------
     Observer
         Filled by every :func:`cached` call until the context ends.
     """
-    observer = Observer(refuse=refuse)
+    observer = Observer(refuse=refuse, quiet=quiet)
     token = _OBSERVER.set(observer)
     try:
         yield observer
@@ -848,22 +859,20 @@ def cached(
         except _Damaged as err:
             if observer is not None:
                 observer.damaged.append(f"{path}: {err}")
-                if observer.refuse:
-                    warnings.warn(f"results cache entry {path} is damaged or does not match "
-                                  f"({err}); left in place (nothing is deleted by a read-only "
-                                  "check).", RuntimeWarning, stacklevel=2)
+                if observer.refuse and observer.quiet:
                     raise ComputeRefused(name) from None
-            warnings.warn(
-                f"results cache entry {path} is damaged or does not match ({err}); "
-                "deleting it and computing again.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+                if observer.refuse:
+                    _report(path, f"The results cache entry {path} is damaged or does not match "
+                            f"its key ({err}); it is left in place (a read-only check deletes "
+                            "nothing).")
+                    raise ComputeRefused(name) from None
+            said = (f"The results cache entry {path.name} was damaged or did not match its "
+                    f"key ({err})")
+            _report(path, f"{said}; it is deleted and computed again.")
             try:
                 path.unlink(missing_ok=True)
             except OSError as unlink_err:
-                warnings.warn(f"could not delete the damaged entry {path} ({unlink_err}).",
-                              RuntimeWarning, stacklevel=2)
+                _LOG.warning(f"{said} and could not be deleted ({unlink_err}).")
 
     _note_compute(observer, name)
     results = _check_results(compute())
@@ -889,6 +898,24 @@ def cached(
             stacklevel=2,
         )
     return results
+
+
+def _report(path: Path, message: str) -> None:
+    """Say ``message`` about the damaged file ``path`` once, in words, on a logger.
+
+    The ``fa_lib.cache`` logger: with no logging configured (a notebook, the command
+    line) Python prints the message alone on standard error, with no source line and no
+    warning class. The same message about the same file, unchanged, is said once per
+    process.
+    """
+    try:
+        status = path.stat()
+        seen = (message, status.st_ino, status.st_size, status.st_mtime_ns)
+    except OSError:
+        seen = (message,)
+    if seen not in _REPORTED:
+        _REPORTED.add(seen)
+        _LOG.warning(message)
 
 
 def _note_compute(observer: Observer | None, name: str) -> None:

@@ -260,17 +260,19 @@ def run_watched(run: Callable[[], Any]) -> cache.Observer:
     return observer
 
 
-def read_cached(run: Callable[[], Any]) -> tuple[bool, Any]:
+def read_cached(run: Callable[[], Any], quiet: bool = False) -> tuple[bool, Any]:
     """Call ``run()`` with every computation refused: read what the cache holds.
 
     ``run()`` reads the entries that exist and stops at the first that does not (or is
-    damaged: it is reported with a warning and left in place; nothing is deleted).
+    damaged: it is reported and left in place; nothing is deleted).
 
     Parameters
     ----------
     run : callable
         Anything that reads the results cache, e.g. an experiment's callable (see
         :func:`registry`) or ``lambda: flexibility.results(name)``.
+    quiet : bool
+        Do not report a damaged entry (the caller computes it next, and that reports it).
 
     Returns
     -------
@@ -280,10 +282,18 @@ def read_cached(run: Callable[[], Any]) -> tuple[bool, Any]:
         What ``run()`` returned, or None when it would have computed.
     """
     try:
-        with cache.observe(refuse=True):
+        with cache.observe(refuse=True, quiet=quiet):
             return True, run()
     except cache.ComputeRefused:
         return False, None
+
+
+def _known_cached(run: Callable[[], Any]) -> bool:
+    """:func:`is_cached`; an experiment that raises counts as not cached (its run reports it)."""
+    try:
+        return read_cached(run, quiet=True)[0]
+    except Exception:  # noqa: BLE001 - the run that follows raises it again, as a FAILED row
+        return False
 
 
 def is_cached(run: Callable[[], Any]) -> bool:
@@ -466,7 +476,7 @@ def list_experiments(chapters: Sequence[str] | None = None,
     -------
     list of (str, str, bool)
         In the book's order; ``cached`` as in :func:`is_cached` (a damaged entry counts as
-        not cached; it is reported with a warning and left in place).
+        not cached; it is reported and left in place).
 
     Raises
     ------
@@ -700,7 +710,7 @@ def reproduce(
         missing = []
         for ch, label, run in plan:
             start, cpu = time.perf_counter(), time.process_time()
-            if is_cached(run):
+            if _known_cached(run):
                 finish(ch, label, time.perf_counter() - start,
                        time.process_time() - cpu, "yes")
             else:

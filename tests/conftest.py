@@ -32,3 +32,24 @@ def pytest_collection_modifyitems(session, config, items):
         return 0
 
     items.sort(key=rank)
+
+
+@pytest.fixture
+def reported(caplog):
+    """``with reported("words"):`` checks that the block reports a damaged cache entry.
+
+    Damaged entries are said once, in words, on the ``fa_lib.cache`` logger (not as a
+    warning with a source line): the block must log exactly one such line matching.
+    """
+    import contextlib
+    import re
+
+    @contextlib.contextmanager
+    def check(pattern: str):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="fa_lib.cache"):
+            yield
+        said = [r.getMessage() for r in caplog.records if r.name == "fa_lib.cache"]
+        assert len(said) == 1 and re.search(pattern, said[0]), said
+
+    return check

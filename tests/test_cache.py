@@ -145,14 +145,14 @@ def test_fingerprint_covers_package_files(tmp_path):
 
 
 @pytest.mark.parametrize("keep", [0, 10, 0.5, -30])
-def test_corrupt_entry_is_detected_and_recomputed(tmp_path, keep):
+def test_corrupt_entry_is_detected_and_recomputed(tmp_path, keep, reported):
     compute = Counter(_expected())
     cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
     (entry,) = _entries(tmp_path)
     data = entry.read_bytes()
     cut = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
     entry.write_bytes(data[:cut])
-    with pytest.warns(RuntimeWarning, match=entry.name):
+    with reported(entry.name):
         got = cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
     assert compute.calls == 2
     np.testing.assert_array_equal(got["angles"], _expected()["angles"])
@@ -162,7 +162,7 @@ def test_corrupt_entry_is_detected_and_recomputed(tmp_path, keep):
     )
 
 
-def test_damaged_member_is_detected(tmp_path):
+def test_damaged_member_is_detected(tmp_path, reported):
     cached("fig", {"n": 3}, lambda: {"w": np.zeros(1000)}, cache_dir=tmp_path)
     (entry,) = _entries(tmp_path)
     data = bytearray(entry.read_bytes())
@@ -171,17 +171,17 @@ def test_damaged_member_is_detected(tmp_path):
     at = info.header_offset + 30 + len(info.filename) + 500  # inside the array's bytes
     data[at] ^= 0xFF
     entry.write_bytes(bytes(data))
-    with pytest.warns(RuntimeWarning, match="damaged"):
+    with reported("damaged"):
         got = cached("fig", {"n": 3}, lambda: {"w": np.ones(3)}, cache_dir=tmp_path)
     np.testing.assert_array_equal(got["w"], np.ones(3))
 
 
-def test_mismatched_entry_is_replaced(tmp_path):
+def test_mismatched_entry_is_replaced(tmp_path, reported):
     compute = Counter(_expected())
     cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
     (entry,) = _entries(tmp_path)
     np.savez(entry, __meta__=np.array('{"key": "someone else"}'), angles=np.zeros(2))
-    with pytest.warns(RuntimeWarning, match="does not match"):
+    with reported("did not match"):
         got = cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
     assert compute.calls == 2
     np.testing.assert_array_equal(got["angles"], _expected()["angles"])
@@ -366,7 +366,7 @@ def test_write_json_is_atomic(tmp_path):
 # --------------------------------------------------------------------------- reliability
 
 
-def test_a_rewritten_entry_is_detected_by_its_checksum(tmp_path):
+def test_a_rewritten_entry_is_detected_by_its_checksum(tmp_path, reported):
     compute = Counter(_expected())
     cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
     (entry,) = _entries(tmp_path)
@@ -375,7 +375,7 @@ def test_a_rewritten_entry_is_detected_by_its_checksum(tmp_path):
     assert "sha256" in str(arrays["__meta__"])
     arrays["angles"] = arrays["angles"][::-1].copy()  # same shape and dtype, other values
     np.savez(entry, **arrays)
-    with pytest.warns(RuntimeWarning, match="checksum"):
+    with reported("checksum"):
         got = cached("fig", {"n": 3}, compute, cache_dir=tmp_path)
     assert compute.calls == 2
     np.testing.assert_array_equal(got["angles"], _expected()["angles"])
@@ -511,11 +511,11 @@ def test_observer_counts_refuses_and_reports(tmp_path):
     assert cache._OBSERVER.get() is None
 
 
-def test_a_read_only_check_leaves_a_damaged_entry(tmp_path):
+def test_a_read_only_check_leaves_a_damaged_entry(tmp_path, reported):
     cached("a", {"n": 1}, lambda: {"x": np.ones(2)}, cache_dir=tmp_path)
     (entry,) = _entries(tmp_path)
     entry.write_bytes(entry.read_bytes()[:40])
-    with cache.observe(refuse=True) as seen, pytest.warns(RuntimeWarning, match="left in place"):
+    with cache.observe(refuse=True) as seen, reported("left in place"):
         with pytest.raises(cache.ComputeRefused):
             cached("a", {"n": 1}, _never, cache_dir=tmp_path)
     assert _entries(tmp_path) == [entry] and len(seen.damaged) == 1
@@ -528,3 +528,27 @@ def test_a_failed_write_is_reported_to_the_observer(tmp_path):
         got = cached("a", {"n": 1}, lambda: {"x": np.ones(2)}, cache_dir=blocker)
     assert got["x"].tolist() == [1.0, 1.0]
     assert seen.computed == 1 and len(seen.write_errors) == 1
+
+
+def test_a_damaged_entry_is_said_once_in_words_without_paths_or_source_lines(tmp_path):
+    """What a notebook's reader sees: one line on standard error, as a sentence."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from fa_lib.cache import cached\n"
+        f"d = {str(tmp_path)!r}\n"
+        "cached('fig', {'n': 3}, lambda: {'a': np.zeros(3)}, cache_dir=d)\n"
+        "import pathlib\n"
+        "(entry,) = pathlib.Path(d).glob('fig-*.npz')\n"
+        "entry.write_bytes(entry.read_bytes()[:60])\n"
+        "for _ in range(2):  # two cells that read the same experiment\n"
+        "    cached('fig', {'n': 3}, lambda: {'a': np.ones(3)}, cache_dir=d)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, check=True)
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("The results cache entry fig-") and lines[0].endswith(
+        "it is deleted and computed again."), lines
+    assert str(tmp_path) not in out.stderr and "Warning" not in out.stderr

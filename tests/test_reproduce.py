@@ -564,7 +564,7 @@ def test_json_to_a_path_that_cannot_be_written_fails_before_computing(tmp_path, 
     assert not (tmp_path / "cache").exists()
 
 
-def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy):
+def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy, reported):
     modules = {"toy": "toy_chapters.toy"}
     toy.mkdir()
     (toy / ".toy_x.somehost-1.abcdef.tmp").write_bytes(b"partial")
@@ -573,7 +573,7 @@ def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy):
     module.EXPERIMENTS["a"]()
     (entry,) = toy.glob("toy_a-*.npz")
     entry.write_bytes(entry.read_bytes()[:50])
-    with pytest.warns(RuntimeWarning, match="left in place"):
+    with reported("left in place"):
         listed = reproduce.list_experiments(modules=modules)
     assert listed[0] == ("toy", "a", False)
     assert entry.exists() and len(entry.read_bytes()) == 50
@@ -585,7 +585,7 @@ def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy):
     day_ago = time.time() - 2 * 86400
     os.utime(stale, (day_ago, day_ago))
     module.EXPERIMENTS.pop("killed")
-    with pytest.warns(RuntimeWarning, match="deleting it"):
+    with reported("deleted and computed again"):
         rows, failures = reproduce.reproduce(jobs=1, progress=False, modules=modules)
     assert not failures and not stale.exists()
     assert len(entry.read_bytes()) > 50
