@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -267,14 +268,152 @@ def test_chapter_compute_time_counts_only_entries_that_store_it():
 
 
 def _fake_record() -> dict:
+    """A small record of the layout that build_record writes (load_record accepts it)."""
+    provenance = {"commit": "0123456789abcdef" * 2, "uncommitted_changes": False,
+                  "date": "2026-11-30T12:00:00+00:00",
+                  "machine": {"cpu": "a CPU", "cores": 2, "platform": "Linux"}}
     return {
-        "format": record.FORMAT, "scale": "paper", "commit": "0123456789abcdef" * 2,
-        "date": "2026-11-30T12:00:00+00:00", "entries": {},
-        "chapters": {"a": {"claims": [
-            {"statement": "claim 0 <b>", "verdict": claims.REPRODUCED},
-            {"statement": "claim 1 <b>", "verdict": claims.NOT_REPRODUCED},
-        ]}},
+        "format": record.FORMAT, "scale": "paper", **provenance, "compute_seconds": 3.5,
+        "tolerances": copy.deepcopy(record.TOLERANCES), "complete": True, "missing_chapters": [],
+        "entry_seconds": {"e": 3.5},
+        "chapters": {"a": {
+            "claims": [
+                {"statement": f"claim {i} <b>", "measured": "m", "criterion": "c",
+                 "holds": holds, "asserted": True, "verdict": claims.verdict(holds)}
+                for i, holds in enumerate([True, False])],
+            "experiments": {"run": ["e"]},
+            "recorded": {**provenance, "compute_seconds": 3.5},
+        }},
+        "entries": {"e": {
+            "dw0": {"kind": "angle", "final": 20.5, "mean": 30.0},
+            "test_acc": {"kind": "accuracy", "final": 0.9, "mean": 0.7,
+                         "final_per_run": [0.85, None]},
+        }},
     }
+
+
+def _set(path: tuple, value: object):
+    """A change of a record: set the field at ``path`` (keys and indices) to ``value``."""
+    def change(rec: dict) -> None:
+        *parents, last = path
+        for key in parents:
+            rec = rec[key]
+        rec[last] = value
+    return change
+
+
+def _drop(*path: str | int):
+    def change(rec: dict) -> None:
+        *parents, last = path
+        for key in parents:
+            rec = rec[key]
+        del rec[last]
+    return change
+
+
+MALFORMED = [
+    # The issue's cases: a headline that is not an object, a final that is not a number,
+    # a chapter's experiments that are not an object.
+    (_set(("entries", "e", "dw0"), 5), 'entries["e"]["dw0"]: expected an object, got 5'),
+    (_set(("entries", "e", "dw0", "final"), "abc"),
+     'entries["e"]["dw0"]["final"]: expected a number or null, got "abc"'),
+    (_set(("entries", "e", "dw0", "final"), [1, 2]),
+     'entries["e"]["dw0"]["final"]: expected a number or null, got [1, 2]'),
+    (_set(("chapters", "a", "experiments"), [1, 2]),
+     'chapters["a"]["experiments"]: expected an object, got [1, 2]'),
+    # The header.
+    (_drop("commit"), "commit: missing"),
+    (_drop("entries"), "entries: missing"),
+    (_set(("format",), 2), "format: expected 1, got 2"),
+    (_set(("scale",), "huge"), 'scale: expected one of "paper", "quick", got "huge"'),
+    (_set(("date",), 20261130), "date: expected a string, got 20261130"),
+    (_set(("machine", "cores"), "two"),
+     'machine["cores"]: expected a whole number or null, got "two"'),
+    (_set(("complete",), "yes"), 'complete: expected true or false, got "yes"'),
+    (_set(("missing_chapters",), "b"), 'missing_chapters: expected a list, got "b"'),
+    (_set(("entry_seconds", "e"), None), 'entry_seconds["e"]: expected a number, got null'),
+    (_set(("tolerances", "angle", "abs"), "0.5"),
+     'tolerances["angle"]["abs"]: expected a number, got "0.5"'),
+    # Chapters and their claims.
+    (_set(("chapters",), []), "chapters: expected an object, got []"),
+    (_set(("chapters", "a"), 3), 'chapters["a"]: expected an object, got 3'),
+    (_drop("chapters", "a", "claims"), 'chapters["a"]["claims"]: missing'),
+    (_set(("chapters", "a", "claims", 1), "claim"),
+     'chapters["a"]["claims"][1]: expected an object, got "claim"'),
+    (_set(("chapters", "a", "claims", 0, "holds"), "yes"),
+     'chapters["a"]["claims"][0]["holds"]: expected true or false, got "yes"'),
+    (_set(("chapters", "a", "claims", 1, "measured"), 0.5),
+     'chapters["a"]["claims"][1]["measured"]: expected a string, got 0.5'),
+    (_drop("chapters", "a", "claims", 0, "asserted"),
+     'chapters["a"]["claims"][0]["asserted"]: missing'),
+    (_set(("chapters", "a", "claims", 0, "verdict"), "maybe"),
+     'chapters["a"]["claims"][0]["verdict"]: expected one of '
+     f'{", ".join(json.dumps(v) for v in claims.VERDICTS)}, got "maybe"'),
+    (_set(("chapters", "a", "experiments", "run"), "e"),
+     'chapters["a"]["experiments"]["run"]: expected a list, got "e"'),
+    (_set(("chapters", "a", "experiments", "run", 0), "gone"),
+     'chapters["a"]["experiments"]["run"][0]: the entry "gone" is not in entries'),
+    (_set(("chapters", "a", "recorded", "date"), None),
+     'chapters["a"]["recorded"]["date"]: expected a string, got null'),
+    # Entries.
+    (_set(("entries", "e"), [1]), 'entries["e"]: expected an object, got [1]'),
+    (_set(("entries", "e", "dw0", "kind"), "angel"),
+     'entries["e"]["dw0"]["kind"]: expected one of "angle", "accuracy", "other", got "angel"'),
+    (_set(("entries", "e", "dw0", "mean"), True),
+     'entries["e"]["dw0"]["mean"]: expected a number or null, got true'),
+    (_set(("entries", "e", "dw0", "mean"), float("nan")),
+     'entries["e"]["dw0"]["mean"]: expected a number or null, got NaN'),
+    (_set(("entries", "e", "test_acc", "final_per_run", 1), "x"),
+     'entries["e"]["test_acc"]["final_per_run"][1]: expected a number or null, got "x"'),
+]
+
+
+def test_a_valid_record_and_the_committed_one_validate():
+    record.validate_record(_fake_record())
+    record.validate_record(json.loads(json.dumps(_fake_record())))
+    without = _fake_record()
+    del without["chapters"]["a"]["recorded"]  # a record made before chapters carried it
+    record.validate_record(without)
+    rec = record.load_record(ROOT / record.RECORD_PATH)
+    assert rec["scale"] == "paper"
+
+
+@pytest.mark.parametrize(("change", "message"), MALFORMED, ids=[m for _, m in MALFORMED])
+def test_a_malformed_record_names_the_field(change, message, tmp_path):
+    rec = _fake_record()
+    change(rec)
+    with pytest.raises(record.RecordError) as err:
+        record.validate_record(rec)
+    assert str(err.value) == message
+    path = tmp_path / "rec.json"
+    path.write_text(json.dumps(rec))
+    with pytest.raises(record.RecordError, match=re.escape(f"is not a record: {message}.")):
+        record.load_record(path)
+    with pytest.raises(record.RecordError, match="expected an object, got"):
+        record.validate_record([rec])
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), [
+    (("entries", "toy_angles", "w_bt"), 5, "an object"),
+    (("entries", "toy_angles", "w_bt", "final"), "abc", "a number or null"),
+    (("entries", "toy_angles", "w_bt", "final"), [1, 2], "a number or null"),
+    (("chapters", "toy", "experiments"), [1, 2], "an object"),
+])
+def test_cli_check_record_of_a_malformed_record_exits_2(path, value, expected, toy, tmp_path,
+                                                         monkeypatch, capsys):
+    """The issue's cases: one line on standard error and exit status 2, no traceback."""
+    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    file = tmp_path / "rec.json"
+    assert reproduce.main(["--record", str(file)]) == 0
+    rec = json.loads(file.read_text())
+    _set(path, value)(rec)
+    file.write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert reproduce.main(["--check-record", str(file)]) == 2
+    where = path[0] + "".join(f"[{json.dumps(k)}]" for k in path[1:])
+    assert capsys.readouterr().err == (f"error: the record file {file} is not a record: "
+                                       f"{where}: expected {expected}, got {json.dumps(value)}.\n")
 
 
 def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path):
