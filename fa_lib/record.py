@@ -47,13 +47,22 @@ accuracy array with repetitions (``epochs x R``), ``final_per_run`` lists the fi
 accuracy of each run. Arrays that are bookkeeping or bulk (:data:`SKIPPED`: times, label
 codes, snapshots, traces) are left out.
 
-Tolerances (:data:`TOLERANCES`, per kind of number, from the array's name,
-:func:`kind_of`): the same code on another machine does not give the same bits (float32
-BLAS kernels sum in another order, and training amplifies the last bits over thousands
-of steps), so a check compares numbers within a tolerance: angles (degrees) within 0.5
-degree, accuracies (fractions) within 0.005 (half a percentage point), other numbers
-within a relative 1e-3 (plus 1e-6 absolute, for numbers near zero). Verdicts must be
-identical.
+Tolerances (:data:`TOLERANCES`, per kind of number): the same code on another machine
+does not give the same bits (float32 BLAS kernels sum in another order, and training
+amplifies the last bits over thousands of steps), so a check compares numbers within a
+tolerance: angles (degrees) within 0.5 degree, accuracies (fractions) within 0.005 (half
+a percentage point), other numbers within a relative 1e-3 (plus 1e-6 absolute, for
+numbers near zero). Verdicts must be identical. The kind of an array is declared by the
+code that computes it, never guessed from its name: each experiments module's ``KINDS``
+maps the names of the arrays of its cache entries to ``angle``, ``accuracy`` or
+``other`` (:func:`fa_lib.reproduce.declared_kinds`, :func:`kind_of`; the MNIST chapters
+use :data:`fa_lib.training.KINDS`); an array that is not declared is ``other``. The kinds
+are stored in the record with the numbers, rounded for their kind (3 decimals for an
+angle, 5 for an accuracy, 7 significant digits otherwise), and a check compares with the
+kinds declared now. (Until the record's kinds came from these declarations, a regular
+expression on the names made ``dw0``, ``dw1``, ``w0_limit``, ``w1_limit`` and the angles of
+Fig. 2 ``other``: they were compared within a relative 1e-3, 0.02 degree at 20 degrees,
+instead of 0.5 degree.)
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +133,6 @@ SKIPPED = re.compile(r"^(seconds|codes.*|z_snapshot|trace_.*)$")
 """Names of arrays without headline numbers: compute times, label codes, snapshots of
 activity, traces (the last part of a name ``case__array`` is matched)."""
 
-_ANGLE = re.compile(r"^(w\d*_bt|dw\d*_bp|dw\d*_bt|t\d+_aln|t\d+_sup|sum_t\d+_aln|sum_t\d+_sup"
-                    r"|prod_bt|asym_.*|theta\d+.*|.*angle.*)$")
-_ACCURACY = re.compile(r".*acc.*")
 _PER_RUN_MAX = 50
 
 
@@ -136,25 +143,47 @@ class RecordError(ValueError):
     """
 
 
-def kind_of(array_name: str) -> str:
-    """Return the kind of an array's numbers, from its name: ``angle``, ``accuracy`` or ``other``.
+def kind_of(array_name: str, kinds: Mapping[str, str],
+            default: str | None = "other") -> str | None:
+    """Return the kind of an array's numbers, as the code that computes it declares.
 
     Parameters
     ----------
     array_name
         The name of the array in its cache entry; for ``case__array`` the last part counts.
+    kinds
+        The declaration: array name, or a pattern of names (:func:`fnmatch.fnmatchcase`,
+        ``t*_aln``), to kind; an experiments module's ``KINDS``
+        (:func:`fa_lib.reproduce.declared_kinds`). A name declared as it is wins over a
+        pattern; among patterns, the first that matches.
+    default
+        The kind of an array that is not declared (None: say so).
 
     Returns
     -------
-    str
-        A key of :data:`TOLERANCES`.
+    str or None
+        A key of :data:`TOLERANCES`, or ``default``.
+
+    Raises
+    ------
+    RecordError
+        If the declared kind is not a key of :data:`TOLERANCES`.
+
+    Examples
+    --------
+    >>> kind_of("case1__dw0", {"dw0": "angle", "t*_aln": "angle"})
+    'angle'
+    >>> kind_of("t60_aln", {"dw0": "angle", "t*_aln": "angle"}), kind_of("loss", {})
+    ('angle', 'other')
     """
     base = array_name.rsplit("__", 1)[-1]
-    if _ACCURACY.fullmatch(base):
-        return "accuracy"
-    if _ANGLE.fullmatch(base):
-        return "angle"
-    return "other"
+    pattern = base if base in kinds else next((p for p in kinds if fnmatchcase(base, p)), None)
+    if pattern is None:
+        return default
+    if kinds[pattern] not in TOLERANCES:
+        raise RecordError(f"the kind {kinds[pattern]!r} declared for the arrays {pattern!r} is "
+                          f"not one of {', '.join(TOLERANCES)}.")
+    return kinds[pattern]
 
 
 def _round(value: float, kind: str) -> float | None:
@@ -170,15 +199,19 @@ def _nanmean(a: np.ndarray) -> float:
     return float(a.mean()) if a.size else math.nan
 
 
-def headline(array_name: str, array: np.ndarray) -> dict[str, Any] | None:
+def headline(array_name: str, array: np.ndarray, kind: str = "other"
+             ) -> dict[str, Any] | None:
     """Return the headline numbers of one array, or None when it has none.
 
     Parameters
     ----------
     array_name
-        The array's name (its kind and whether it is skipped follow from it).
+        The array's name (whether it is skipped follows from it, :data:`SKIPPED`).
     array
         The array, as read from the cache.
+    kind
+        The kind of its numbers (:func:`kind_of`), a key of :data:`TOLERANCES`: it sets
+        how they are rounded and whether the final accuracy of each run is kept.
 
     Returns
     -------
@@ -193,7 +226,6 @@ def headline(array_name: str, array: np.ndarray) -> dict[str, Any] | None:
     a = np.asarray(array)
     if SKIPPED.fullmatch(base) or a.size == 0 or a.dtype.kind not in "biuf":
         return None
-    kind = kind_of(array_name)
     a = a.astype(np.float64)
     last = a[-1] if a.ndim else a
     out: dict[str, Any] = {
@@ -290,13 +322,14 @@ def collect(chapters: Sequence[str] | None = None,
         ``entry_seconds`` (entry name -> that compute time, for those entries),
         ``chapters`` (chapter -> ``claims``: list of statement, measured, criterion,
         holds, asserted, verdict; ``experiments``: label -> entry names) and
-        ``entries`` (entry name -> array name -> :func:`headline`).
+        ``entries`` (entry name -> array name -> :func:`headline`, of the kind that the
+        module of the first chapter that reads the entry declares, :func:`kind_of`).
 
     Raises
     ------
     RecordError
-        If a chapter has no saved claims at this scale, or an experiment's entries are
-        not all in the results cache.
+        If a chapter has no saved claims at this scale, an experiment's entries are
+        not all in the results cache, or a module declares an unknown kind.
     """
     from fa_lib import reproduce
 
@@ -323,9 +356,10 @@ def collect(chapters: Sequence[str] | None = None,
     def entry_id(name: str, text: str) -> str:
         return name if len(configs[name]) == 1 else f"{name} [{_config_digest(text)}]"
 
+    declared = reproduce.declared_kinds(modules)
     entries_out: dict[str, dict[str, Any]] = {}
     entry_seconds: dict[str, float] = {}
-    for labels in read.values():
+    for chapter, labels in read.items():
         for entries in labels.values():
             for name, text, path in entries:
                 ident = entry_id(name, text)
@@ -335,7 +369,8 @@ def collect(chapters: Sequence[str] | None = None,
                     arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
                 if "seconds" in arrays:
                     entry_seconds[ident] = round(float(np.nansum(arrays["seconds"])), 1)
-                numbers = {k: headline(k, arrays[k]) for k in sorted(arrays)}
+                numbers = {k: headline(k, arrays[k], kind_of(k, declared[chapter]))
+                           for k in sorted(arrays)}
                 entries_out[ident] = {k: v for k, v in numbers.items() if v is not None}
     chapters_out = {
         chapter: {

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, claims, record, report, reproduce
+from fa_lib import cache, claims, record, report, reproduce, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def _angles():
     w[-1] = [[10.0, 12.0], [11.0, 13.0], [np.nan, 14.0]]
     return {"w_bt": w, "test_acc": np.array([[0.1, 0.2, 0.3], [0.8, 0.85, 0.9]]),
             "loss": np.array([2.0, 1.0, 0.5]), "seconds": np.array(3.5),
-            "codes": np.zeros((2, 3), np.float32)}
+            "codes": np.zeros((2, 3), np.float32), "dw0": np.array([30.0, 20.1234])}
 
 
 def _other():
@@ -50,6 +50,7 @@ def both():
 
 
 EXPERIMENTS = {"angles": angles, "both": both}
+KINDS = {"w_bt": "angle", "dw0": "angle", "test_*": "accuracy"}
 '''
 
 MODULES = {"toy": "toy_record.toy"}
@@ -97,19 +98,44 @@ def toy(tmp_path, monkeypatch):
 
 
 def test_headline_numbers_and_kinds():
-    assert record.kind_of("w_bt") == record.kind_of("case1__t1_aln") == "angle"
-    assert record.kind_of("dw_bp") == record.kind_of("angles") == "angle"
-    assert record.kind_of("test_acc") == record.kind_of("acc_relabel") == "accuracy"
-    assert record.kind_of("loss") == record.kind_of("norm_w") == "other"
+    kinds = {"w_bt": "angle", "dw0": "angle", "t*_aln": "angle", "test_acc": "accuracy"}
+    assert record.kind_of("w_bt", kinds) == record.kind_of("case1__dw0", kinds) == "angle"
+    assert record.kind_of("t60_aln", kinds) == "angle"
+    assert record.kind_of("test_acc", kinds) == "accuracy"
+    # An array that is not declared is "other", whatever its name says.
+    assert record.kind_of("angles", kinds) == record.kind_of("val_acc", kinds) == "other"
+    assert record.kind_of("norm_w", kinds, default=None) is None
+    with pytest.raises(record.RecordError, match="'degrees' declared for the arrays 'dw0'"):
+        record.kind_of("dw0", {"dw0": "degrees"})
     w = np.full((4, 2), 30.0)
     w[-1] = [10.0, np.nan]
-    assert record.headline("w_bt", w) == {"kind": "angle", "final": 10.0, "mean": 27.143}
-    acc = record.headline("test_acc", np.array([[0.1, 0.2], [0.9, 0.8]]))
+    assert record.headline("w_bt", w, "angle") == {"kind": "angle", "final": 10.0,
+                                                    "mean": 27.143}
+    assert record.headline("w_bt", w) == {"kind": "other", "final": 10.0, "mean": 27.14286}
+    acc = record.headline("test_acc", np.array([[0.1, 0.2], [0.9, 0.8]]), "accuracy")
     assert acc["final"] == 0.85 and acc["final_per_run"] == [0.9, 0.8]
     assert record.headline("eig", np.array([np.nan]))["final"] is None
     assert record.headline("seconds", np.array(1.0)) is None
     assert record.headline("codes_after", np.zeros(3)) is None
     assert record.headline("loss", np.array([], float)) is None
+
+
+def test_the_arrays_named_in_the_issue_are_declared_angles():
+    """Angles whose names the old regular expression missed (they were ``other``)."""
+    declared = reproduce.declared_kinds()
+    named = {"persistent_error": ["dw0", "w0_limit", "w1_limit"],
+             "autocorrelation": ["dw0", "linear", "nonlinear", "nonlinear_shared", "sym",
+                                 "skew"],
+             "acf_weight_normalisation": ["dw0", "case1__dw1", "case4_b__dw0"]}
+    for chapter, arrays in named.items():
+        assert {record.kind_of(a, declared[chapter]) for a in arrays} == {"angle"}, chapter
+    for chapter in ("mnist_alignment", "flexibility", "feedback_rules", "deep_networks"):
+        assert declared[chapter] is training.KINDS
+    assert record.kind_of("t60_aln", training.KINDS) == "angle"
+    assert record.kind_of("acc_relabel", training.KINDS) == "accuracy"
+    assert record.kind_of("active", training.KINDS) == "other"  # a fraction of units
+    for chapter, kinds in declared.items():
+        assert set(kinds.values()) <= set(record.TOLERANCES), chapter
 
 
 def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
@@ -122,7 +148,10 @@ def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
     assert rec["chapters"]["toy"]["experiments"] == {
         "angles": ["toy_angles"], "both": ["toy_angles", "toy_other"]}
     numbers = rec["entries"]["toy_angles"]
-    assert set(numbers) == {"w_bt", "test_acc", "loss"}  # no seconds, no codes
+    assert set(numbers) == {"w_bt", "test_acc", "loss", "dw0"}  # no seconds, no codes
+    assert {k: v["kind"] for k, v in numbers.items()} == {
+        "w_bt": "angle", "dw0": "angle", "test_acc": "accuracy", "loss": "other"}
+    assert numbers["dw0"] == {"kind": "angle", "final": 20.123, "mean": 25.062}
     assert numbers["w_bt"]["final"] == 12.0 and numbers["test_acc"]["final_per_run"] == [
         0.8, 0.85, 0.9]
     path = record.write_record(rec, tmp_path / "results" / "record.json")
@@ -132,6 +161,7 @@ def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
 
     within = copy.deepcopy(loaded)
     within["entries"]["toy_angles"]["w_bt"]["final"] += 0.4  # inside 0.5 degree
+    within["entries"]["toy_angles"]["dw0"]["final"] -= 0.4  # an angle, whatever its name
     within["entries"]["toy_other"]["eig"]["mean"] *= 1 + 5e-4  # inside 1e-3 relative
     assert record.check_record(within, modules=MODULES) == []
 
@@ -246,6 +276,8 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
     assert rec["chapters"]["toy2"]["recorded"]["commit"] == rec["commit"] == "f" * 40
     assert rec["compute_seconds"] == 5.5 and rec["entry_seconds"]["toy2_rates"] == 2.0
     assert set(rec["entries"]) == {"toy_angles", "toy_other", "toy2_rates"}
+    # toy2's module declares no kinds: its accuracies are compared as other numbers.
+    assert rec["entries"]["toy2_rates"]["val_acc"]["kind"] == "other"
     if first["commit"] != "f" * 40:
         assert record.describe(rec).startswith("per chapter, ")
     assert reproduce.main(["--check-record", str(path)]) == 0
