@@ -520,6 +520,29 @@ def test_unmatched_claims_names_each_difference_both_ways():
         "a: registered but not in the record: 'claim 2'"]
 
 
+def test_the_committed_record_holds_the_declared_kinds():
+    """Every array of the committed record is declared by the module of every chapter that
+    reads it (KINDS), is of that kind, and its numbers are rounded for it and in range."""
+    rec = record.load_record(ROOT / record.RECORD_PATH)
+    declared = reproduce.declared_kinds()
+    ranges = {"angle": (0.0, 180.0), "accuracy": (0.0, 1.0), "other": (-np.inf, np.inf)}
+    seen = 0
+    for chapter, body in rec["chapters"].items():
+        for entry in {name for names in body["experiments"].values() for name in names}:
+            for array, numbers in rec["entries"][entry].items():
+                where = f"{chapter} reads {entry}: {array}"
+                kind = record.kind_of(array, declared[chapter], default=None)
+                assert kind is not None, f"{where} is not declared in the module's KINDS"
+                assert numbers["kind"] == kind, where
+                low, high = ranges[kind]
+                for value in [numbers["final"], numbers["mean"],
+                              *numbers.get("final_per_run", [])]:
+                    assert value is None or record._round(value, kind) == value, where
+                    assert value is None or low <= value <= high, where
+                seen += 1
+    assert seen > 1000
+
+
 def test_every_registered_claim_has_an_entry_in_the_record():
     path = ROOT / record.RECORD_PATH
     if not path.is_file():
