@@ -9,7 +9,8 @@ characters of a SHA-256 key over
 - the configuration, as canonical JSON (sorted keys; NumPy scalars and arrays
   turned into numbers and lists; tuples into lists), and
 - a fingerprint of the code that produced it: the SHA-256 over the code (the
-  parsed source without docstrings, comments and layout, :func:`code_text`) of
+  parsed source without docstrings, comments, layout and the declarations of
+  :data:`DECLARATIONS`, the kinds of numbers a module computes: :func:`code_text`) of
   the ``fa_lib`` module that defines ``compute`` and of every ``fa_lib`` module
   it uses, directly or through others (:func:`module_fingerprint`; the
   presentation modules ``plotting``, ``claims`` and ``report`` and the
@@ -87,6 +88,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "DECLARATIONS",
     "ComputeRefused",
     "EntryRejected",
     "Observer",
@@ -364,6 +366,27 @@ def loaded_code_fingerprint() -> str:
 
 
 
+DECLARATIONS = frozenset({"KINDS"})
+"""Module-level names whose assignments (and the docstring that follows) are left out of
+the code (:func:`code_text`): ``KINDS``, the kind of the numbers of each array a module
+computes, tells :mod:`fa_lib.record` how to compare them and changes no result, so
+declaring or correcting it keeps the results cache."""
+
+
+def _is_text(node: ast.stmt) -> bool:
+    """Whether ``node`` is a bare string (a docstring)."""
+    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str))
+
+
+def _declaration(node: ast.stmt) -> bool:
+    """Whether ``node`` assigns one of :data:`DECLARATIONS` (alone)."""
+    targets = node.targets if isinstance(node, ast.Assign) else \
+        [node.target] if isinstance(node, ast.AnnAssign) else []
+    return bool(targets) and all(isinstance(t, ast.Name) and t.id in DECLARATIONS
+                                 for t in targets)
+
+
 def code_text(source: str) -> str:
     """Return the code of a Python source without its docstrings, comments and layout.
 
@@ -377,20 +400,21 @@ def code_text(source: str) -> str:
     str
         :func:`ast.dump` of the parsed module after the docstrings of the module, its
         classes and functions are removed: two sources that differ only in
-        docstrings, comments, blank lines or formatting give the same text.
+        docstrings, comments, blank lines or formatting give the same text. The
+        module-level assignments of :data:`DECLARATIONS`, and their docstrings, are
+        removed too.
     """
     tree = ast.parse(source)
+    body = tree.body
+    tree.body = [node for i, node in enumerate(body) if not _declaration(node)
+                 and not (i and _declaration(body[i - 1]) and _is_text(node))]
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-            and body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
+        if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and body and _is_text(body[0])):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
 
 _NOT_CODE = frozenset(
     {"fa_lib", "fa_lib.cache", "fa_lib.config", "fa_lib.plotting", "fa_lib.claims", "fa_lib.report",

@@ -25,6 +25,12 @@ recorded at (``recorded``), and the record says whether it covers every chapter
 (``complete``, ``missing_chapters``). ``--check-record`` with ``--only`` checks those
 chapters only; without it, the whole record, so a record that is not complete fails it.
 
+A record file is checked field by field when it is read (:func:`validate_record`): a
+record of the wrong layout (a hand edit, a merge gone wrong) is an error that names the
+first field that does not fit, e.g. ``entries["e"]["dw0"]["final"]: expected a number or
+null, got "abc"``, never a difference (``--check-record`` exits with status 2, as for a
+missing record).
+
 Where the numbers come from: every experiment of :func:`fa_lib.reproduce.registry` is
 called under a refusing cache observer (:func:`fa_lib.cache.observe` with
 ``refuse=True``), which reads the entries the notebooks read and computes nothing; the
@@ -41,13 +47,22 @@ accuracy array with repetitions (``epochs x R``), ``final_per_run`` lists the fi
 accuracy of each run. Arrays that are bookkeeping or bulk (:data:`SKIPPED`: times, label
 codes, snapshots, traces) are left out.
 
-Tolerances (:data:`TOLERANCES`, per kind of number, from the array's name,
-:func:`kind_of`): the same code on another machine does not give the same bits (float32
-BLAS kernels sum in another order, and training amplifies the last bits over thousands
-of steps), so a check compares numbers within a tolerance: angles (degrees) within 0.5
-degree, accuracies (fractions) within 0.005 (half a percentage point), other numbers
-within a relative 1e-3 (plus 1e-6 absolute, for numbers near zero). Verdicts must be
-identical.
+Tolerances (:data:`TOLERANCES`, per kind of number): the same code on another machine
+does not give the same bits (float32 BLAS kernels sum in another order, and training
+amplifies the last bits over thousands of steps), so a check compares numbers within a
+tolerance: angles (degrees) within 0.5 degree, accuracies (fractions) within 0.005 (half
+a percentage point), other numbers within a relative 1e-3 (plus 1e-6 absolute, for
+numbers near zero). Verdicts must be identical. The kind of an array is declared by the
+code that computes it, never guessed from its name: each experiments module's ``KINDS``
+maps the names of the arrays of its cache entries to ``angle``, ``accuracy`` or
+``other`` (:func:`fa_lib.reproduce.declared_kinds`, :func:`kind_of`; the MNIST chapters
+use :data:`fa_lib.training.KINDS`); an array that is not declared is ``other``. The kinds
+are stored in the record with the numbers, rounded for their kind (3 decimals for an
+angle, 5 for an accuracy, 7 significant digits otherwise), and a check compares with the
+kinds declared now. (Until the record's kinds came from these declarations, a regular
+expression on the names made ``dw0``, ``dw1``, ``w0_limit``, ``w1_limit`` and the angles of
+Fig. 2 ``other``: they were compared within a relative 1e-3, 0.02 degree at 20 degrees,
+instead of 0.5 degree.)
 """
 
 from __future__ import annotations
@@ -55,12 +70,15 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import json
 import math
 import os
 import platform
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +105,7 @@ __all__ = [
     "merge_records",
     "recorded_verdicts",
     "restrict",
+    "validate_record",
     "write_record",
 ]
 
@@ -114,9 +133,6 @@ SKIPPED = re.compile(r"^(seconds|codes.*|z_snapshot|trace_.*)$")
 """Names of arrays without headline numbers: compute times, label codes, snapshots of
 activity, traces (the last part of a name ``case__array`` is matched)."""
 
-_ANGLE = re.compile(r"^(w\d*_bt|dw\d*_bp|dw\d*_bt|t\d+_aln|t\d+_sup|sum_t\d+_aln|sum_t\d+_sup"
-                    r"|prod_bt|asym_.*|theta\d+.*|.*angle.*)$")
-_ACCURACY = re.compile(r".*acc.*")
 _PER_RUN_MAX = 50
 
 
@@ -127,25 +143,47 @@ class RecordError(ValueError):
     """
 
 
-def kind_of(array_name: str) -> str:
-    """Return the kind of an array's numbers, from its name: ``angle``, ``accuracy`` or ``other``.
+def kind_of(array_name: str, kinds: Mapping[str, str],
+            default: str | None = "other") -> str | None:
+    """Return the kind of an array's numbers, as the code that computes it declares.
 
     Parameters
     ----------
     array_name
         The name of the array in its cache entry; for ``case__array`` the last part counts.
+    kinds
+        The declaration: array name, or a pattern of names (:func:`fnmatch.fnmatchcase`,
+        ``t*_aln``), to kind; an experiments module's ``KINDS``
+        (:func:`fa_lib.reproduce.declared_kinds`). A name declared as it is wins over a
+        pattern; among patterns, the first that matches.
+    default
+        The kind of an array that is not declared (None: say so).
 
     Returns
     -------
-    str
-        A key of :data:`TOLERANCES`.
+    str or None
+        A key of :data:`TOLERANCES`, or ``default``.
+
+    Raises
+    ------
+    RecordError
+        If the declared kind is not a key of :data:`TOLERANCES`.
+
+    Examples
+    --------
+    >>> kind_of("case1__dw0", {"dw0": "angle", "t*_aln": "angle"})
+    'angle'
+    >>> kind_of("t60_aln", {"dw0": "angle", "t*_aln": "angle"}), kind_of("loss", {})
+    ('angle', 'other')
     """
     base = array_name.rsplit("__", 1)[-1]
-    if _ACCURACY.fullmatch(base):
-        return "accuracy"
-    if _ANGLE.fullmatch(base):
-        return "angle"
-    return "other"
+    pattern = base if base in kinds else next((p for p in kinds if fnmatchcase(base, p)), None)
+    if pattern is None:
+        return default
+    if kinds[pattern] not in TOLERANCES:
+        raise RecordError(f"the kind {kinds[pattern]!r} declared for the arrays {pattern!r} is "
+                          f"not one of {', '.join(TOLERANCES)}.")
+    return kinds[pattern]
 
 
 def _round(value: float, kind: str) -> float | None:
@@ -161,15 +199,19 @@ def _nanmean(a: np.ndarray) -> float:
     return float(a.mean()) if a.size else math.nan
 
 
-def headline(array_name: str, array: np.ndarray) -> dict[str, Any] | None:
+def headline(array_name: str, array: np.ndarray, kind: str = "other"
+             ) -> dict[str, Any] | None:
     """Return the headline numbers of one array, or None when it has none.
 
     Parameters
     ----------
     array_name
-        The array's name (its kind and whether it is skipped follow from it).
+        The array's name (whether it is skipped follows from it, :data:`SKIPPED`).
     array
         The array, as read from the cache.
+    kind
+        The kind of its numbers (:func:`kind_of`), a key of :data:`TOLERANCES`: it sets
+        how they are rounded and whether the final accuracy of each run is kept.
 
     Returns
     -------
@@ -184,7 +226,6 @@ def headline(array_name: str, array: np.ndarray) -> dict[str, Any] | None:
     a = np.asarray(array)
     if SKIPPED.fullmatch(base) or a.size == 0 or a.dtype.kind not in "biuf":
         return None
-    kind = kind_of(array_name)
     a = a.astype(np.float64)
     last = a[-1] if a.ndim else a
     out: dict[str, Any] = {
@@ -281,13 +322,14 @@ def collect(chapters: Sequence[str] | None = None,
         ``entry_seconds`` (entry name -> that compute time, for those entries),
         ``chapters`` (chapter -> ``claims``: list of statement, measured, criterion,
         holds, asserted, verdict; ``experiments``: label -> entry names) and
-        ``entries`` (entry name -> array name -> :func:`headline`).
+        ``entries`` (entry name -> array name -> :func:`headline`, of the kind that the
+        module of the first chapter that reads the entry declares, :func:`kind_of`).
 
     Raises
     ------
     RecordError
-        If a chapter has no saved claims at this scale, or an experiment's entries are
-        not all in the results cache.
+        If a chapter has no saved claims at this scale, an experiment's entries are
+        not all in the results cache, or a module declares an unknown kind.
     """
     from fa_lib import reproduce
 
@@ -314,9 +356,10 @@ def collect(chapters: Sequence[str] | None = None,
     def entry_id(name: str, text: str) -> str:
         return name if len(configs[name]) == 1 else f"{name} [{_config_digest(text)}]"
 
+    declared = reproduce.declared_kinds(modules)
     entries_out: dict[str, dict[str, Any]] = {}
     entry_seconds: dict[str, float] = {}
-    for labels in read.values():
+    for chapter, labels in read.items():
         for entries in labels.values():
             for name, text, path in entries:
                 ident = entry_id(name, text)
@@ -326,7 +369,8 @@ def collect(chapters: Sequence[str] | None = None,
                     arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
                 if "seconds" in arrays:
                     entry_seconds[ident] = round(float(np.nansum(arrays["seconds"])), 1)
-                numbers = {k: headline(k, arrays[k]) for k in sorted(arrays)}
+                numbers = {k: headline(k, arrays[k], kind_of(k, declared[chapter]))
+                           for k in sorted(arrays)}
                 entries_out[ident] = {k: v for k, v in numbers.items() if v is not None}
     chapters_out = {
         chapter: {
@@ -524,11 +568,9 @@ def load_record(path: Path | str) -> dict[str, Any]:
     Raises
     ------
     RecordError
-        If the file is missing, not JSON, or not a record (format, scale, chapters with
-        claims, entries).
+        If the file is missing, not JSON, or not a record (:func:`validate_record`: the
+        message names the first field that does not fit).
     """
-    import json
-
     path = Path(path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -537,33 +579,182 @@ def load_record(path: Path | str) -> dict[str, Any]:
                           "--scale paper --record PATH`.") from None
     except (OSError, ValueError) as err:
         raise RecordError(f"the record file {path} cannot be read as JSON ({err}).") from None
-    problem = _record_problem(record)
-    if problem:
-        raise RecordError(f"the record file {path} is not a record: {problem}.")
+    try:
+        validate_record(record)
+    except RecordError as err:
+        raise RecordError(f"the record file {path} is not a record: {err}.") from None
     return record
 
 
-def _record_problem(record: Any) -> str:
-    if not isinstance(record, dict):
-        return "it does not hold a JSON object"
-    if record.get("format") != FORMAT:
-        return f"its format is {record.get('format')!r}, expected {FORMAT}"
-    if record.get("scale") not in config.SCALES:
-        return f"its scale is {record.get('scale')!r}"
-    chapters = record.get("chapters")
-    if not isinstance(chapters, dict):
-        return "it has no object 'chapters'"
-    for name, chapter in chapters.items():
-        if not isinstance(chapter, dict) or not isinstance(chapter.get("claims"), list):
-            return f"chapter {name!r} has no list 'claims'"
-        for claim in chapter["claims"]:
-            if not isinstance(claim, dict) or not isinstance(claim.get("statement"), str) \
-                    or claim.get("verdict") not in claims.VERDICTS:
-                return f"a claim of chapter {name!r} has no statement or no valid verdict"
-    entries = record.get("entries")
-    if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
-        return "it has no object 'entries' of objects"
-    return ""
+# --------------------------------------------------------------------------- the schema
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def _at(path: str, key: str | int) -> str:
+    """The path of ``key`` (an index or a field) in the value at ``path`` (``""``: the record)."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}[{json.dumps(key)}]" if path else key
+
+
+def _wrong(path: str, problem: str) -> RecordError:
+    return RecordError(f"{path}: {problem}" if path else problem)
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """A value that ``test`` accepts (a number, a string, one of some values, ...)."""
+
+    expected: str
+    test: Callable[[Any], bool]
+
+    def check(self, value: Any, path: str) -> None:
+        if not self.test(value):
+            raise _wrong(path, f"expected {self.expected}, got {_show(value)}")
+
+
+@dataclass(frozen=True)
+class _Nullable:
+    """``null``, or a value of ``schema``."""
+
+    schema: _Schema
+
+    def check(self, value: Any, path: str) -> None:
+        if value is not None:
+            self.schema.check(value, path)
+
+
+@dataclass(frozen=True)
+class _ListOf:
+    """A list whose items are of ``item``."""
+
+    item: _Schema
+
+    def check(self, value: Any, path: str) -> None:
+        _LIST.check(value, path)
+        for i, item in enumerate(value):
+            self.item.check(item, _at(path, i))
+
+
+@dataclass(frozen=True)
+class _MapOf:
+    """An object of any field names (chapters, entries, arrays), with values of ``item``."""
+
+    item: _Schema
+
+    def check(self, value: Any, path: str) -> None:
+        _DICT.check(value, path)
+        for key, item in value.items():
+            self.item.check(item, _at(path, key))
+
+
+@dataclass(frozen=True)
+class _Object:
+    """An object with these fields, checked in this order; other fields are let through."""
+
+    required: Mapping[str, _Schema]
+    optional: Mapping[str, _Schema] = field(default_factory=dict)
+
+    def check(self, value: Any, path: str) -> None:
+        _DICT.check(value, path)
+        for key, schema in self.required.items():
+            if key not in value:
+                raise _wrong(_at(path, key), "missing")
+            schema.check(value[key], _at(path, key))
+        for key, schema in self.optional.items():
+            if key in value:
+                schema.check(value[key], _at(path, key))
+
+
+_Schema = _Leaf | _Nullable | _ListOf | _MapOf | _Object
+
+
+def _one_of(*values: Any) -> _Leaf:
+    shown = [_show(v) for v in values]
+    return _Leaf(shown[0] if len(values) == 1 else f"one of {', '.join(shown)}",
+                 lambda v: any(v == x and type(v) is type(x) for x in values))
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+_LIST = _Leaf("a list", lambda v: isinstance(v, list))
+_DICT = _Leaf("an object", lambda v: isinstance(v, dict))
+_TEXT = _Leaf("a string", lambda v: isinstance(v, str))
+_BOOL = _Leaf("true or false", lambda v: isinstance(v, bool))
+_NUMBER = _Leaf("a number", _is_number)
+_NUMBER_OR_NULL = _Leaf("a number or null", lambda v: v is None or _is_number(v))
+_PROVENANCE = {
+    "commit": _TEXT,
+    "uncommitted_changes": _Leaf("true, false or null", lambda v: v is None or isinstance(v, bool)),
+    "date": _TEXT,
+    "machine": _Object({
+        "cpu": _TEXT,
+        "cores": _Leaf("a whole number or null",
+                       lambda v: v is None or isinstance(v, int) and not isinstance(v, bool)),
+        "platform": _TEXT,
+    }),
+}
+_CLAIM = _Object({"statement": _TEXT, "measured": _TEXT, "criterion": _TEXT, "holds": _BOOL,
+                  "asserted": _BOOL, "verdict": _one_of(*claims.VERDICTS)})
+_HEADLINE = _Object({"kind": _one_of(*TOLERANCES), "final": _NUMBER_OR_NULL,
+                     "mean": _NUMBER_OR_NULL},
+                    optional={"final_per_run": _ListOf(_NUMBER_OR_NULL)})
+_CHAPTER = _Object(
+    {"claims": _ListOf(_CLAIM), "experiments": _MapOf(_ListOf(_TEXT))},
+    optional={"recorded": _Nullable(_Object({**_PROVENANCE,
+                                             "compute_seconds": _NUMBER_OR_NULL}))},
+)
+# The layout of a record of FORMAT 1 (see validate_record).
+_SCHEMA = _Object({
+    "format": _one_of(FORMAT),
+    "scale": _one_of(*config.SCALES),
+    **_PROVENANCE,
+    "compute_seconds": _NUMBER,
+    "tolerances": _MapOf(_MapOf(_NUMBER)),
+    "complete": _BOOL,
+    "missing_chapters": _ListOf(_TEXT),
+    "entry_seconds": _MapOf(_NUMBER),
+    "chapters": _MapOf(_CHAPTER),
+    "entries": _MapOf(_MapOf(_HEADLINE)),
+})
+
+
+def validate_record(record: Any) -> None:
+    """Check that ``record`` has the layout of a record, field by field.
+
+    Every field that the comparison, the merge and the report read is checked against
+    the layout that :func:`build_record` writes: the header (format, scale, commit, date,
+    machine, compute time, tolerances, completeness), every chapter's claims (texts,
+    true/false, a known verdict), experiments (label -> names of entries that the record
+    holds) and provenance, and every entry's headline numbers (a known kind; finite
+    numbers or null). A chapter's ``recorded`` may be missing (a record written in one go
+    before chapters carried it); fields not named here are let through.
+
+    Parameters
+    ----------
+    record
+        The record, as read from its JSON file.
+
+    Raises
+    ------
+    RecordError
+        At the first field that does not fit, with its path and what was expected,
+        e.g. ``entries["e"]["dw0"]["final"]: expected a number or null, got "abc"``.
+    """
+    _SCHEMA.check(record, "")
+    for chapter, body in record["chapters"].items():
+        for label, names in body["experiments"].items():
+            for i, name in enumerate(names):
+                if name not in record["entries"]:
+                    path = _at(_at(_at(_at("chapters", chapter), "experiments"), label), i)
+                    raise _wrong(path, f"the entry {_show(name)} is not in entries")
 
 
 # --------------------------------------------------------------------------- comparing

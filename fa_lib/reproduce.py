@@ -85,9 +85,10 @@ Examples::
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
 book's order (:func:`chapters`); each module lists its experiments in ``EXPERIMENTS``
-(name -> a call without arguments that returns the cached results) and its configuration
-in ``config()``. A new chapter is its notebook, its experiments module and one line in
-``_toc.yml``.
+(name -> a call without arguments that returns the cached results), its configuration
+in ``config()`` and the kind of the numbers of every array its cache entries hold in
+``KINDS`` (:func:`declared_kinds`, read by :mod:`fa_lib.record`). A new chapter is its
+notebook, its experiments module and one line in ``_toc.yml``.
 
 How it observes the cache: each experiment runs under :func:`fa_lib.cache.observe`, a
 context variable that :func:`fa_lib.cache.cached` reports to (entries asked for,
@@ -143,6 +144,7 @@ __all__ = [
     "SchedulerError",
     "chapters",
     "check_writable",
+    "declared_kinds",
     "error_summary",
     "format_list",
     "format_table",
@@ -237,6 +239,25 @@ def registry(progress: bool = False, modules: Mapping[str, str] | None = None
         table[chapter] = [(label, _with_progress(run, progress))
                           for label, run in experiments.items()]
     return table
+
+
+def declared_kinds(modules: Mapping[str, str] | None = None) -> dict[str, Mapping[str, str]]:
+    """Return chapter -> the kinds of numbers its experiments module declares (``KINDS``).
+
+    Parameters
+    ----------
+    modules : mapping of str to str, optional
+        As in :func:`registry`.
+
+    Returns
+    -------
+    dict of str to mapping
+        Chapter -> its module's ``KINDS``: array name (or a pattern, ``t*_aln``) ->
+        ``angle``, ``accuracy`` or ``other`` (:func:`fa_lib.record.kind_of`); empty for a
+        module without ``KINDS``, whose arrays are all ``other``.
+    """
+    return {chapter: getattr(importlib.import_module(name), "KINDS", {})
+            for chapter, name in _modules(modules).items()}
 
 
 # --------------------------------------------------------------------------- watching the cache

@@ -409,6 +409,18 @@ class _Terms:
                     out[f"t{o}_sup"][k, :, ell - 1] = linalg.angle(t, bt[ell], zero="nan")
 
 
+KINDS: dict[str, str] = {
+    "w_bt": "angle", "prod_bt": "angle", "dw_bp": "angle", "dw_bt": "angle",
+    "t*_aln": "angle", "t*_sup": "angle",
+    "test_acc": "accuracy", "val_acc": "accuracy", "acc_relabel": "accuracy",
+    "norm_w": "other", "loss": "other", "active": "other", "diverged_at": "other",
+}
+"""The kind of the numbers of each array of :func:`run` (see the module's table), which
+sets how :mod:`fa_lib.record` compares them: ``angle`` (degrees), ``accuracy`` (a
+fraction) or ``other``; ``t*_aln`` stands for every order (``t1_aln``, ``t60_aln``).
+Traces, codes and the snapshot have no headline numbers."""
+
+
 def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
     n, r, d = cfg.n_iter, cfg.reps, cfg.depth
     out = {

@@ -328,6 +328,18 @@ def test_docstrings_comments_and_layout_do_not_change_the_code_text():
     assert cache.code_text('def f(x):\n    """Doc."""\n') != cache.code_text("def f(x):\n    x\n")
 
 
+def test_declaring_the_kinds_of_numbers_does_not_change_the_code_text():
+    plain = cache.code_text("import numpy as np\n\n\ndef f(x):\n    return x + 1\n")
+    for kinds in ('KINDS = {"a": "angle"}\n', 'KINDS: dict[str, str] = {"a": "other"}\n',
+                  "KINDS = {**np.KINDS, 'b': 'accuracy'}\n\"\"\"The kinds.\"\"\"\n"):
+        declared = cache.code_text(f"import numpy as np\n{kinds}\n\ndef f(x):\n    return x + 1\n")
+        assert declared == plain
+    # Only KINDS alone, at module level, is a declaration.
+    assert cache.code_text("KINDS = X = 1\n") != cache.code_text("")
+    assert cache.code_text("X = 1\n'''Doc.'''\n") != cache.code_text("X = 1\n")
+    assert cache.code_text("def f():\n    KINDS = 1\n") != cache.code_text("def f():\n    pass\n")
+
+
 def test_a_docstring_edit_keeps_the_results(tmp_path, monkeypatch):
     (tmp_path / "dep.py").write_text('def f():\n    """One."""\n    return 1\n')
     dep = _load_as("fa_lib._t_doc", tmp_path / "dep.py", monkeypatch)

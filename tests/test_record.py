@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fa_lib import cache, claims, record, report, reproduce
+from fa_lib import cache, claims, record, report, reproduce, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def _angles():
     w[-1] = [[10.0, 12.0], [11.0, 13.0], [np.nan, 14.0]]
     return {"w_bt": w, "test_acc": np.array([[0.1, 0.2, 0.3], [0.8, 0.85, 0.9]]),
             "loss": np.array([2.0, 1.0, 0.5]), "seconds": np.array(3.5),
-            "codes": np.zeros((2, 3), np.float32)}
+            "codes": np.zeros((2, 3), np.float32), "dw0": np.array([30.0, 20.1234])}
 
 
 def _other():
@@ -49,6 +50,7 @@ def both():
 
 
 EXPERIMENTS = {"angles": angles, "both": both}
+KINDS = {"w_bt": "angle", "dw0": "angle", "test_*": "accuracy"}
 '''
 
 MODULES = {"toy": "toy_record.toy"}
@@ -96,19 +98,44 @@ def toy(tmp_path, monkeypatch):
 
 
 def test_headline_numbers_and_kinds():
-    assert record.kind_of("w_bt") == record.kind_of("case1__t1_aln") == "angle"
-    assert record.kind_of("dw_bp") == record.kind_of("angles") == "angle"
-    assert record.kind_of("test_acc") == record.kind_of("acc_relabel") == "accuracy"
-    assert record.kind_of("loss") == record.kind_of("norm_w") == "other"
+    kinds = {"w_bt": "angle", "dw0": "angle", "t*_aln": "angle", "test_acc": "accuracy"}
+    assert record.kind_of("w_bt", kinds) == record.kind_of("case1__dw0", kinds) == "angle"
+    assert record.kind_of("t60_aln", kinds) == "angle"
+    assert record.kind_of("test_acc", kinds) == "accuracy"
+    # An array that is not declared is "other", whatever its name says.
+    assert record.kind_of("angles", kinds) == record.kind_of("val_acc", kinds) == "other"
+    assert record.kind_of("norm_w", kinds, default=None) is None
+    with pytest.raises(record.RecordError, match="'degrees' declared for the arrays 'dw0'"):
+        record.kind_of("dw0", {"dw0": "degrees"})
     w = np.full((4, 2), 30.0)
     w[-1] = [10.0, np.nan]
-    assert record.headline("w_bt", w) == {"kind": "angle", "final": 10.0, "mean": 27.143}
-    acc = record.headline("test_acc", np.array([[0.1, 0.2], [0.9, 0.8]]))
+    assert record.headline("w_bt", w, "angle") == {"kind": "angle", "final": 10.0,
+                                                    "mean": 27.143}
+    assert record.headline("w_bt", w) == {"kind": "other", "final": 10.0, "mean": 27.14286}
+    acc = record.headline("test_acc", np.array([[0.1, 0.2], [0.9, 0.8]]), "accuracy")
     assert acc["final"] == 0.85 and acc["final_per_run"] == [0.9, 0.8]
     assert record.headline("eig", np.array([np.nan]))["final"] is None
     assert record.headline("seconds", np.array(1.0)) is None
     assert record.headline("codes_after", np.zeros(3)) is None
     assert record.headline("loss", np.array([], float)) is None
+
+
+def test_the_arrays_named_in_the_issue_are_declared_angles():
+    """Angles whose names the old regular expression missed (they were ``other``)."""
+    declared = reproduce.declared_kinds()
+    named = {"persistent_error": ["dw0", "w0_limit", "w1_limit"],
+             "autocorrelation": ["dw0", "linear", "nonlinear", "nonlinear_shared", "sym",
+                                 "skew"],
+             "acf_weight_normalisation": ["dw0", "case1__dw1", "case4_b__dw0"]}
+    for chapter, arrays in named.items():
+        assert {record.kind_of(a, declared[chapter]) for a in arrays} == {"angle"}, chapter
+    for chapter in ("mnist_alignment", "flexibility", "feedback_rules", "deep_networks"):
+        assert declared[chapter] is training.KINDS
+    assert record.kind_of("t60_aln", training.KINDS) == "angle"
+    assert record.kind_of("acc_relabel", training.KINDS) == "accuracy"
+    assert record.kind_of("active", training.KINDS) == "other"  # a fraction of units
+    for chapter, kinds in declared.items():
+        assert set(kinds.values()) <= set(record.TOLERANCES), chapter
 
 
 def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
@@ -121,7 +148,10 @@ def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
     assert rec["chapters"]["toy"]["experiments"] == {
         "angles": ["toy_angles"], "both": ["toy_angles", "toy_other"]}
     numbers = rec["entries"]["toy_angles"]
-    assert set(numbers) == {"w_bt", "test_acc", "loss"}  # no seconds, no codes
+    assert set(numbers) == {"w_bt", "test_acc", "loss", "dw0"}  # no seconds, no codes
+    assert {k: v["kind"] for k, v in numbers.items()} == {
+        "w_bt": "angle", "dw0": "angle", "test_acc": "accuracy", "loss": "other"}
+    assert numbers["dw0"] == {"kind": "angle", "final": 20.123, "mean": 25.062}
     assert numbers["w_bt"]["final"] == 12.0 and numbers["test_acc"]["final_per_run"] == [
         0.8, 0.85, 0.9]
     path = record.write_record(rec, tmp_path / "results" / "record.json")
@@ -131,6 +161,7 @@ def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
 
     within = copy.deepcopy(loaded)
     within["entries"]["toy_angles"]["w_bt"]["final"] += 0.4  # inside 0.5 degree
+    within["entries"]["toy_angles"]["dw0"]["final"] -= 0.4  # an angle, whatever its name
     within["entries"]["toy_other"]["eig"]["mean"] *= 1 + 5e-4  # inside 1e-3 relative
     assert record.check_record(within, modules=MODULES) == []
 
@@ -245,6 +276,8 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
     assert rec["chapters"]["toy2"]["recorded"]["commit"] == rec["commit"] == "f" * 40
     assert rec["compute_seconds"] == 5.5 and rec["entry_seconds"]["toy2_rates"] == 2.0
     assert set(rec["entries"]) == {"toy_angles", "toy_other", "toy2_rates"}
+    # toy2's module declares no kinds: its accuracies are compared as other numbers.
+    assert rec["entries"]["toy2_rates"]["val_acc"]["kind"] == "other"
     if first["commit"] != "f" * 40:
         assert record.describe(rec).startswith("per chapter, ")
     assert reproduce.main(["--check-record", str(path)]) == 0
@@ -286,14 +319,152 @@ def test_chapter_compute_time_counts_only_entries_that_store_it():
 
 
 def _fake_record() -> dict:
+    """A small record of the layout that build_record writes (load_record accepts it)."""
+    provenance = {"commit": "0123456789abcdef" * 2, "uncommitted_changes": False,
+                  "date": "2026-11-30T12:00:00+00:00",
+                  "machine": {"cpu": "a CPU", "cores": 2, "platform": "Linux"}}
     return {
-        "format": record.FORMAT, "scale": "paper", "commit": "0123456789abcdef" * 2,
-        "date": "2026-11-30T12:00:00+00:00", "entries": {},
-        "chapters": {"a": {"claims": [
-            {"statement": "claim 0 <b>", "verdict": claims.REPRODUCED},
-            {"statement": "claim 1 <b>", "verdict": claims.NOT_REPRODUCED},
-        ]}},
+        "format": record.FORMAT, "scale": "paper", **provenance, "compute_seconds": 3.5,
+        "tolerances": copy.deepcopy(record.TOLERANCES), "complete": True, "missing_chapters": [],
+        "entry_seconds": {"e": 3.5},
+        "chapters": {"a": {
+            "claims": [
+                {"statement": f"claim {i} <b>", "measured": "m", "criterion": "c",
+                 "holds": holds, "asserted": True, "verdict": claims.verdict(holds)}
+                for i, holds in enumerate([True, False])],
+            "experiments": {"run": ["e"]},
+            "recorded": {**provenance, "compute_seconds": 3.5},
+        }},
+        "entries": {"e": {
+            "dw0": {"kind": "angle", "final": 20.5, "mean": 30.0},
+            "test_acc": {"kind": "accuracy", "final": 0.9, "mean": 0.7,
+                         "final_per_run": [0.85, None]},
+        }},
     }
+
+
+def _set(path: tuple, value: object):
+    """A change of a record: set the field at ``path`` (keys and indices) to ``value``."""
+    def change(rec: dict) -> None:
+        *parents, last = path
+        for key in parents:
+            rec = rec[key]
+        rec[last] = value
+    return change
+
+
+def _drop(*path: str | int):
+    def change(rec: dict) -> None:
+        *parents, last = path
+        for key in parents:
+            rec = rec[key]
+        del rec[last]
+    return change
+
+
+MALFORMED = [
+    # The issue's cases: a headline that is not an object, a final that is not a number,
+    # a chapter's experiments that are not an object.
+    (_set(("entries", "e", "dw0"), 5), 'entries["e"]["dw0"]: expected an object, got 5'),
+    (_set(("entries", "e", "dw0", "final"), "abc"),
+     'entries["e"]["dw0"]["final"]: expected a number or null, got "abc"'),
+    (_set(("entries", "e", "dw0", "final"), [1, 2]),
+     'entries["e"]["dw0"]["final"]: expected a number or null, got [1, 2]'),
+    (_set(("chapters", "a", "experiments"), [1, 2]),
+     'chapters["a"]["experiments"]: expected an object, got [1, 2]'),
+    # The header.
+    (_drop("commit"), "commit: missing"),
+    (_drop("entries"), "entries: missing"),
+    (_set(("format",), 2), "format: expected 1, got 2"),
+    (_set(("scale",), "huge"), 'scale: expected one of "paper", "quick", got "huge"'),
+    (_set(("date",), 20261130), "date: expected a string, got 20261130"),
+    (_set(("machine", "cores"), "two"),
+     'machine["cores"]: expected a whole number or null, got "two"'),
+    (_set(("complete",), "yes"), 'complete: expected true or false, got "yes"'),
+    (_set(("missing_chapters",), "b"), 'missing_chapters: expected a list, got "b"'),
+    (_set(("entry_seconds", "e"), None), 'entry_seconds["e"]: expected a number, got null'),
+    (_set(("tolerances", "angle", "abs"), "0.5"),
+     'tolerances["angle"]["abs"]: expected a number, got "0.5"'),
+    # Chapters and their claims.
+    (_set(("chapters",), []), "chapters: expected an object, got []"),
+    (_set(("chapters", "a"), 3), 'chapters["a"]: expected an object, got 3'),
+    (_drop("chapters", "a", "claims"), 'chapters["a"]["claims"]: missing'),
+    (_set(("chapters", "a", "claims", 1), "claim"),
+     'chapters["a"]["claims"][1]: expected an object, got "claim"'),
+    (_set(("chapters", "a", "claims", 0, "holds"), "yes"),
+     'chapters["a"]["claims"][0]["holds"]: expected true or false, got "yes"'),
+    (_set(("chapters", "a", "claims", 1, "measured"), 0.5),
+     'chapters["a"]["claims"][1]["measured"]: expected a string, got 0.5'),
+    (_drop("chapters", "a", "claims", 0, "asserted"),
+     'chapters["a"]["claims"][0]["asserted"]: missing'),
+    (_set(("chapters", "a", "claims", 0, "verdict"), "maybe"),
+     'chapters["a"]["claims"][0]["verdict"]: expected one of '
+     f'{", ".join(json.dumps(v) for v in claims.VERDICTS)}, got "maybe"'),
+    (_set(("chapters", "a", "experiments", "run"), "e"),
+     'chapters["a"]["experiments"]["run"]: expected a list, got "e"'),
+    (_set(("chapters", "a", "experiments", "run", 0), "gone"),
+     'chapters["a"]["experiments"]["run"][0]: the entry "gone" is not in entries'),
+    (_set(("chapters", "a", "recorded", "date"), None),
+     'chapters["a"]["recorded"]["date"]: expected a string, got null'),
+    # Entries.
+    (_set(("entries", "e"), [1]), 'entries["e"]: expected an object, got [1]'),
+    (_set(("entries", "e", "dw0", "kind"), "angel"),
+     'entries["e"]["dw0"]["kind"]: expected one of "angle", "accuracy", "other", got "angel"'),
+    (_set(("entries", "e", "dw0", "mean"), True),
+     'entries["e"]["dw0"]["mean"]: expected a number or null, got true'),
+    (_set(("entries", "e", "dw0", "mean"), float("nan")),
+     'entries["e"]["dw0"]["mean"]: expected a number or null, got NaN'),
+    (_set(("entries", "e", "test_acc", "final_per_run", 1), "x"),
+     'entries["e"]["test_acc"]["final_per_run"][1]: expected a number or null, got "x"'),
+]
+
+
+def test_a_valid_record_and_the_committed_one_validate():
+    record.validate_record(_fake_record())
+    record.validate_record(json.loads(json.dumps(_fake_record())))
+    without = _fake_record()
+    del without["chapters"]["a"]["recorded"]  # a record made before chapters carried it
+    record.validate_record(without)
+    rec = record.load_record(ROOT / record.RECORD_PATH)
+    assert rec["scale"] == "paper"
+
+
+@pytest.mark.parametrize(("change", "message"), MALFORMED, ids=[m for _, m in MALFORMED])
+def test_a_malformed_record_names_the_field(change, message, tmp_path):
+    rec = _fake_record()
+    change(rec)
+    with pytest.raises(record.RecordError) as err:
+        record.validate_record(rec)
+    assert str(err.value) == message
+    path = tmp_path / "rec.json"
+    path.write_text(json.dumps(rec))
+    with pytest.raises(record.RecordError, match=re.escape(f"is not a record: {message}.")):
+        record.load_record(path)
+    with pytest.raises(record.RecordError, match="expected an object, got"):
+        record.validate_record([rec])
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), [
+    (("entries", "toy_angles", "w_bt"), 5, "an object"),
+    (("entries", "toy_angles", "w_bt", "final"), "abc", "a number or null"),
+    (("entries", "toy_angles", "w_bt", "final"), [1, 2], "a number or null"),
+    (("chapters", "toy", "experiments"), [1, 2], "an object"),
+])
+def test_cli_check_record_of_a_malformed_record_exits_2(path, value, expected, toy, tmp_path,
+                                                         monkeypatch, capsys):
+    """The issue's cases: one line on standard error and exit status 2, no traceback."""
+    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    file = tmp_path / "rec.json"
+    assert reproduce.main(["--record", str(file)]) == 0
+    rec = json.loads(file.read_text())
+    _set(path, value)(rec)
+    file.write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert reproduce.main(["--check-record", str(file)]) == 2
+    where = path[0] + "".join(f"[{json.dumps(k)}]" for k in path[1:])
+    assert capsys.readouterr().err == (f"error: the record file {file} is not a record: "
+                                       f"{where}: expected {expected}, got {json.dumps(value)}.\n")
 
 
 def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path):
@@ -366,6 +537,29 @@ def test_unmatched_claims_names_each_difference_both_ways():
     changed["a"]["scale"] = "quick"
     assert record.unmatched_claims(fake, changed) == [
         "a: registered but not in the record: 'claim 2'"]
+
+
+def test_the_committed_record_holds_the_declared_kinds():
+    """Every array of the committed record is declared by the module of every chapter that
+    reads it (KINDS), is of that kind, and its numbers are rounded for it and in range."""
+    rec = record.load_record(ROOT / record.RECORD_PATH)
+    declared = reproduce.declared_kinds()
+    ranges = {"angle": (0.0, 180.0), "accuracy": (0.0, 1.0), "other": (-np.inf, np.inf)}
+    seen = 0
+    for chapter, body in rec["chapters"].items():
+        for entry in {name for names in body["experiments"].values() for name in names}:
+            for array, numbers in rec["entries"][entry].items():
+                where = f"{chapter} reads {entry}: {array}"
+                kind = record.kind_of(array, declared[chapter], default=None)
+                assert kind is not None, f"{where} is not declared in the module's KINDS"
+                assert numbers["kind"] == kind, where
+                low, high = ranges[kind]
+                for value in [numbers["final"], numbers["mean"],
+                              *numbers.get("final_per_run", [])]:
+                    assert value is None or record._round(value, kind) == value, where
+                    assert value is None or low <= value <= high, where
+                seen += 1
+    assert seen > 1000
 
 
 def test_every_registered_claim_has_an_entry_in_the_record():

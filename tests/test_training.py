@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import ensembles, linalg, mnist, network, terms, training
+from fa_lib import ensembles, linalg, mnist, network, record, terms, training
 from fa_lib.rule import Rule, train_step
 from fa_lib.training import TrainConfig
 
@@ -86,6 +86,15 @@ def test_run_records_every_quantity_with_the_documented_shapes():
     assert np.all(np.isnan(t1[1::2])) and np.all(np.isnan(t2[1::2]))
     assert np.all(np.isfinite(t1[2::2])) and np.all(np.isfinite(t2[2::2]))
     assert np.all(np.isfinite(sup[2::2])) and np.all(np.isfinite(out["dw_bt"]))
+    # The record compares each array by its declared kind: every array with headline
+    # numbers is declared, the angles are in degrees and the accuracies are fractions.
+    kinds = {k: record.kind_of(k, training.KINDS, default=None) for k in out
+             if record.headline(k, out[k]) is not None}
+    assert None not in kinds.values(), kinds
+    ranges = {"angle": (0.0, 180.0), "accuracy": (0.0, 1.0), "other": (-np.inf, np.inf)}
+    for name, kind in kinds.items():
+        low, high = ranges[kind]
+        assert low <= np.nanmin(out[name]) and np.nanmax(out[name]) <= high, name
 
 
 def test_a_repetition_is_the_same_alone_or_stacked():

@@ -669,3 +669,14 @@ EXPERIMENTS: dict[str, Callable[..., object]] = {
 """The chapter's cached experiments, in the notebook's order: name -> the notebook's call
 (at the scale of :func:`config` when called; ``progress`` shows a bar), returning the
 cached results."""
+
+KINDS: dict[str, str] = {
+    # run_sweep and s1_runs (TRACE_KEYS, S1_KEYS of fa_lib.openloop.run_openloop)
+    "w1_bt": "angle", "dw0": "angle", "dw1": "angle", "t1_aln": "angle", "t1_sup": "angle",
+    "sum_t1_aln": "angle", "sum_t1_sup": "angle", "norm_w0": "other", "norm_w1": "other",
+    # correlograms (Fig. 4E)
+    "lags": "other", "acf": "other", "expected": "other", "shape": "other",
+}
+"""The kind of the numbers of every array of the chapter's cache entries, which sets how
+:mod:`fa_lib.record` compares them: ``angle`` (degrees), ``accuracy`` (a fraction) or
+``other``. The arrays of a Fig. S1 run, ``<variant>__<trace>``, are of the trace's kind."""

@@ -679,3 +679,15 @@ EXPERIMENTS: dict[str, Callable[[], object]] = {
 }
 """The chapter's cached experiments, in the notebook's order: name -> the notebook's call
 (at the scale of :func:`config` when called), returning the cached results."""
+
+KINDS: dict[str, str] = {
+    # fig2_condition: angles with B^T, the ratio of two norms, M and its eigenvalues
+    "linear": "angle", "sym": "angle", "skew": "angle", "nonlinear": "angle",
+    "nonlinear_shared": "angle", "ratio": "other", "mean_m": "other", "eig": "other",
+    "angle": "angle",  # relu_mask_fact
+    # openloop_traces (Fig. 3)
+    "w1_bt": "angle", "dw0": "angle", "dead": "other", "norm_w1": "other",
+}
+"""The kind of the numbers of every array of the chapter's cache entries, which sets how
+:mod:`fa_lib.record` compares them: ``angle`` (degrees), ``accuracy`` (a fraction) or
+``other``."""

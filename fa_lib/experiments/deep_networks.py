@@ -127,6 +127,10 @@ EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
 }
 """The chapter's cached experiments: run name -> the notebook's call ``results(name)``."""
 
+KINDS: dict[str, str] = training.KINDS
+"""The kind of the numbers of every array of the chapter's cache entries (training runs,
+:data:`fa_lib.training.KINDS`), which sets how :mod:`fa_lib.record` compares them."""
+
 
 def predicted_products(w_bt: np.ndarray) -> np.ndarray:
     """The approximation's angle of every backward product, from the factors' angles.

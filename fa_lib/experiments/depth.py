@@ -670,3 +670,11 @@ EXPERIMENTS: dict[str, Callable[[], dict[str, np.ndarray]]] = {
 }
 """The chapter's cached experiments, in the notebook's order: name -> the notebook's call
 (at the scale of :func:`config` when called), returning the cached results."""
+
+KINDS: dict[str, str] = {
+    # draw_angles
+    "theta1": "angle", "theta2": "angle", "theta3": "angle", "theta3_nonlin": "angle",
+}
+"""The kind of the numbers of every array of the chapter's cache entries, which sets how
+:mod:`fa_lib.record` compares them: ``angle`` (degrees), ``accuracy`` (a fraction) or
+``other``."""

@@ -440,6 +440,10 @@ EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
 }
 """The chapter's cached experiments, in the order of :func:`names`."""
 
+KINDS: dict[str, str] = training.KINDS
+"""The kind of the numbers of every array of the chapter's cache entries (training runs,
+:data:`fa_lib.training.KINDS`), which sets how :mod:`fa_lib.record` compares them."""
+
 
 # ---------------------------------------------------------------------------- summaries
 

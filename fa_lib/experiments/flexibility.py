@@ -218,6 +218,10 @@ EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
 notebook's call ``results(name)`` (``progress`` shows a bar). ``python -m fa_lib reproduce
 --only flexibility --jobs N`` computes them ``N`` at a time."""
 
+KINDS: dict[str, str] = training.KINDS
+"""The kind of the numbers of every array of the chapter's cache entries (training runs,
+:data:`fa_lib.training.KINDS`), which sets how :mod:`fa_lib.record` compares them."""
+
 
 # ---------------------------------------------------------------------------------------
 # Summaries

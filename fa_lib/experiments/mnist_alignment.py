@@ -191,6 +191,10 @@ EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
 """The chapter's cached experiments, in the order of :func:`names`: run name -> the
 notebook's call ``results(name)`` (``progress`` shows a bar)."""
 
+KINDS: dict[str, str] = training.KINDS
+"""The kind of the numbers of every array of the chapter's cache entries (training runs,
+:data:`fa_lib.training.KINDS`), which sets how :mod:`fa_lib.record` compares them."""
+
 
 def last_epoch_mean(res: Mapping[str, np.ndarray], key: str, n_batches: int | None = None
                     ) -> np.ndarray:

@@ -625,3 +625,15 @@ EXPERIMENTS: dict[str, Callable[[], dict[str, np.ndarray]]] = {
 }
 """The chapter's cached experiments, in the notebook's order: name -> the notebook's call
 (at the scale of :func:`config` when called), returning the cached results."""
+
+KINDS: dict[str, str] = {
+    # draw_condition (Fig. 1B, C) and openloop_linear: angles in degrees
+    "w1_bt": "angle", "dw0": "angle", "w1_limit": "angle", "w0_limit": "angle",
+    "asym_w1_bt": "angle", "asym_dw0": "angle",
+    "mc_n": "other", "mc_err": "other",  # draw_condition: Monte Carlo checkpoints, errors
+    **{f"eig{c}": "other" for c in CONDITIONS}, "zeros": "other",  # run_eigenvalues
+    "angles": "angle",  # run_control: AB angle A
+}
+"""The kind of the numbers of every array of the chapter's cache entries, which sets how
+:mod:`fa_lib.record` compares them: ``angle`` (degrees), ``accuracy`` (a fraction) or
+``other``."""
