@@ -1,14 +1,65 @@
 """Glue helpers of the book's notebooks: numbers and text for the prose, p-values, t-tests.
 
 The chapters put computed values into their text with MyST-NB's ``{glue:text}`` role;
-these helpers glue them without displaying them, and format p-values and
-:class:`fa_lib.stats.TTest` results the same way in every chapter. Presentation only:
+:func:`glue` and :func:`glue_all` glue them without displaying them (the one style the
+chapters use; ``gnum``, ``gstr`` and ``gmd`` remain until every chapter has moved), and
+the others format p-values and :class:`fa_lib.stats.TTest` results the same way in
+every chapter. Presentation only:
 nothing here changes a computed number (the results cache does not fingerprint it).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from fa_lib.stats import TTest
+
+
+def glue(name: str, value: object) -> None:
+    """Glue ``value`` under ``name`` for the chapter's text, without displaying it.
+
+    The one way the chapters put computed values into their prose: a whole number is
+    glued as a Python ``int`` and any other real number as a ``float`` (NumPy's too), so
+    that a format spec in the text applies (``{glue:text}`name:.1f```); an
+    :class:`IPython.display.Markdown` is glued for ``{glue:md}``; a figure or a table
+    (anything with a rich display) as it is, for ``{glue:figure}``; anything else as
+    ``str(value)``.
+
+    Parameters
+    ----------
+    name : str
+        The glue key, prefixed by the chapter's short name (``pe_n_draws``).
+    value : object
+    """
+    import numbers
+
+    from myst_nb import glue as myst_glue
+
+    if isinstance(value, bool | np.bool_):
+        value = str(bool(value))
+    elif isinstance(value, numbers.Integral):
+        value = int(value)
+    elif isinstance(value, numbers.Real):
+        value = float(value)
+    elif not (hasattr(value, "_repr_markdown_") or hasattr(value, "_repr_html_")
+              or hasattr(value, "savefig") or hasattr(value, "_repr_png_")):
+        value = str(value)
+    myst_glue(name, value, display=False)
+
+
+def glue_all(values: dict[str, object], prefix: str = "") -> None:
+    """:func:`glue` every ``prefix + name: value`` of ``values``.
+
+    Parameters
+    ----------
+    values : dict
+        Name -> value, e.g. what a chapter's ``fa_lib.verdicts`` module computes for the
+        text.
+    prefix : str
+        Put before every name (the chapter's short name and an underscore).
+    """
+    for name, value in values.items():
+        glue(prefix + name, value)
 
 
 def gnum(name: str, value: float) -> None:

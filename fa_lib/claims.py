@@ -1,17 +1,21 @@
 """A claim of the paper, what this book measured for it, and the verdict.
 
-A chapter calls :func:`check` for each claim; the returned :class:`Claim` is
-asserted in the notebook (``assert c.holds``, or for a claim that does not
-reproduce, an assertion of what is true instead) and recorded so that the
-chapter's "Reproduced?" table and the book's report are generated, not typed.
+Each chapter's claims are code: ``fa_lib.verdicts.<chapter>.claims()`` computes them
+from the chapter's cached results (:mod:`fa_lib.verdicts`) and returns a list of
+:class:`Claim`. The notebook asserts them (:func:`require`: every asserted claim holds,
+or what the chapter says is true instead holds), shows the "Reproduced?" table
+(:func:`table`) and saves them for the report page (:func:`save`); the paper-scale
+record computes them from the cache without a build (:mod:`fa_lib.record`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fa_lib import config
@@ -38,6 +42,12 @@ class Claim:
         needs the paper's sizes (say thousands of training iterations) is measured
         and recorded at the quick scale but not asserted, and its verdict is
         "not checked at this scale" whatever ``holds`` says.
+    instead : str
+        For a claim that does not reproduce: what the chapter finds true instead, in
+        words (e.g. "the SD stays below 0.66 degree"); empty when there is nothing to
+        assert instead.
+    instead_holds : bool or None
+        Whether ``instead`` holds; None when there is no ``instead``.
     """
 
     chapter: str
@@ -46,6 +56,21 @@ class Claim:
     holds: bool
     criterion: str = ""
     asserted: bool = True
+    instead: str = ""
+    instead_holds: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("chapter", "statement", "measured", "criterion", "instead"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"Claim.{name} must be a str, got {getattr(self, name)!r}.")
+        for name in ("holds", "asserted"):
+            object.__setattr__(self, name, _truth(getattr(self, name), name))
+        if (self.instead == "") != (self.instead_holds is None):
+            raise ValueError("Claim.instead and Claim.instead_holds go together: give both "
+                             f"or neither (statement {self.statement!r}).")
+        if self.instead_holds is not None:
+            object.__setattr__(self, "instead_holds",
+                               _truth(self.instead_holds, "instead_holds"))
 
     @property
     def verdict(self) -> str:
@@ -58,6 +83,13 @@ NOT_REPRODUCED = "not reproduced"
 NOT_CHECKED = "not checked at this scale"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_CHECKED)
 """The three verdicts of a claim."""
+
+
+def _truth(value: object, name: str) -> bool:
+    """``value`` as a bool; a NaN-born comparison (numpy bool) is fine, None or NaN is not."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise TypeError(f"Claim.{name} must be a bool (a comparison's result), got {value!r}.")
 
 
 def verdict(holds: bool, asserted: bool = True) -> str:
@@ -90,9 +122,43 @@ def check(
     return claim
 
 
-def table(chapter: str) -> pd.DataFrame:
-    """The chapter's "Reproduced?" table: claim, measured, criterion, verdict."""
-    rows = _RECORDED.get(chapter, [])
+def require(chapter_claims: Sequence[Claim]) -> None:
+    """Assert a chapter's claims: each asserted claim holds, or its ``instead`` holds.
+
+    Parameters
+    ----------
+    chapter_claims : sequence of Claim
+        As returned by ``fa_lib.verdicts.<chapter>.claims()``.
+
+    Raises
+    ------
+    AssertionError
+        Naming every asserted claim that holds neither as stated nor as the chapter
+        says instead, with what was measured.
+    ValueError
+        If two claims have the same statement.
+    """
+    statements = [c.statement for c in chapter_claims]
+    twice = sorted({s for s in statements if statements.count(s) > 1})
+    if twice:
+        raise ValueError(f"claims stated twice: {twice}")
+    failed = [c for c in chapter_claims if c.asserted and not c.holds and not c.instead_holds]
+    if failed:
+        raise AssertionError("\n".join(
+            f"{c.chapter}: {c.statement!r} does not hold: {c.measured}"
+            + (f" (and not instead: {c.instead})" if c.instead else "") for c in failed))
+
+
+def table(chapter: str | Sequence[Claim]) -> pd.DataFrame:
+    """The "Reproduced?" table: claim, measured, criterion, verdict.
+
+    Parameters
+    ----------
+    chapter : str or sequence of Claim
+        The claims themselves, or a chapter's name (the claims recorded with
+        :func:`check`).
+    """
+    rows = _RECORDED.get(chapter, []) if isinstance(chapter, str) else list(chapter)
     return pd.DataFrame(
         [(c.statement, c.measured, c.criterion, c.verdict) for c in rows],
         columns=["claim", "measured", "criterion", "verdict"],
@@ -110,14 +176,26 @@ def claims_dir(scale: str | None = None) -> Path:
     return Path(cache.cache_dir()) / "claims" / (config.scale() if scale is None else scale)
 
 
-def save(chapter: str) -> Path:
-    """Write the chapter's claims (and the scale they were measured at) as JSON; return the path."""
+def save(chapter: str, chapter_claims: Sequence[Claim] | None = None) -> Path:
+    """Write the chapter's claims (and the scale they were measured at) as JSON for the report.
+
+    Parameters
+    ----------
+    chapter : str
+    chapter_claims : sequence of Claim, optional
+        Default: the claims recorded with :func:`check`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     path = claims_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = _RECORDED.get(chapter, []) if chapter_claims is None else list(chapter_claims)
     payload = {
         "chapter": chapter,
         "scale": config.scale(),
-        "claims": [asdict(c) for c in _RECORDED.get(chapter, [])],
+        "claims": [asdict(c) for c in rows],
     }
     from fa_lib import cache
 
