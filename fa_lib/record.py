@@ -70,6 +70,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -84,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from fa_lib import cache, claims, config
+from fa_lib import cache, claims, config, verdicts
 
 __all__ = [
     "FORMAT",
@@ -267,40 +269,64 @@ def _read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None
     return read, missing
 
 
-def _load_claims(chapters: Sequence[str], scale: str,
-                 others: bool = True) -> dict[str, list[dict[str, Any]]]:
-    """Saved claims of ``chapters`` (and, with ``others``, of the TOC's other chapters)."""
-    from fa_lib import report
+def _claim_row(claim: claims.Claim) -> dict[str, Any]:
+    return {"statement": claim.statement, "measured": claim.measured,
+            "criterion": claim.criterion, "holds": claim.holds, "asserted": claim.asserted,
+            "verdict": claim.verdict}
 
-    saved = claims.load_all()
-    missing = [c for c in chapters if c not in saved]
-    if missing:
-        raise RecordError(
-            f"no saved claims at the {scale} scale for the chapter(s) {', '.join(missing)} "
-            f"(in {claims.claims_dir()}); build the book at this scale first "
-            f"(FA_SCALE={scale} jupyter-book build .) with this results cache."
-        )
-    toc = set(report.toc_chapters())
-    extra = [c for c in sorted(saved) if c in toc and c not in chapters] if others else []
-    wanted = [*chapters, *extra]
-    out = {}
-    for chapter in wanted:
-        entries = report._check_saved(chapter, saved[chapter])
-        if saved[chapter]["scale"] != scale:
-            raise RecordError(f"the saved claims of chapter {chapter!r} were measured at the "
-                              f"{saved[chapter]['scale']} scale, not {scale}.")
-        out[chapter] = [
-            {"statement": e["statement"], "measured": e["measured"],
-             "criterion": e["criterion"], "holds": e["holds"],
-             "asserted": e.get("asserted", True),
-             "verdict": claims.verdict(e["holds"], e.get("asserted", True))}
-            for e in entries
-        ]
+
+def _computed_claims(chapters: Sequence[str], scale: str,
+                     verdict_modules: Mapping[str, str] | None = None
+                     ) -> dict[str, list[dict[str, Any]]]:
+    """Each chapter's claims, computed from the results cache (nothing is computed anew).
+
+    The claims of a chapter are those of its verdicts module (``claims()``,
+    :mod:`fa_lib.verdicts`), called under a refusing observer: the results it needs
+    must all be cached. A chapter without a verdicts module falls back to the claims its
+    notebook saved (while chapters move to claims as code).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    saved: dict[str, Any] | None = None
+    for chapter in chapters:
+        name = (verdict_modules or {}).get(chapter, verdicts.module_name(chapter))
+        if importlib.util.find_spec(name) is None:
+            saved = claims.load_all() if saved is None else saved
+            out[chapter] = _saved_claims(chapter, saved, scale)
+            continue
+        module = importlib.import_module(name)
+        try:
+            with cache.observe(refuse=True):
+                out[chapter] = [_claim_row(c) for c in module.claims()]
+        except cache.ComputeRefused as refused:
+            raise RecordError(
+                f"the claims of chapter {chapter!r} need results that are not in the results "
+                f"cache {cache.cache_dir()} at the {scale} scale (first missing: {refused}); "
+                f"run `python -m fa_lib reproduce --scale {scale} --only {chapter}` first."
+            ) from None
     return out
 
 
+def _saved_claims(chapter: str, saved: Mapping[str, Any], scale: str) -> list[dict[str, Any]]:
+    """The claims a chapter's notebook saved (chapters without a verdicts module)."""
+    from fa_lib import report
+
+    if chapter not in saved:
+        raise RecordError(
+            f"chapter {chapter!r} has no verdicts module and no saved claims at the {scale} "
+            f"scale (in {claims.claims_dir()}); build the book at this scale first "
+            f"(FA_SCALE={scale} jupyter-book build .) with this results cache.")
+    if saved[chapter]["scale"] != scale:
+        raise RecordError(f"the saved claims of chapter {chapter!r} were measured at the "
+                          f"{saved[chapter]['scale']} scale, not {scale}.")
+    entries = report._check_saved(chapter, saved[chapter])
+    return [_claim_row(claims.Claim(chapter, e["statement"], e["measured"], e["holds"],
+                                    e["criterion"], e.get("asserted", True)))
+            for e in entries]
+
+
 def collect(chapters: Sequence[str] | None = None,
-            modules: Mapping[str, str] | None = None) -> dict[str, Any]:
+            modules: Mapping[str, str] | None = None,
+            verdict_modules: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Gather the claims and headline numbers of the current scale, computing nothing.
 
     Parameters
@@ -308,11 +334,14 @@ def collect(chapters: Sequence[str] | None = None,
     chapters
         The chapters whose claims and experiments are collected; default every chapter
         with an experiments module (:data:`fa_lib.reproduce.CHAPTERS`, or the keys of
-        ``modules``), and then the saved claims of the other chapters of the table of
-        contents are added. Chapters named here are collected alone: a record written
+        ``modules``). Chapters named here are collected alone: a record written
         chapter by chapter (:func:`merge_records`) keeps its other chapters as they were.
     modules
         Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
+    verdict_modules
+        Chapter -> the module whose ``claims()`` gives the chapter's claims; default
+        ``fa_lib.verdicts.<chapter>`` (:mod:`fa_lib.verdicts`). The claims are computed
+        from the results cache, with nothing computed anew: no build is needed.
 
     Returns
     -------
@@ -328,8 +357,8 @@ def collect(chapters: Sequence[str] | None = None,
     Raises
     ------
     RecordError
-        If a chapter has no saved claims at this scale, an experiment's entries are
-        not all in the results cache, or a module declares an unknown kind.
+        If an experiment's entries or the results a chapter's claims need are not all in
+        the results cache, or a module declares an unknown kind.
     """
     from fa_lib import reproduce
 
@@ -339,7 +368,7 @@ def collect(chapters: Sequence[str] | None = None,
                           "to record or check.")
     known = list(reproduce.CHAPTERS if modules is None else modules)
     chosen = known if chapters is None else list(chapters)
-    saved_claims = _load_claims(chosen, scale, others=chapters is None)
+    computed_claims = _computed_claims(chosen, scale, verdict_modules)
     read, missing = _read_entries(chosen, modules)
     if missing:
         raise RecordError(
@@ -374,11 +403,11 @@ def collect(chapters: Sequence[str] | None = None,
                 entries_out[ident] = {k: v for k, v in numbers.items() if v is not None}
     chapters_out = {
         chapter: {
-            "claims": saved_claims.get(chapter, []),
+            "claims": computed_claims[chapter],
             "experiments": {label: [entry_id(n, t) for n, t, _ in entries]
                             for label, entries in read.get(chapter, {}).items()},
         }
-        for chapter in saved_claims
+        for chapter in computed_claims
     }
     return {"scale": scale, "compute_seconds": round(sum(entry_seconds.values()), 1),
             "entry_seconds": entry_seconds, "chapters": chapters_out, "entries": entries_out}
@@ -413,12 +442,13 @@ def cpu_model() -> str:
 
 
 def build_record(chapters: Sequence[str] | None = None,
-                 modules: Mapping[str, str] | None = None) -> dict[str, Any]:
+                 modules: Mapping[str, str] | None = None,
+                 verdict_modules: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the record of the current scale: header, claims and headline numbers.
 
     Parameters
     ----------
-    chapters, modules
+    chapters, modules, verdict_modules
         As in :func:`collect`.
 
     Returns
@@ -440,7 +470,7 @@ def build_record(chapters: Sequence[str] | None = None,
     """
     from fa_lib import reproduce
 
-    body = collect(chapters, modules)
+    body = collect(chapters, modules, verdict_modules)
     provenance = {
         "commit": _commit(),
         "uncommitted_changes": _dirty(),
@@ -855,14 +885,15 @@ def restrict(record: Mapping[str, Any], chapters: Sequence[str]) -> dict[str, An
 
 
 def check_record(record: Mapping[str, Any], chapters: Sequence[str] | None = None,
-                 modules: Mapping[str, str] | None = None) -> list[str]:
+                 modules: Mapping[str, str] | None = None,
+                 verdict_modules: Mapping[str, str] | None = None) -> list[str]:
     """Compare the current cache and claims (at the current scale) with a record.
 
     Parameters
     ----------
     record
         The record (:func:`load_record`).
-    chapters, modules
+    chapters, modules, verdict_modules
         As in :func:`collect`. With ``chapters``, only they are compared: the record's
         other chapters, and entries only they read, are left out on both sides.
 
@@ -876,7 +907,7 @@ def check_record(record: Mapping[str, Any], chapters: Sequence[str] | None = Non
     RecordError
         As :func:`collect`.
     """
-    now = collect(chapters, modules)
+    now = collect(chapters, modules, verdict_modules)
     if chapters is None:
         return compare(record, now)
     return compare(restrict(record, chapters), restrict(now, chapters))

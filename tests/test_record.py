@@ -292,6 +292,40 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
         record.merge_records({**rec, "scale": "paper"}, rec)
 
 
+VERDICTS = '''
+from fa_lib import claims
+from toy_record import toy
+
+
+def claims():
+    from fa_lib.claims import Claim
+
+    w = toy.angles()["w_bt"][-1]
+    return [Claim("toy", "Angles fall.", f"{float(w[0, 0]):.0f} deg", bool(w[0, 0] < 45),
+                  "below 45")]
+'''
+
+
+def test_the_record_computes_claims_from_the_cache_without_a_build(toy, monkeypatch):
+    (toy.parent / "toy_record" / "verdicts.py").write_text(VERDICTS)
+    monkeypatch.setattr(claims, "_RECORDED", {})
+    for saved in claims.claims_dir().glob("*.json"):  # no notebook ran
+        saved.unlink()
+    rec = record.build_record(modules=MODULES, verdict_modules={"toy": "toy_record.verdicts"})
+    assert rec["chapters"]["toy"]["claims"] == [
+        {"statement": "Angles fall.", "measured": "10 deg", "criterion": "below 45",
+         "holds": True, "asserted": True, "verdict": "reproduced"}]
+    assert not record.check_record(rec, modules=MODULES,
+                                   verdict_modules={"toy": "toy_record.verdicts"})
+    # Results the claims need but the cache lacks: a clear error, nothing computed.
+    for entry in toy.glob("toy_angles-*.npz"):
+        entry.unlink()
+    with pytest.raises(record.RecordError, match="need results that are not in the results "
+                                                 "cache .* --only toy"):
+        record.collect(["toy"], modules=MODULES, verdict_modules={"toy": "toy_record.verdicts"})
+    assert not list(toy.glob("toy_angles-*.npz"))
+
+
 def test_write_record_removes_the_temporaries_of_a_killed_write(tmp_path):
     import os
     import subprocess
