@@ -6,6 +6,9 @@ Commands:
     Fill the results cache with every experiment of the book, making the chapter
     notebooks' calls, and print the time each took; ``--list`` only says what is cached.
     See :mod:`fa_lib.reproduce` or ``python -m fa_lib reproduce --help``.
+``results``
+    ``pack`` the results cache as a release (one archive per chapter and a manifest) or
+    ``fetch`` a published release into the cache. See :mod:`fa_lib.results`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("reproduce",)
+COMMANDS = ("reproduce", "results")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,15 +36,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fa_lib",
         description="Command line of the book's package. "
-                    "`python -m fa_lib reproduce --help` for the command's options.",
+                    "`python -m fa_lib COMMAND --help` for a command's options.",
     )
-    parser.add_argument("command", choices=COMMANDS, help="reproduce: fill the results cache")
+    parser.add_argument("command", choices=COMMANDS,
+                        help="reproduce: fill the results cache; results: pack or fetch a "
+                             "results release")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     # Imported only now: the command sets FA_SCALE before any experiments module loads.
+    prog = f"python -m fa_lib {args.command}"
+    if args.command == "results":
+        from fa_lib import results
+
+        return results.main(args.args, prog=prog)
     from fa_lib import reproduce
 
-    return reproduce.main(args.args, prog=f"python -m fa_lib {args.command}")
+    return reproduce.main(args.args, prog=prog)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -716,7 +716,8 @@ class EntryRejected(ValueError):  # noqa: N818 - named after what happened to th
     """An entry computed elsewhere (e.g. on a cluster worker) failed its checks."""
 
 
-def store_entry(file_name: str, data: bytes, directory: Path | str | None = None) -> Path:
+def store_entry(file_name: str, data: bytes, directory: Path | str | None = None,
+                codes: Collection[str] | None = None) -> Path:
     """Check an entry computed elsewhere and write it atomically into the cache.
 
     The entry's bytes (an ``.npz`` file as :func:`cached` writes it, e.g. returned by a
@@ -736,6 +737,10 @@ def store_entry(file_name: str, data: bytes, directory: Path | str | None = None
         The file's content.
     directory : path, optional
         The cache directory (default :func:`cache_dir`); created when missing.
+    codes : collection of str, optional
+        The code fingerprints the entry may have (those of the code that reads it here,
+        e.g. a fetched results release); an entry computed by other code is rejected.
+        Default: any.
 
     Returns
     -------
@@ -763,6 +768,9 @@ def store_entry(file_name: str, data: bytes, directory: Path | str | None = None
             raise _Damaged("its key is not that of its name, configuration and code")
         if file_name != f"{name}-{key[:20]}.npz":
             raise _Damaged(f"it should be named {name}-{key[:20]}.npz")
+        if codes is not None and meta["code"] not in codes:
+            raise _Damaged(f"it was computed by other code (fingerprint {meta['code'][:12]}) "
+                           "than this version of the book")
     except (_Damaged, ValueError, TypeError) as err:
         raise EntryRejected(f"entry {file_name!r} rejected: {err}") from None
     directory = _cache_dir(directory)

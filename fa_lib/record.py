@@ -248,9 +248,24 @@ def _config_digest(config_text: str) -> str:
     return hashlib.sha256(config_text.encode()).hexdigest()[:8]
 
 
-def _read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None
-                  ) -> tuple[dict[str, dict[str, list[tuple[str, str, Path]]]], list[str]]:
-    """Call every experiment under a refusing observer: chapter -> label -> entries read."""
+def read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None = None
+                 ) -> tuple[dict[str, dict[str, list[tuple[str, str, Path]]]], list[str]]:
+    """Call every experiment under a refusing observer, computing nothing.
+
+    Parameters
+    ----------
+    chapters : sequence of str
+    modules : mapping of str to str, optional
+        Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
+
+    Returns
+    -------
+    read : dict
+        Chapter -> experiment label -> the entries it read: (name, configuration as
+        canonical JSON, file), without repeats.
+    missing : list of str
+        ``"<chapter>: <label>"`` of every experiment with an entry not in the cache.
+    """
     from fa_lib import reproduce
 
     table = reproduce.registry(modules=modules)
@@ -369,7 +384,7 @@ def collect(chapters: Sequence[str] | None = None,
     known = list(reproduce.CHAPTERS if modules is None else modules)
     chosen = known if chapters is None else list(chapters)
     computed_claims = _computed_claims(chosen, scale, verdict_modules)
-    read, missing = _read_entries(chosen, modules)
+    read, missing = read_entries(chosen, modules)
     if missing:
         raise RecordError(
             f"{len(missing)} experiment(s) are not (all) in the results cache "

@@ -1,0 +1,298 @@
+"""Tests of the results release (fa_lib/results.py): pack, serve, fetch, and every failure.
+
+Two toy chapters (test-only experiments modules writing small cache entries, one entry
+read by both) are packed, served by a local HTTP server (a thread serving a temporary
+directory on 127.0.0.1) and fetched into an empty cache. Each failure (a truncated
+archive, a wrong hash, an entry computed by other code, a connection dropped in the
+middle of a download, no server at all) must give a one-line message, the documented
+exit status and an unchanged cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import socket
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fa_lib import cache, reproduce, results
+
+TOY_A = '''
+import numpy as np
+from fa_lib import cache
+
+
+def shared():
+    return cache.cached("toy_shared", {"n": 3}, lambda: {"x": np.arange(3.0)})
+
+
+def own():
+    return cache.cached("toy_a_own", {"n": 2}, lambda: {"y": np.eye(2, dtype=np.float32)})
+
+
+EXPERIMENTS = {"shared": shared, "own": own}
+'''
+
+TOY_B = '''
+import numpy as np
+from fa_lib import cache
+from toy_results.a import shared
+
+
+def own():
+    return cache.cached("toy_b_own", {"k": 1}, lambda: {"z": np.linspace(0, 1, 5)})
+
+
+EXPERIMENTS = {"shared": shared, "own": own}
+'''
+
+MODULES = {"toy_a": "toy_results.a", "toy_b": "toy_results.b"}
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """The toy chapters, a filled cache ``full`` and an empty one set as FA_CACHE_DIR."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "toy_results"]:
+        monkeypatch.delitem(sys.modules, name)
+    package = tmp_path / "toy_results"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text(TOY_A)
+    (package / "b.py").write_text(TOY_B)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("FA_CACHE", "on")
+    monkeypatch.setenv("FA_SCALE", "quick")
+    monkeypatch.delenv(results.URL_VARIABLE, raising=False)
+    monkeypatch.setattr(reproduce, "CHAPTERS", tuple(MODULES))
+    full = tmp_path / "full"
+    monkeypatch.setenv("FA_CACHE_DIR", str(full))
+    rows, failures = reproduce.reproduce(progress=False, modules=MODULES)
+    assert not failures and len(rows) == 4
+    empty = tmp_path / "empty"
+    monkeypatch.setenv("FA_CACHE_DIR", str(empty))
+    return full, empty
+
+
+class _Server:
+    """A local HTTP server of one directory; ``mode`` "drop" cuts every file in half."""
+
+    def __init__(self, directory: Path, mode: str = "ok") -> None:
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def copyfile(self, source, target):
+                if outer.mode == "drop":
+                    data = source.read()
+                    target.write(data[: len(data) // 2])
+                    target.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                super().copyfile(source, target)
+
+        self.mode = mode
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def release(toy, tmp_path, monkeypatch):
+    """The toy cache packed into ``tmp_path/release`` and served; yields (dir, server)."""
+    full, empty = toy
+    out = tmp_path / "release"
+    monkeypatch.setenv("FA_CACHE_DIR", str(full))
+    results.pack(out, base_url="http://unused.invalid/", modules=MODULES)
+    monkeypatch.setenv("FA_CACHE_DIR", str(empty))
+    server = _Server(out)
+    yield out, server
+    server.close()
+
+
+def _fetch(out: Path, url: str, **kwargs):
+    return results.fetch(manifest=out / "manifest.json", base_url=url, progress=False,
+                         modules=MODULES, **kwargs)
+
+
+def _arrays(directory: Path) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for path in sorted(directory.glob("*.npz")):
+        with np.load(path) as npz:
+            out[path.name] = {k: npz[k] for k in npz.files}
+    return out
+
+
+def _unchanged(directory: Path) -> None:
+    """Nothing partial: no entry, no staging or download folder, no temporary file."""
+    assert not directory.exists() or sorted(p.name for p in directory.iterdir()) == []
+
+
+def test_pack_writes_one_archive_per_chapter_and_a_manifest(release):
+    out, _ = release
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scale"] == "quick" and manifest["chapters"] == ["toy_a", "toy_b"]
+    a, b = manifest["archives"]
+    # The entry both chapters read is in the first chapter's archive only.
+    assert [e["file"].split("-")[0] for e in a["entries"]] == ["toy_a_own", "toy_shared"]
+    assert [e["file"].split("-")[0] for e in b["entries"]] == ["toy_b_own"]
+    assert a["chapters"] == ["toy_a", "toy_b"] and b["chapters"] == ["toy_b"]
+    for archive in (a, b):
+        data = (out / archive["file"]).read_bytes()
+        assert archive["size"] == len(data)
+        assert archive["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_round_trip_gives_identical_entries_and_a_build_that_computes_nothing(
+        toy, release):
+    full, empty = toy
+    out, server = release
+    report = _fetch(out, server.url)
+    assert report.status == 0 and sorted(report.fetched) == [
+        "quick-toy_a.tar.xz", "quick-toy_b.tar.xz"]
+    got, want = _arrays(empty), _arrays(full)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert sorted(got[name]) == sorted(want[name])
+        for key in want[name]:
+            np.testing.assert_array_equal(got[name][key], want[name][key])
+            assert got[name][key].dtype == want[name][key].dtype
+    assert not [p for p in empty.iterdir() if p.name.startswith(".")]
+    rows, failures = reproduce.reproduce(progress=False, modules=MODULES)
+    assert not failures and {r.cached_before for r in rows} == {"yes"}
+    # A second fetch downloads nothing.
+    again = _fetch(out, server.url)
+    assert again.status == 0 and not again.fetched and len(again.present) == 2
+
+
+def test_one_chapter_only(toy, release):
+    _, empty = toy
+    out, server = release
+    report = _fetch(out, server.url, chapters=["toy_a"])
+    assert report.status == 0 and report.fetched == ["quick-toy_a.tar.xz"]
+    assert sorted(p.name.split("-")[0] for p in empty.glob("*.npz")) == [
+        "toy_a_own", "toy_shared"]
+
+
+def _corrupt(out: Path, how: str) -> None:
+    manifest = json.loads((out / "manifest.json").read_text())
+    first = out / manifest["archives"][0]["file"]
+    if how == "truncated":
+        first.write_bytes(first.read_bytes()[:-100])
+    elif how == "hash":
+        manifest["archives"][0]["sha256"] = "0" * 64
+    elif how == "foreign code":  # a valid entry of other code: its own key and name agree
+        entry = manifest["archives"][0]["entries"][0]
+        with tarfile.open(first, "r:xz") as tar:
+            data = tar.extractfile(entry["file"]).read()
+        scratch = out / "scratch"
+        scratch.mkdir()
+        with np.load(__import__("io").BytesIO(data)) as npz:
+            arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
+            meta = json.loads(str(npz[cache.META_KEY][()]))
+        cache.cached(meta["name"], meta["config"], lambda: arrays, cache_dir=scratch,
+                     fingerprint="f" * 64)
+        (foreign,) = scratch.glob("*.npz")
+        with tarfile.open(first, "w:xz") as tar:
+            tar.add(foreign, arcname=foreign.name)
+        entry["file"], entry["code"] = foreign.name, "f" * 64
+        manifest["archives"][0]["entries"] = [entry]
+        manifest["archives"][0]["sha256"] = hashlib.sha256(first.read_bytes()).hexdigest()
+        manifest["archives"][0]["size"] = first.stat().st_size
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("how, message", [
+    ("truncated", "does not match the manifest's SHA-256"),
+    ("hash", "does not match the manifest's SHA-256"),
+    ("foreign code", "computed by other code"),
+])
+def test_a_bad_archive_is_refused_and_the_other_chapter_still_fetched(
+        toy, release, how, message, capsys):
+    _, empty = toy
+    out, server = release
+    _corrupt(out, how)
+    report = _fetch(out, server.url)
+    # toy_a's archive failed; toy_b reads the shared entry from it, so both chapters fail,
+    # but toy_b's own archive was fetched: nothing of toy_a's archive is in the cache.
+    assert report.status == 2 and list(report.failed) == ["quick-toy_a.tar.xz"]
+    assert message in report.failed["quick-toy_a.tar.xz"]
+    assert report.fetched == ["quick-toy_b.tar.xz"]
+    assert sorted(p.name.split("-")[0] for p in empty.iterdir()) == ["toy_b_own"]
+    err = capsys.readouterr().err
+    assert "error: quick-toy_a.tar.xz" in err and "Traceback" not in err
+
+
+def test_some_chapters_fetched_and_others_not_is_status_1(toy, release):
+    _, empty = toy
+    out, server = release
+    _corrupt(out, "hash")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["archives"][0]["chapters"] = ["toy_a"]  # toy_b does not need toy_a's archive
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    report = _fetch(out, server.url)
+    assert report.status == 1
+    assert report.chapters_ok == ["toy_b"] and report.chapters_failed == ["toy_a"]
+
+
+def test_a_connection_dropped_mid_download_leaves_nothing(toy, release):
+    _, empty = toy
+    out, server = release
+    server.mode = "drop"
+    report = _fetch(out, server.url)
+    assert report.status == 2 and len(report.failed) == 2
+    assert all("download failed" in m or "SHA-256" in m for m in report.failed.values())
+    _unchanged(empty)
+
+
+def test_no_server_at_all(toy, release):
+    _, empty = toy
+    out, _ = release
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens
+    report = _fetch(out, f"http://127.0.0.1:{port}")
+    assert report.status == 2
+    assert all(m.startswith("download failed (ConnectionError") for m in report.failed.values())
+    _unchanged(empty)
+
+
+def test_no_manifest_or_a_malformed_one_is_a_clear_error(toy, tmp_path):
+    with pytest.raises(results.ResultsError, match="no results of this scale are published"):
+        results.fetch(manifest=tmp_path / "nothing.json", progress=False, modules=MODULES)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": 1, "scale": "quick", "version": "0", "base_url": "",
+                               "chapters": [], "archives": [{"file": "../x.tar.xz"}]}))
+    with pytest.raises(results.ResultsError, match=r"archives\[0\]\['size'\]"):
+        results.fetch(manifest=bad, progress=False, modules=MODULES)
+
+
+def test_the_command_line_statuses(toy, release, monkeypatch, capsys):
+    _, empty = toy
+    out, server = release
+    monkeypatch.setattr(reproduce, "_modules", lambda modules: dict(MODULES))
+    args = ["fetch", "--manifest", str(out / "manifest.json"), "--no-progress"]
+    assert results.main([*args, "--url", f"{server.url}/missing"]) == 2
+    assert "error: quick-toy_a.tar.xz" in capsys.readouterr().err
+    _unchanged(empty)
+    monkeypatch.setenv(results.URL_VARIABLE, server.url)
+    assert results.main(args) == 0
+    assert "2 archive(s) fetched" in capsys.readouterr().out
+    assert results.main(["fetch", "--manifest", str(out / "nothing.json")]) == 2
+    assert "error: no manifest" in capsys.readouterr().err
