@@ -83,3 +83,29 @@ def test_build_chapters_makes_a_table_of_contents_of_the_chapters_named(capsys):
     assert line[line.index("--toc") + 1] == "t.yml"
     assert build.main(["depht"]) == 2  # nothing is built
     assert "not chapters of the book's table of contents: depht" in capsys.readouterr().err
+
+
+def _manifest(**archive):
+    entry = {"file": "quick-a.tar.xz", "size": 10, "sha256": "ab" * 32, "chapters": ["a"],
+             "entries": [{"file": "a-0123.npz", "code": "c" * 64}]}
+    return {"format": 1, "scale": "paper", "version": "0.1.0", "base_url": "",
+            "chapters": ["a"], "archives": [{**entry, **archive}]}
+
+
+def test_release_checks_the_tag_and_the_manifest(tmp_path):
+    release = _tool("release")
+    import fa_lib
+
+    version = fa_lib.__version__
+    assert release.check_tag(f"v{version}", tmp_path / "none.json") == []
+    assert "is not v + fa_lib.__version__" in release.check_tag("v9.9.9", tmp_path / "x")[0]
+    old = tmp_path / "paper_manifest.json"
+    old.write_text(json.dumps({**_manifest(), "version": "0.0.1"}))
+    assert "is of version 0.0.1" in release.check_tag(f"v{version}", old)[0]
+    assert release.check_manifest(_manifest(), _manifest()) == []
+    assert release.check_manifest(_manifest(sha256="cd" * 32), _manifest()) == [
+        "quick-a.tar.xz: its sha256 differ"]
+    assert release.check_manifest(_manifest(file="quick-b.tar.xz"), _manifest()) == [
+        "quick-a.tar.xz: in the committed manifest but not packed",
+        "quick-b.tar.xz: packed but not in the committed manifest"]
+    assert release.main(["nonsense"]) == 2

@@ -308,6 +308,31 @@ def test_each_pinned_sha_carries_one_tag():
     assert not several, f"the workflows pin different commits of the same action: {several}"
 
 
+def test_release_workflow_checks_packs_and_uploads_the_paper_results():
+    wf = load_workflow(WORKFLOWS / "release.yml")
+    assert wf["on"] == {"push": {"tags": ["v*"]}}
+    assert wf["permissions"] == {"contents": "write"}
+    (job,) = wf["jobs"].values()
+    assert job["env"]["FA_SCALE"] == "paper"
+    runs = [step.get("run", "") for step in job["steps"]]
+    uses = [step.get("uses", "") for step in job["steps"]]
+
+    def index(text: str) -> int:
+        return next(i for i, r in enumerate(runs) if text in r)
+
+    tag = index("tools/release.py check-tag")
+    restore = next(i for i, u in enumerate(uses) if u.startswith("actions/cache/restore@"))
+    check = index("--check-record results/paper_record.json")
+    pack = index("fa_lib results pack --scale paper")
+    same = index("tools/release.py check-manifest release/manifest.json "
+                 "results/paper_manifest.json")
+    upload = index("gh release create")
+    assert tag < restore < check < pack < same < upload
+    assert job["steps"][restore]["with"]["fail-on-cache-miss"] is True
+    assert "release/*.tar.xz" in runs[upload] and "release/manifest.json" in runs[upload]
+    assert "releases/download/$GITHUB_REF_NAME" in runs[pack]
+
+
 def test_book_workflow_deploys_the_configured_branch():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     branch = config["repository"]["branch"]
