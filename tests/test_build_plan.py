@@ -264,8 +264,8 @@ def test_the_hook_reads_the_builds_toc_and_the_opt_out(toy, monkeypatch, tmp_pat
 
 CELL = """\
 import os, pathlib, time
-entries = sorted(n.split("-")[0] for n in os.listdir(os.environ["FA_CACHE_DIR"])
-                 if n.endswith(".npz"))
+cache = pathlib.Path(os.environ["FA_CACHE_DIR"])
+entries = sorted(p.name.split("-")[0] for p in cache.glob("*.npz"))
 pathlib.Path(os.environ["TOY_MARKER"]).write_text(f"{time.time()} {' '.join(entries)}")
 """
 
@@ -280,7 +280,7 @@ def setup(app):
 """
 
 
-def _tiny_book(directory: Path, chapter: str) -> None:
+def _tiny_book(directory: Path, chapter: str, compute_first: bool = True) -> None:
     """A Jupyter Book with an intro page and one toy chapter, with fa_lib.sphinxext."""
     (directory / "book").mkdir(parents=True)
     _write_package(directory)
@@ -294,7 +294,7 @@ def _tiny_book(directory: Path, chapter: str) -> None:
           extra_extensions: [toy_setup, fa_lib.sphinxext]
           config:
             nb_execution_raise_on_error: true
-        """))
+        """) + f"    fa_compute_first: {str(compute_first).lower()}\n")
     (directory / "_toc.yml").write_text(
         f"format: jb-book\nroot: book/intro\nchapters:\n  - file: book/{chapter}\n")
     (directory / "book" / "intro.md").write_text("# Intro\n")
@@ -318,6 +318,7 @@ def _build(directory: Path, cache_dir: Path, marker: Path) -> subprocess.Complet
                     and not Path(sys.executable).with_name("jupyter-book").is_file(),
                     reason="jupyter-book is not installed")
 def test_a_build_computes_first_stops_on_failure_and_costs_one_line_when_full(tmp_path):
+    """Four builds of a tiny book: from an empty cache, a full one, a failure, the opt-out."""
     book, cache_dir, marker = tmp_path / "book_ok", tmp_path / "cache", tmp_path / "marker"
     _tiny_book(book, "toy")
     out = _build(book, cache_dir, marker)
@@ -350,3 +351,10 @@ def test_a_build_computes_first_stops_on_failure_and_costs_one_line_when_full(tm
     assert "faults / b: ValueError: the toy experiment failed" in log
     assert "2 computed" in log and "1 failed" in log
     assert not marker.exists()  # the notebook never ran
+
+    # the opt-out: nothing is computed first, the notebook finds an empty cache
+    opted_out, marker = tmp_path / "book_opted_out", tmp_path / "marker_opted_out"
+    _tiny_book(opted_out, "toy", compute_first=False)
+    out = _build(opted_out, tmp_path / "cache_opted_out", marker)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "fa_lib:" not in out.stdout and marker.read_text().split()[1:] == []
