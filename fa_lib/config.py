@@ -53,15 +53,22 @@ def pick(paper: T, quick: T) -> T:
     return quick if is_quick() else paper
 
 
-def jobs() -> int:
+def jobs(default: int = 1) -> int:
     """Return the number of worker processes chosen by the environment variable ``FA_JOBS``.
 
-    It is the default of ``python -m fa_lib reproduce --jobs``.
+    It is the default of ``python -m fa_lib reproduce --jobs`` (``default`` 1) and the
+    number of experiments a book build computes at a time (``default`` the number of
+    cores, :mod:`fa_lib.build_plan`).
+
+    Parameters
+    ----------
+    default : int
+        The value when the variable is unset or empty (an int >= 1).
 
     Returns
     -------
     int
-        ``FA_JOBS`` as an integer >= 1; 1 when the variable is unset or empty.
+        ``FA_JOBS`` as an integer >= 1; ``default`` when the variable is unset or empty.
 
     Raises
     ------
@@ -70,14 +77,14 @@ def jobs() -> int:
     """
     raw = os.environ.get("FA_JOBS", "").strip()
     if not raw:
-        return 1
+        return default
     try:
         value = int(raw)
     except ValueError:
         raise ValueError(
             f"FA_JOBS={raw!r} is not a whole number; expected an integer >= 1 "
-            "(unset or empty means 1)."
+            "(unset or empty means the default)."
         ) from None
     if value < 1:
-        raise ValueError(f"FA_JOBS={raw!r} must be >= 1 (unset or empty means 1).")
+        raise ValueError(f"FA_JOBS={raw!r} must be >= 1 (unset or empty means the default).")
     return value

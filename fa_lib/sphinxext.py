@@ -20,8 +20,15 @@ Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``
 - **Bibliography.** The reference list is labelled author-year
   (``"Lillicrap et al., 2016"``), as the citations in the text, through the
   pybtex style ``fa_author_year`` (``bibtex_default_style`` in ``_config.yml``).
+- **The build plan.** Before the first notebook runs (``env-before-read-docs``, which
+  Sphinx emits after it has found the pages to read and before it reads, and so
+  executes, any), the build says which scale it builds and which experiments of the
+  chapters it reads are missing from the results cache, and computes them with all
+  cores (:func:`compute_first`, :mod:`fa_lib.build_plan`); if one fails, the build stops
+  there. ``fa_compute_first: false`` (``sphinx: config:`` in ``_config.yml``) leaves the
+  computing to the notebooks.
 
-Presentation only: nothing here changes a computed number.
+Presentation only, but for the build plan: nothing here changes a computed number.
 """
 
 from __future__ import annotations
@@ -31,10 +38,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fa_lib import config
+from sphinx.errors import SphinxError
+from sphinx.util import logging
+
+from fa_lib import build_plan, config
 from fa_lib.tables import CLASS as TABLE_CLASS
 
-__all__ = ["CSS", "PAPER_LABELS", "figure_labels", "link_figures", "scale_banner", "setup"]
+__all__ = ["CSS", "PAPER_LABELS", "BuildPlanFailed", "compute_first", "figure_labels",
+           "link_figures", "scale_banner", "setup"]
+
+logger = logging.getLogger(__name__)
 
 PAPER_LABELS: dict[str, str] = {
     # persistent error (Sec. 2.1)
@@ -275,6 +288,41 @@ def _write_css(app: Any, exc: BaseException | None) -> None:
     (static / CSS_FILE).write_text(CSS)
 
 
+class BuildPlanFailed(SphinxError):
+    """The experiments could not be listed or computed before the notebooks: the build stops."""
+
+    category = "fa_lib: the build stopped before the notebooks"
+
+
+def _toc_path(app: Any) -> Path | None:
+    """The build's table of contents (``jupyter-book build --toc``), or None for the default."""
+    toc = getattr(app.config, "external_toc_path", None)
+    return Path(app.srcdir, toc) if toc else None
+
+
+def compute_first(app: Any, env: Any, docnames: list[str]) -> None:
+    """``env-before-read-docs`` handler: compute what the notebooks to be read would compute.
+
+    The chapters among ``docnames`` (the pages this build reads, and so executes) get
+    their missing experiments computed before any page is read
+    (:func:`fa_lib.build_plan.prepare_build`): the plan and the time table go to the
+    build's log. Nothing happens with ``fa_compute_first = False``.
+
+    Raises
+    ------
+    BuildPlanFailed
+        If an experiment failed (the message lists them, with the time table), or the
+        experiments could not be listed.
+    """
+    if not app.config.fa_compute_first:
+        return
+    chapters = build_plan.chapters_read(docnames, _toc_path(app))
+    try:
+        build_plan.prepare_build(chapters, log=logger.info)
+    except build_plan.BuildPlanError as err:
+        raise BuildPlanFailed(str(err)) from None
+
+
 def _register_bibliography_style() -> None:
     """Register the pybtex style ``fa_author_year``: the plain style with author-year labels."""
     from pybtex.plugin import register_plugin
@@ -317,7 +365,7 @@ def _author_year(entry: Any) -> str:
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Register the figure labels, the banner, figure links, the style sheet and the bibliography.
+    """Register the labels, banner, figure links, style sheet, bibliography and build plan.
 
     Parameters
     ----------
@@ -330,7 +378,9 @@ def setup(app: Any) -> dict[str, Any]:
         The extension's metadata.
     """
     _register_bibliography_style()
+    app.add_config_value("fa_compute_first", True, "", [bool])
     app.connect("config-inited", _config_inited)
+    app.connect("env-before-read-docs", compute_first)
     app.connect("env-get-updated", _relabel, priority=900)
     app.connect("html-page-context", _html_page_context)
     app.connect("build-finished", _write_css)

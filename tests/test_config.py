@@ -87,6 +87,8 @@ def test_jobs(monkeypatch, value, expected):
     else:
         monkeypatch.setenv("FA_JOBS", value)
     assert config.jobs() == expected
+    # the book build's default is the number of cores: FA_JOBS, when set, still wins
+    assert config.jobs(default=7) == (7 if expected == 1 else expected)
 
 
 @pytest.mark.parametrize("value", ["abc", "2.5", "0", "-1"])
