@@ -11,7 +11,7 @@ the first notebook runs, the build (the Sphinx extension :mod:`fa_lib.sphinxext`
    results cache, computing nothing (:func:`fa_lib.reproduce.list_experiments`, the
    machinery of ``python -m fa_lib reproduce --list``);
 2. fetches the published results of the missing experiments, where a release publishes
-   them for this code (:func:`fetch_published`; today none is published);
+   them for this code (:func:`fetch_published`, from the committed manifest of a release);
 3. says which scale it builds, what is missing and about how long it takes, from the
    times measured by the benchmarks (:func:`benchmark_times`, :func:`describe`);
 4. computes the missing experiments with ``reproduce``'s runner, all cores at a time
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fa_lib import cache, config, reproduce
+from fa_lib import cache, config, reproduce, results
 
 __all__ = [
     "BENCHMARK_RESULTS",
@@ -291,29 +291,51 @@ def chapters_read(docnames: Iterable[str], toc: Path | str | None = None) -> lis
             if f"{BOOK_DIR}/{c}" in read]
 
 
-def fetch_published(missing: Sequence[tuple[str, str]], scale: str) -> tuple[
+def fetch_published(missing: Sequence[tuple[str, str]], scale: str,
+                    modules: Mapping[str, str] | None = None) -> tuple[
         list[tuple[str, str]], str]:
     """Fetch the published results of missing experiments into the results cache.
 
-    This is where a build takes results that a release publishes for this code, before
-    it computes anything; today no release publishes results, so it fetches nothing and
-    says :data:`NO_PUBLISHED`. (The ``results fetch`` command, which packs and fetches
-    the cache per chapter, will be called here.)
+    Where a release publishes results of this scale (a committed manifest,
+    :func:`fa_lib.results.default_manifest`), the archives of the chapters with missing
+    experiments are fetched (:func:`fa_lib.results.fetch`: checked, all or nothing per
+    archive) before anything is computed. Archives of other code (a checkout ahead of
+    the release) are not downloaded.
 
     Parameters
     ----------
     missing : sequence of (str, str)
         (chapter, experiment) of the experiments not in the results cache.
     scale : str
+    modules : mapping of str to str, optional
+        Chapter -> experiments module.
 
     Returns
     -------
     fetched : list of (str, str)
-        The experiments now in the results cache: none.
+        The experiments of ``missing`` now in the results cache.
     note : str
-        What was fetched, for the plan's text: :data:`NO_PUBLISHED`.
+        What was fetched, for the plan's text (:data:`NO_PUBLISHED` when no release
+        publishes results of this scale).
     """
-    return [], NO_PUBLISHED
+    path = results.default_manifest(scale)
+    chapters = list(dict.fromkeys(c for c, _ in missing))
+    if not chapters or not path.is_file():
+        return [], NO_PUBLISHED
+    try:
+        manifest = results.load_manifest(path)
+        wanted = [c for c in chapters if c in manifest["chapters"]]
+        report = results.fetch(wanted, path, modules=modules) if wanted else None
+    except results.ResultsError as err:
+        return [], f"none fetched ({err})"
+    if report is None or not report.fetched:
+        why = "" if report is None or not report.failed else \
+            f" ({next(iter(report.failed.values()))})"
+        return [], f"{NO_PUBLISHED}{why}"
+    now = {(c, e) for c, e, ok in reproduce.list_experiments(chapters, modules) if ok}
+    fetched = [m for m in missing if m in now]
+    return fetched, (f"{len(report.fetched)} archive(s) of release {manifest['version']} "
+                     f"fetched, {len(fetched)} experiments now in the results cache")
 
 
 def make_plan(chapters: Sequence[str], modules: Mapping[str, str] | None = None,
@@ -351,7 +373,7 @@ def make_plan(chapters: Sequence[str], modules: Mapping[str, str] | None = None,
             f"cannot list the experiments of {', '.join(modules)} in the results cache "
             f"({reproduce.error_summary(err)}); the book is not built.") from err
     scale = config.scale()
-    fetched, note = fetch_published([(c, e) for c, e, ok in items if not ok], scale)
+    fetched, note = fetch_published([(c, e) for c, e, ok in items if not ok], scale, modules)
     items = [(c, e, ok or (c, e) in fetched) for c, e, ok in items]
     return Plan(scale=scale, cache_dir=cache.cache_dir(), experiments=tuple(items),
                 modules=modules, published=note,

@@ -403,6 +403,15 @@ def fetch(chapters: Sequence[str] | None = None, manifest: Path | str | None = N
         if all((directory / e["file"]).is_file() for e in archive["entries"]):
             report.present.append(archive["file"])
             continue
+        foreign = [e["file"] for e in archive["entries"] if e["code"] not in codes]
+        if foreign:  # a checkout ahead of the release: nothing to download for this code
+            report.failed[archive["file"]] = (
+                f"its entries were computed by other code than this checkout's ({len(foreign)} "
+                f"of {len(archive['entries'])}, e.g. {foreign[0]}): the release of version "
+                f"{info['version']} publishes results for its own code; compute them with "
+                "`python -m fa_lib reproduce`")
+            print(f"error: {archive['file']}: {report.failed[archive['file']]}", file=log)
+            continue
         if not url:
             report.failed[archive["file"]] = "the manifest gives no URL; set FA_RESULTS_URL"
             continue

@@ -296,3 +296,34 @@ def test_the_command_line_statuses(toy, release, monkeypatch, capsys):
     assert "2 archive(s) fetched" in capsys.readouterr().out
     assert results.main(["fetch", "--manifest", str(out / "nothing.json")]) == 2
     assert "error: no manifest" in capsys.readouterr().err
+
+
+def test_the_build_fetches_published_results_before_computing(toy, release, tmp_path,
+                                                               monkeypatch):
+    from fa_lib import build_plan
+
+    _, empty = toy
+    out, server = release
+    manifest = json.loads((out / "manifest.json").read_text())
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    (committed / "quick_manifest.json").write_text(json.dumps({**manifest,
+                                                               "base_url": server.url}))
+    monkeypatch.setattr(results, "MANIFEST_DIR", committed)
+    plan = build_plan.make_plan(list(MODULES), modules=MODULES)
+    assert all(ok for _, _, ok in plan.experiments), plan.experiments
+    assert plan.published.startswith("2 archive(s) of release ")
+    assert plan.published.endswith("fetched, 4 experiments now in the results cache")
+    # A checkout ahead of the release: its code differs, nothing is downloaded.
+    for entry in empty.glob("*.npz"):
+        entry.unlink()
+    for archive in manifest["archives"]:
+        for entry in archive["entries"]:
+            entry["code"] = "0" * 64
+    (committed / "quick_manifest.json").write_text(json.dumps({**manifest,
+                                                               "base_url": server.url}))
+    plan = build_plan.make_plan(list(MODULES), modules=MODULES)
+    assert not any(ok for _, _, ok in plan.experiments)
+    assert plan.published.startswith(build_plan.NO_PUBLISHED + " (its entries were computed "
+                                     "by other code than this checkout's")
+    assert not list(empty.glob("*.npz"))
