@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks import common
-from fa_lib import config, ensembles, training
+from fa_lib import catalogue, config, ensembles, training
 from fa_lib.network import init_network
 from fa_lib.openloop import CONSTANT, Signal, run_openloop
 from fa_lib.rule import Rule
@@ -227,18 +227,24 @@ def run(quick: bool) -> list[dict]:
         raise RuntimeError("the budget needs FA_SCALE=paper (set by benchmarks.run).")
     from fa_lib.experiments import deep_networks, feedback_rules, flexibility, mnist_alignment
 
-    rows = []
-    rows += persistent_error_rows(quick)
-    rows += autocorrelation_rows(quick)
-    rows += acf_rows(quick)
-    rows += depth_rows(quick)
-    rows += training_rows("mnist_alignment", mnist_alignment.CONFIGS, quick)
-    rows += training_rows("flexibility", flexibility.CONFIGS, quick)
     # The cost of a run does not depend on its learning rate: time the smallest of the grid
     # rather than computing the learning-rate runs that choose it.
     low = {p: feedback_rules.ETA_GRID[0] for p in feedback_rules.TUNED}
-    rows += training_rows("feedback_rules", feedback_rules.own_configs(low), quick)
-    rows += training_rows("deep_networks",
-                          {n: c for n, c in deep_networks.CONFIGS.items()
-                           if n not in deep_networks.SHARED}, quick)
-    return rows
+    makers: dict[str, Callable[[bool], list[dict]]] = {
+        "persistent_error": persistent_error_rows,
+        "autocorrelation": autocorrelation_rows,
+        "acf_weight_normalisation": acf_rows,
+        "depth": depth_rows,
+        "mnist_alignment": lambda q: training_rows("mnist_alignment", mnist_alignment.CONFIGS, q),
+        "flexibility": lambda q: training_rows("flexibility", flexibility.CONFIGS, q),
+        "feedback_rules": lambda q: training_rows("feedback_rules",
+                                                  feedback_rules.own_configs(low), q),
+        "deep_networks": lambda q: training_rows(
+            "deep_networks", {n: c for n, c in deep_networks.CONFIGS.items()
+                              if n not in deep_networks.SHARED}, q),
+    }
+    missing = [c for c in catalogue.CHAPTERS if c not in makers]
+    if missing:
+        raise RuntimeError(f"the budget has no rows for the chapter(s) {', '.join(missing)} of "
+                           "the table of contents; add them to benchmarks/budget.py.")
+    return [row for chapter in catalogue.CHAPTERS for row in makers[chapter](quick)]

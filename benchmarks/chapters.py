@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from fa_lib import reproduce
+from fa_lib import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 
-CHAPTERS = (*reproduce.CHAPTERS, "report")
+CHAPTERS = (*catalogue.CHAPTERS, "report")
 """The executable pages of the book, in the order of ``_toc.yml``."""
 
 

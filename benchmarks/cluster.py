@@ -54,9 +54,9 @@ MODES = {"jobs": ["--jobs", "2"], "cluster": ["--scheduler", "local:2"]}
 
 SLICE_RUN = """
 import json, sys
-from fa_lib import reproduce
+from fa_lib import reproduce, runner
 args = json.loads(sys.argv[1])
-rows, failures = reproduce.reproduce(progress=False,
+rows, failures = runner.reproduce(progress=False,
                                      modules={"s3_slice": "benchmarks.cluster_slice"}, **args)
 print(json.dumps({"rows": [r.__dict__ for r in rows], "failures": failures}))
 """
@@ -144,7 +144,7 @@ def run_s3(mode: str, scratch: Path) -> dict:
         raise RuntimeError(f"the S3 slice failed with {mode}: {table['failures']}")
     rows = table["rows"]
     call = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return {"call": f"reproduce.reproduce(modules={{'s3_slice': "
+    return {"call": f"runner.reproduce(modules={{'s3_slice': "
                     f"'benchmarks.cluster_slice'}}, {call})",
             "wall_s": result["wall_s"], "experiments": len(rows),
             "experiments_s": round(sum(r["seconds"] for r in rows), 2),

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fa_lib import runner
+
 PAPER_SCALE_FILE = Path(__file__).resolve().parent / "results" / "paper_scale.json"
 
 GROUPS = {"mnist_alignment": "mnist_alignment", "flexibility_fig8": "flexibility",
@@ -33,11 +35,9 @@ GROUPS = {"mnist_alignment": "mnist_alignment", "flexibility_fig8": "flexibility
 
 def _stored_seconds(names: Iterable[str], read: Callable[[str], Mapping]) -> dict:
     """Stored seconds of each cached run of ``names``, their total, and which are missing."""
-    from fa_lib import reproduce
-
     per_run, missing = {}, []
     for name in names:
-        held, res = reproduce.read_cached(lambda n=name: read(n))
+        held, res = runner.read_cached(lambda n=name: read(n))
         if held:
             per_run[name] = round(float(np.sum(res["seconds"])), 1)
         else:

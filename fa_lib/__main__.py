@@ -17,6 +17,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from fa_lib import reproduce, results
+
 COMMANDS = ("reproduce", "results")
 
 
@@ -43,15 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "results release")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    # Imported only now: the command sets FA_SCALE before any experiments module loads.
     prog = f"python -m fa_lib {args.command}"
-    if args.command == "results":
-        from fa_lib import results
-
-        return results.main(args.args, prog=prog)
-    from fa_lib import reproduce
-
-    return reproduce.main(args.args, prog=prog)
+    command = results.main if args.command == "results" else reproduce.main
+    return command(args.args, prog=prog)
 
 
 if __name__ == "__main__":

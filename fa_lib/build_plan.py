@@ -8,7 +8,7 @@ the first notebook runs, the build (the Sphinx extension :mod:`fa_lib.sphinxext`
 ``env-before-read-docs``) calls :func:`prepare_build`, which
 
 1. lists the experiments of the chapters the build reads and whether each is in the
-   results cache, computing nothing (:func:`fa_lib.reproduce.list_experiments`, the
+   results cache, computing nothing (:func:`fa_lib.runner.list_experiments`, the
    machinery of ``python -m fa_lib reproduce --list``);
 2. fetches the published results of the missing experiments, where a release publishes
    them for this code (:func:`fetch_published`, from the committed manifest of a release);
@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fa_lib import cache, config, reproduce, results
+from fa_lib import cache, catalogue, config, results, runner
+from fa_lib.outcome import error_summary
 
 __all__ = [
     "BENCHMARK_RESULTS",
@@ -120,7 +121,7 @@ def _paper_times(directory: Path) -> dict[tuple[str, str], tuple[float, str]]:
         times[row["chapter"], row["experiment"]] = (float(row["seconds"]), EXTRAPOLATED)
     runs = _load(directory / "paper_scale.json").get("training_runs", {})
     for group, table in runs.items():
-        chapter = _chapter_of(group, reproduce.CHAPTERS)
+        chapter = _chapter_of(group, catalogue.CHAPTERS)
         for name, seconds in table.get("per_run", {}).items():
             times[chapter, name] = (float(seconds), MEASURED)
     cold = _load(directory / "cold_build_paper.json")
@@ -284,10 +285,10 @@ def chapters_read(docnames: Iterable[str], toc: Path | str | None = None) -> lis
     Returns
     -------
     list of str
-        In the order of the table of contents (:func:`fa_lib.reproduce.chapters`).
+        In the order of the table of contents (:func:`fa_lib.catalogue.chapters`).
     """
     read = set(docnames)
-    return [c for c in reproduce.chapters(None if toc is None else Path(toc))
+    return [c for c in catalogue.chapters(None if toc is None else Path(toc))
             if f"{BOOK_DIR}/{c}" in read]
 
 
@@ -332,7 +333,7 @@ def fetch_published(missing: Sequence[tuple[str, str]], scale: str,
         why = "" if report is None or not report.failed else \
             f" ({next(iter(report.failed.values()))})"
         return [], f"{NO_PUBLISHED}{why}"
-    now = {(c, e) for c, e, ok in reproduce.list_experiments(chapters, modules) if ok}
+    now = {(c, e) for c, e, ok in runner.list_experiments(chapters, modules) if ok}
     fetched = [m for m in missing if m in now]
     return fetched, (f"{len(report.fetched)} archive(s) of release {manifest['version']} "
                      f"fetched, {len(fetched)} experiments now in the results cache")
@@ -342,7 +343,7 @@ def make_plan(chapters: Sequence[str], modules: Mapping[str, str] | None = None,
               times: Times | None = None) -> Plan:
     """List what the results cache holds of ``chapters`` and fetch what is published.
 
-    Computes nothing, and deletes nothing (see :func:`fa_lib.reproduce.list_experiments`).
+    Computes nothing, and deletes nothing (see :func:`fa_lib.runner.list_experiments`).
 
     Parameters
     ----------
@@ -364,14 +365,14 @@ def make_plan(chapters: Sequence[str], modules: Mapping[str, str] | None = None,
         raises before it asks the results cache).
     """
     if modules is None:
-        modules = {c: f"{reproduce.EXPERIMENTS_PACKAGE}.{c}" for c in chapters}
+        modules = {c: f"{catalogue.EXPERIMENTS_PACKAGE}.{c}" for c in chapters}
     modules = {c: modules[c] for c in chapters}
     try:
-        items = reproduce.list_experiments(modules=modules) if modules else []
+        items = runner.list_experiments(modules=modules) if modules else []
     except Exception as err:  # an import error, or an experiment that fails before the cache
         raise BuildPlanError(
             f"cannot list the experiments of {', '.join(modules)} in the results cache "
-            f"({reproduce.error_summary(err)}); the book is not built.") from err
+            f"({error_summary(err)}); the book is not built.") from err
     scale = config.scale()
     fetched, note = fetch_published([(c, e) for c, e, ok in items if not ok], scale, modules)
     items = [(c, e, ok or (c, e) in fetched) for c, e, ok in items]
@@ -465,13 +466,13 @@ def describe(plan: Plan, jobs: int) -> str:
 # --------------------------------------------------------------------------- computing
 
 
-def _failure_text(rows: Sequence[reproduce.Row], failures: Sequence[tuple[str, str, str]],
+def _failure_text(rows: Sequence[runner.Row], failures: Sequence[tuple[str, str, str]],
                   n_missing: int) -> str:
     listed = "\n".join(f"  - {c} / {e}: {err}" for c, e, err in failures)
     return (
         f"{_plural(len(failures), 'experiment')} of the {n_missing} computed before the "
         f"notebooks failed, so the book is not built:\n{listed}\n\n"
-        f"{reproduce.format_table(rows)}\n\n"
+        f"{runner.format_table(rows)}\n\n"
         "The experiments that finished are in the results cache. Fix the failures (their "
         "tracebacks are printed above) and run the build again; `python -m fa_lib "
         "reproduce --only CHAPTER` computes a chapter's experiments alone."
@@ -479,7 +480,7 @@ def _failure_text(rows: Sequence[reproduce.Row], failures: Sequence[tuple[str, s
 
 
 def compute_missing(plan: Plan, jobs: int, progress: bool = True,
-                    log: Callable[[str], None] = print) -> list[reproduce.Row]:
+                    log: Callable[[str], None] = print) -> list[runner.Row]:
     """Compute the missing experiments of ``plan`` with ``reproduce``'s runner.
 
     Parameters
@@ -487,7 +488,7 @@ def compute_missing(plan: Plan, jobs: int, progress: bool = True,
     plan : Plan
     jobs : int
         How many experiments are computed at a time, each in a worker process (1: one
-        after another, in this process); see :func:`fa_lib.reproduce.reproduce`.
+        after another, in this process); see :func:`fa_lib.runner.reproduce`.
     progress : bool
         Show the runner's progress bar.
     log : callable
@@ -495,7 +496,7 @@ def compute_missing(plan: Plan, jobs: int, progress: bool = True,
 
     Returns
     -------
-    list of fa_lib.reproduce.Row
+    list of fa_lib.runner.Row
         The time table of the chapters with missing experiments.
 
     Raises
@@ -507,14 +508,14 @@ def compute_missing(plan: Plan, jobs: int, progress: bool = True,
     chapters = list(plan.missing_by_chapter())
     start = time.perf_counter()
     try:
-        rows, failures = reproduce.reproduce(
+        rows, failures = runner.reproduce(
             chapters, jobs=jobs, progress=progress,
             modules={c: plan.modules[c] for c in chapters})
-    except reproduce.CacheNotWritableError as err:
+    except runner.CacheNotWritableError as err:
         raise BuildPlanError(f"{err} Nothing was computed; the book is not built.") from None
     if failures:
         raise BuildPlanError(_failure_text(rows, failures, len(plan.missing)))
-    log(reproduce.format_table(rows))
+    log(runner.format_table(rows))
     log(f"{PREFIX} the {len(plan.missing)} missing experiments were computed in "
         f"{_duration(time.perf_counter() - start)}, {_at_a_time(jobs)}; the notebooks now "
         "read them from the results cache.")

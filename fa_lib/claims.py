@@ -11,14 +11,15 @@ record computes them from the cache without a build (:mod:`fa_lib.record`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fa_lib import config
+from fa_lib import cache, config
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,6 @@ def claims_dir(scale: str | None = None) -> Path:
     ``<cache>/claims/<scale>``: a quick-scale test run never overwrites the claims
     that a paper-scale build measured. ``scale`` defaults to :func:`fa_lib.config.scale`.
     """
-    from fa_lib import cache
-
     return Path(cache.cache_dir()) / "claims" / (config.scale() if scale is None else scale)
 
 
@@ -197,8 +196,6 @@ def save(chapter: str, chapter_claims: Sequence[Claim] | None = None) -> Path:
         "scale": config.scale(),
         "claims": [asdict(c) for c in rows],
     }
-    from fa_lib import cache
-
     cache.write_json(path, payload)
     return path
 
@@ -209,3 +206,28 @@ def load_all(scale: str | None = None) -> dict[str, dict]:
     return (
         {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}
     )
+
+
+def saved_claims(chapter: str, payload: Any) -> list[dict[str, Any]]:
+    """Return the claims of one saved payload (:func:`save`), raising ValueError if malformed."""
+    where = f"the claims file of chapter {chapter!r}"
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"{where} does not hold a JSON object.")
+    if payload.get("scale") not in config.SCALES:
+        raise ValueError(
+            f"{where} gives the scale {payload.get('scale')!r}; expected one of {config.SCALES}."
+        )
+    entries = payload.get("claims")
+    if not isinstance(entries, list):
+        raise ValueError(f"{where} has no list 'claims'.")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"claim {i} in {where} is not a JSON object.")
+        for key in ("statement", "measured", "criterion"):
+            if not isinstance(entry.get(key), str):
+                raise ValueError(f"claim {i} in {where} has no text {key!r}.")
+        if not isinstance(entry.get("holds"), bool):
+            raise ValueError(f"claim {i} in {where} has no true/false 'holds'.")
+        if not isinstance(entry.get("asserted", True), bool):
+            raise ValueError(f"claim {i} in {where} has a non-boolean 'asserted'.")
+    return list(entries)

@@ -5,7 +5,7 @@ cached yet to the workers of a running ``dask.distributed`` scheduler (for examp
 ``tcp://host:8786``, started with ``dask scheduler``); ``--scheduler local:N`` starts a
 :class:`distributed.LocalCluster` of ``N`` worker processes (one thread each) on this
 machine for the run. Everything else is that of ``--jobs``
-(:func:`fa_lib.reproduce.reproduce`): which experiments are missing, the order (the
+(:func:`fa_lib.runner.reproduce`): which experiments are missing, the order (the
 book's), the progress bar, the time table and the exit status. This module is imported
 only with ``--scheduler``, so ``dask`` and ``distributed`` are needed only then.
 
@@ -81,6 +81,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import importlib
 import inspect
 import logging
@@ -103,7 +104,8 @@ from distributed import comm as dask_comm
 from distributed.security import Security
 
 from fa_lib import cache, config, mnist
-from fa_lib.reproduce import SchedulerError, _parse_scheduler, _timed, error_summary
+from fa_lib.outcome import Outcome, error_summary, timed
+from fa_lib.scheduler import SchedulerError, parse_scheduler
 
 __all__ = [
     "ALLOWED_FAILURES",
@@ -113,7 +115,6 @@ __all__ = [
     "WORKER_TIMEOUT",
     "compute",
     "connect",
-    "parse_scheduler",
     "run_tasks",
 ]
 
@@ -143,31 +144,6 @@ _SCALES: dict[str, str] = {}  # experiments module -> FA_SCALE it was imported a
 # --------------------------------------------------------------------------- the scheduler
 
 
-def parse_scheduler(spec: str) -> tuple[str, int | str]:
-    """Return ``("local", N)`` for ``local:N``, else ``("address", spec)``.
-
-    Parameters
-    ----------
-    spec : str
-        The value of ``--scheduler``: ``local:N`` (``N >= 1`` worker processes on this
-        machine) or the address of a running scheduler (``tcp://host:8786``).
-
-    Returns
-    -------
-    tuple
-
-    Raises
-    ------
-    ValueError
-        On an empty value or a ``local:`` without a whole number >= 1.
-    """
-    spec = spec.strip()
-    _parse_scheduler(spec)
-    if spec.startswith("local:"):
-        return "local", int(spec.partition(":")[2])
-    return "address", spec
-
-
 def _security(address: str) -> Security:
     """Return the security settings for ``address``, from dask's configuration."""
     security = Security()
@@ -189,7 +165,7 @@ def identify(address: str, timeout: float = CONNECT_TIMEOUT,
     Connecting, dask's handshake and the ``identity`` call together must finish within
     ``timeout`` seconds; whatever goes wrong (nothing listening, a server that speaks
     another protocol and never answers, or answers with bytes that dask cannot parse, a
-    TLS failure) becomes one :class:`~fa_lib.reproduce.SchedulerError`.
+    TLS failure) becomes one :class:`~fa_lib.scheduler.SchedulerError`.
 
     Parameters
     ----------
@@ -208,7 +184,7 @@ def identify(address: str, timeout: float = CONNECT_TIMEOUT,
 
     Raises
     ------
-    fa_lib.reproduce.SchedulerError
+    fa_lib.scheduler.SchedulerError
         If no dask process answers at ``address`` within ``timeout`` seconds.
     """
     security = _security(address) if security is None else security
@@ -267,7 +243,7 @@ def connect(spec: str, timeout: float = CONNECT_TIMEOUT,
     Parameters
     ----------
     spec : str
-        ``local:N`` or a scheduler address (see :func:`parse_scheduler`).
+        ``local:N`` or a scheduler address (see :func:`fa_lib.scheduler.parse_scheduler`).
     timeout : float
         Seconds to wait for the scheduler to answer (a hard deadline, :func:`identify`).
     worker_timeout : float
@@ -280,7 +256,7 @@ def connect(spec: str, timeout: float = CONNECT_TIMEOUT,
 
     Raises
     ------
-    fa_lib.reproduce.SchedulerError
+    fa_lib.scheduler.SchedulerError
         If the address is malformed, nothing there answers as a dask scheduler within
         ``timeout``, TLS is asked for but not configured, or no worker joins it.
     """
@@ -508,7 +484,7 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
             cause = (f"CodeMismatch: worker {address} on {result['host']} runs other fa_lib "
                      f"code (fingerprint {cache.loaded_code_fingerprint()[:12]}, the client's "
                      f"{code[:12]}); give every worker the client's version of the book")
-            result["outcome"] = (0.0, 0.0, "FAILED", cause, cause + "\n")
+            result["outcome"] = Outcome.failed(cause)
             return result
         mnist_dir = None
         if needs_mnist:
@@ -518,7 +494,7 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
                 why = getattr(plugin, "error", "the client sent no MNIST files")
                 cause = (f"MNISTUnavailableError: MNIST did not reach worker {address} on "
                          f"{result['host']}: {why}")
-                result["outcome"] = (0.0, 0.0, "FAILED", cause, cause + "\n")
+                result["outcome"] = Outcome.failed(cause)
                 return result
         _usual_malloc()
         local = worker.local_directory if worker is not None else None
@@ -533,12 +509,11 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
             if mnist_dir is not None:  # else the worker's own FA_MNIST_DIR, if any
                 os.environ[mnist.ENV_VAR] = mnist_dir
             run = _import(module).EXPERIMENTS[label]
-            result["outcome"] = _timed(run)
+            result["outcome"] = timed(run)
             result["entries"] = {p.name: p.read_bytes()
                                  for p in sorted(Path(scratch).glob("*.npz"))}
         except Exception as err:  # noqa: BLE001 - an import error: reported as FAILED
-            result["outcome"] = (0.0, 0.0, "FAILED", error_summary(err),
-                                 traceback.format_exc())
+            result["outcome"] = Outcome.failed(error_summary(err), traceback.format_exc())
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
@@ -591,14 +566,14 @@ def _check_workers(client: Client, code: str, needs_mnist: bool) -> None:
 
 
 def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
-              finish: Callable[..., None], directory: Path | str | None = None,
+              finish: Callable[[str, str, Outcome], None], directory: Path | str | None = None,
               timeout: float = CONNECT_TIMEOUT) -> None:
     """Compute ``(chapter, label, module)`` tasks on a dask cluster, in the given order.
 
-    Called by :func:`fa_lib.reproduce.reproduce` with the experiments that are not
+    Called by :func:`fa_lib.runner.reproduce` with the experiments that are not
     cached yet. Every finished task's entries are checked and written into the results
-    cache (:func:`fa_lib.cache.store_entry`), then ``finish(chapter, label, seconds,
-    cpu_seconds, state, summary, detail, note=...)`` is called, as for ``--jobs``.
+    cache (:func:`fa_lib.cache.store_entry`), then ``finish(chapter, label, outcome)`` is
+    called with its :class:`fa_lib.outcome.Outcome`, as for ``--jobs``.
 
     Parameters
     ----------
@@ -614,7 +589,7 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
 
     Raises
     ------
-    fa_lib.reproduce.SchedulerError
+    fa_lib.scheduler.SchedulerError
         If the scheduler does not answer, has no worker, or a worker runs other code or
         cannot store MNIST; nothing was computed then.
     KeyboardInterrupt
@@ -647,7 +622,7 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
         run_id = uuid.uuid4().hex[:8]
         for chapter, label, module in tasks:
             if needs[module] and mnist_error:
-                finish(chapter, label, 0.0, 0.0, "FAILED", mnist_error, mnist_error + "\n")
+                finish(chapter, label, Outcome.failed(mnist_error))
                 continue
             future = client.submit(
                 compute, module, label, environment, list(sys.path), code, needs[module],
@@ -661,13 +636,13 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
             running = _running(client)
             for future, (chapter, label) in futures.items():
                 if future.key in running:
-                    finish(chapter, label, 0.0, 0.0, "FAILED", "interrupted", "")
+                    finish(chapter, label, Outcome.failed("interrupted", ""))
             client.cancel(list(futures))
             raise
 
 
 def _collect(client: Client, future: Any, chapter: str, label: str, directory: Path,
-             finish: Callable[..., None]) -> None:
+             finish: Callable[[str, str, Outcome], None]) -> None:
     """Write a finished task's entries into the cache and report its row."""
     attempts = None
     with contextlib.suppress(Exception):
@@ -677,12 +652,13 @@ def _collect(client: Client, future: Any, chapter: str, label: str, directory: P
         result = future.result()
     except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after the last attempt
         summary = error_summary(err)
-        finish(chapter, label, 0.0, 0.0, "FAILED", summary, summary + "\n",
-               note=f"{lost} worker(s) lost" if lost else "")
+        finish(chapter, label, Outcome.failed(
+            summary, note=f"{lost} worker(s) lost" if lost else ""))
         future.release()
         return
     future.release()
-    seconds, cpu, state, summary, detail = result["outcome"]
+    outcome: Outcome = result["outcome"]
+    state, summary, detail = outcome.state, outcome.summary, outcome.detail
     note = f"on {result['worker']}"
     if result["host"] != socket.gethostname():
         note += f" ({result['host']})"
@@ -696,4 +672,5 @@ def _collect(client: Client, future: Any, chapter: str, label: str, directory: P
         except (cache.EntryRejected, OSError) as err:
             state, summary = "FAILED", error_summary(err)
             detail += f"{directory / file_name}: {summary}\n"
-    finish(chapter, label, seconds, cpu, state, summary, detail, note=note)
+    finish(chapter, label, dataclasses.replace(outcome, state=state, summary=summary,
+                                               detail=detail, note=note))

@@ -31,7 +31,7 @@ first field that does not fit, e.g. ``entries["e"]["dw0"]["final"]: expected a n
 null, got "abc"``, never a difference (``--check-record`` exits with status 2, as for a
 missing record).
 
-Where the numbers come from: every experiment of :func:`fa_lib.reproduce.registry` is
+Where the numbers come from: every experiment of :func:`fa_lib.catalogue.registry` is
 called under a refusing cache observer (:func:`fa_lib.cache.observe` with
 ``refuse=True``), which reads the entries the notebooks read and computes nothing; the
 observer lists the entries read. An entry is named by its cache name; when one name is
@@ -55,7 +55,7 @@ a percentage point), other numbers within a relative 1e-3 (plus 1e-6 absolute, f
 numbers near zero). Verdicts must be identical. The kind of an array is declared by the
 code that computes it, never guessed from its name: each experiments module's ``KINDS``
 maps the names of the arrays of its cache entries to ``angle``, ``accuracy`` or
-``other`` (:func:`fa_lib.reproduce.declared_kinds`, :func:`kind_of`; the MNIST chapters
+``other`` (:func:`fa_lib.catalogue.declared_kinds`, :func:`kind_of`; the MNIST chapters
 use :data:`fa_lib.training.KINDS`); an array that is not declared is ``other``. The kinds
 are stored in the record with the numbers, rounded for their kind (3 decimals for an
 angle, 5 for an accuracy, 7 significant digits otherwise), and a check compares with the
@@ -86,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from fa_lib import cache, claims, config, verdicts
+from fa_lib import cache, catalogue, claims, config, verdicts
 
 __all__ = [
     "FORMAT",
@@ -156,7 +156,7 @@ def kind_of(array_name: str, kinds: Mapping[str, str],
     kinds
         The declaration: array name, or a pattern of names (:func:`fnmatch.fnmatchcase`,
         ``t*_aln``), to kind; an experiments module's ``KINDS``
-        (:func:`fa_lib.reproduce.declared_kinds`). A name declared as it is wins over a
+        (:func:`fa_lib.catalogue.declared_kinds`). A name declared as it is wins over a
         pattern; among patterns, the first that matches.
     default
         The kind of an array that is not declared (None: say so).
@@ -256,7 +256,7 @@ def read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None = No
     ----------
     chapters : sequence of str
     modules : mapping of str to str, optional
-        Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
+        Chapter -> experiments module, as in :func:`fa_lib.catalogue.registry`.
 
     Returns
     -------
@@ -266,9 +266,7 @@ def read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None = No
     missing : list of str
         ``"<chapter>: <label>"`` of every experiment with an entry not in the cache.
     """
-    from fa_lib import reproduce
-
-    table = reproduce.registry(modules=modules)
+    table = catalogue.registry(modules=modules)
     read: dict[str, dict[str, list[tuple[str, str, Path]]]] = {}
     missing = []
     for chapter in chapters:
@@ -323,8 +321,6 @@ def _computed_claims(chapters: Sequence[str], scale: str,
 
 def _saved_claims(chapter: str, saved: Mapping[str, Any], scale: str) -> list[dict[str, Any]]:
     """The claims a chapter's notebook saved (chapters without a verdicts module)."""
-    from fa_lib import report
-
     if chapter not in saved:
         raise RecordError(
             f"chapter {chapter!r} has no verdicts module and no saved claims at the {scale} "
@@ -333,7 +329,7 @@ def _saved_claims(chapter: str, saved: Mapping[str, Any], scale: str) -> list[di
     if saved[chapter]["scale"] != scale:
         raise RecordError(f"the saved claims of chapter {chapter!r} were measured at the "
                           f"{saved[chapter]['scale']} scale, not {scale}.")
-    entries = report._check_saved(chapter, saved[chapter])
+    entries = claims.saved_claims(chapter, saved[chapter])
     return [_claim_row(claims.Claim(chapter, e["statement"], e["measured"], e["holds"],
                                     e["criterion"], e.get("asserted", True)))
             for e in entries]
@@ -348,11 +344,11 @@ def collect(chapters: Sequence[str] | None = None,
     ----------
     chapters
         The chapters whose claims and experiments are collected; default every chapter
-        with an experiments module (:data:`fa_lib.reproduce.CHAPTERS`, or the keys of
+        with an experiments module (:data:`fa_lib.catalogue.CHAPTERS`, or the keys of
         ``modules``). Chapters named here are collected alone: a record written
         chapter by chapter (:func:`merge_records`) keeps its other chapters as they were.
     modules
-        Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
+        Chapter -> experiments module, as in :func:`fa_lib.catalogue.registry`.
     verdict_modules
         Chapter -> the module whose ``claims()`` gives the chapter's claims; default
         ``fa_lib.verdicts.<chapter>`` (:mod:`fa_lib.verdicts`). The claims are computed
@@ -375,13 +371,11 @@ def collect(chapters: Sequence[str] | None = None,
         If an experiment's entries or the results a chapter's claims need are not all in
         the results cache, or a module declares an unknown kind.
     """
-    from fa_lib import reproduce
-
     scale = config.scale()
     if not cache.cache_enabled():
         raise RecordError("FA_CACHE=off: the results cache is disabled, so there is nothing "
                           "to record or check.")
-    known = list(reproduce.CHAPTERS if modules is None else modules)
+    known = list(catalogue.CHAPTERS if modules is None else modules)
     chosen = known if chapters is None else list(chapters)
     computed_claims = _computed_claims(chosen, scale, verdict_modules)
     read, missing = read_entries(chosen, modules)
@@ -400,7 +394,7 @@ def collect(chapters: Sequence[str] | None = None,
     def entry_id(name: str, text: str) -> str:
         return name if len(configs[name]) == 1 else f"{name} [{_config_digest(text)}]"
 
-    declared = reproduce.declared_kinds(modules)
+    declared = catalogue.declared_kinds(modules)
     entries_out: dict[str, dict[str, Any]] = {}
     entry_seconds: dict[str, float] = {}
     for chapter, labels in read.items():
@@ -483,8 +477,6 @@ def build_record(chapters: Sequence[str] | None = None,
     RecordError
         As :func:`collect`.
     """
-    from fa_lib import reproduce
-
     body = collect(chapters, modules, verdict_modules)
     provenance = {
         "commit": _commit(),
@@ -496,7 +488,7 @@ def build_record(chapters: Sequence[str] | None = None,
     for chapter in body["chapters"].values():
         chapter["recorded"] = {**provenance,
                                "compute_seconds": _seconds_of(chapter, body["entry_seconds"])}
-    known = list(reproduce.CHAPTERS if modules is None else modules)
+    known = list(catalogue.CHAPTERS if modules is None else modules)
     return _with_header(body, provenance, known)
 
 
@@ -541,7 +533,7 @@ def merge_records(old: Mapping[str, Any], new: Mapping[str, Any],
         gets ``old``'s commit, date and machine.
     known
         Every chapter a complete record holds; default those with an experiments module
-        (:data:`fa_lib.reproduce.CHAPTERS`).
+        (:data:`fa_lib.catalogue.CHAPTERS`).
 
     Returns
     -------
@@ -556,14 +548,12 @@ def merge_records(old: Mapping[str, Any], new: Mapping[str, Any],
     RecordError
         If the two records are of different scales or formats.
     """
-    from fa_lib import reproduce
-
     if old.get("scale") != new.get("scale") or old.get("format") != new.get("format"):
         raise RecordError(
             f"cannot write chapters of the {new.get('scale')} scale (format "
             f"{new.get('format')}) into a record of the {old.get('scale')} scale (format "
             f"{old.get('format')}); write the record to another path.")
-    known = list(reproduce.CHAPTERS if known is None else known)
+    known = list(catalogue.CHAPTERS if known is None else known)
     inherited = {k: old.get(k) for k in ("commit", "uncommitted_changes", "date", "machine")}
     chapters: dict[str, Any] = {}
     for name, body in old["chapters"].items():
@@ -813,6 +803,18 @@ def _close(recorded: Any, now: Any, kind: str) -> bool:
     return abs(recorded - now) <= tol.get("abs", 0.0) + tol.get("rel", 0.0) * scale
 
 
+def _on_both_sides(recorded: Mapping[str, Any], now: Mapping[str, Any], what: str, done: str,
+                   out: list[str]) -> list[str]:
+    """The keys of both mappings, recorded first; one-sided keys are said in ``out``."""
+    for key in recorded:
+        if key not in now:
+            out.append(f"{what} {key}: in the record, not {done} now")
+    for key in now:
+        if key not in recorded:
+            out.append(f"{what} {key}: {done} now, not in the record")
+    return [key for key in recorded if key in now]
+
+
 def compare(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """Return the differences between a record and the numbers measured now.
 
@@ -835,13 +837,7 @@ def compare(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     if recorded.get("scale") != now["scale"]:
         out.append(f"scale: recorded {recorded.get('scale')}, now {now['scale']}")
     rec_ch, now_ch = recorded["chapters"], now["chapters"]
-    for chapter in [*rec_ch, *(c for c in now_ch if c not in rec_ch)]:
-        if chapter not in now_ch:
-            out.append(f"chapter {chapter}: in the record, not measured now")
-            continue
-        if chapter not in rec_ch:
-            out.append(f"chapter {chapter}: measured now, not in the record")
-            continue
+    for chapter in _on_both_sides(rec_ch, now_ch, "chapter", "measured", out):
         rec = {c["statement"]: c for c in rec_ch[chapter]["claims"]}
         cur = {c["statement"]: c for c in now_ch[chapter]["claims"]}
         for statement in [*rec, *(s for s in cur if s not in rec)]:
@@ -854,13 +850,7 @@ def compare(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
                            f"{cur[statement]['verdict']!r} (measured now: "
                            f"{cur[statement]['measured']}): {statement}")
     rec_en, now_en = recorded["entries"], now["entries"]
-    for entry in [*rec_en, *(e for e in now_en if e not in rec_en)]:
-        if entry not in now_en:
-            out.append(f"entry {entry}: in the record, not read now")
-            continue
-        if entry not in rec_en:
-            out.append(f"entry {entry}: read now, not in the record")
-            continue
+    for entry in _on_both_sides(rec_en, now_en, "entry", "read", out):
         a, b = rec_en[entry], now_en[entry]
         for array in [*a, *(x for x in b if x not in a)]:
             if array not in b or array not in a:

@@ -12,12 +12,11 @@ and a chapter whose claims were measured at another scale than the current one
 paper scale, each claim also shows the verdict recorded at the paper scale, labelled
 with the record's commit and date.
 
-The module is also a small Sphinx extension (:func:`setup`, enabled with
-``sphinx: extra_extensions: [fa_lib.report]`` in ``_config.yml``). Sphinx reads a
-page again only when its source file changed, but the report depends on the
-claim files that the chapters write while the book is built; the extension marks
-the report page as outdated on every build, so it is always read (and, with its
-notebook metadata ``mystnb.execution_mode: force``, executed) after the chapters.
+Sphinx reads a page again only when its source file changed, but the report depends on
+the claim files that the chapters write while the book is built: the book's extension
+(:func:`fa_lib.sphinxext.report_always_outdated`) marks the report page as outdated on
+every build, so it is always read (and, with its notebook metadata
+``mystnb.execution_mode: force``, executed) after the chapters.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from fa_lib import claims, config, record, tables
+from fa_lib import catalogue, claims, config, record, tables
 
 __all__ = [
     "REPORT_DOC",
@@ -40,10 +39,8 @@ __all__ = [
     "chapter_title",
     "paper_record",
     "saved_times",
-    "setup",
     "style_claims",
     "style_totals",
-    "toc_chapters",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,63 +57,6 @@ ALL = "all chapters"
 
 _COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5"}
 _NOTE_COLOUR = "#fff3cd"
-
-
-def toc_chapters(toc_file: Path | str | None = None) -> list[str]:
-    """Return the names of the book's chapter notebooks, in the order of the table of contents.
-
-    Parameters
-    ----------
-    toc_file
-        The Jupyter Book table of contents; the default is ``_toc.yml`` in the
-        repository root. When the file does not exist (e.g. ``fa_lib`` installed
-        outside the repository), the notebooks ``book/*.ipynb`` next to it are
-        listed in alphabetical order instead.
-
-    Returns
-    -------
-    list of str
-        The file stems of the notebooks (``.ipynb`` files) named by ``file:``
-        entries of the table of contents, without the report itself; a chapter's
-        stem is the name it saves its claims under (``CHAPTER``).
-
-    Raises
-    ------
-    ValueError
-        If the table of contents is not a YAML mapping.
-    """
-    path = ROOT / "_toc.yml" if toc_file is None else Path(toc_file)
-    report = Path(REPORT_DOC).name
-    if not path.is_file():
-        book = path.parent / "book"
-        return sorted(p.stem for p in book.glob("*.ipynb") if p.stem != report)
-
-    import yaml  # PyYAML comes with Jupyter Book
-
-    toc = yaml.safe_load(path.read_text())
-    if not isinstance(toc, Mapping):
-        raise ValueError(f"{path} is not a YAML mapping (a Jupyter Book table of contents).")
-
-    files: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            if isinstance(node.get("file"), str):
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc)
-    names = []
-    for entry in files:
-        source = path.parent / entry
-        notebook = source if source.suffix == ".ipynb" else source.with_name(source.name + ".ipynb")
-        if notebook.is_file() and notebook.stem != report and notebook.stem not in names:
-            names.append(notebook.stem)
-    return names
 
 
 def chapter_title(chapter: str, book_dir: Path | str | None = None) -> str:
@@ -199,31 +139,6 @@ def paper_record(path: Path | str | None = None) -> dict[str, Any] | None:
 def paper_column(recorded: Mapping[str, Any]) -> str:
     """Return the name of the claims table's column of recorded paper-scale verdicts."""
     return f"paper scale (recorded {record.describe(recorded)})"
-
-
-def _check_saved(chapter: str, payload: Any) -> list[dict[str, Any]]:
-    """Return the claims of one saved payload, raising ValueError if it is malformed."""
-    where = f"the claims file of chapter {chapter!r}"
-    if not isinstance(payload, Mapping):
-        raise ValueError(f"{where} does not hold a JSON object.")
-    if payload.get("scale") not in config.SCALES:
-        raise ValueError(
-            f"{where} gives the scale {payload.get('scale')!r}; expected one of {config.SCALES}."
-        )
-    entries = payload.get("claims")
-    if not isinstance(entries, list):
-        raise ValueError(f"{where} has no list 'claims'.")
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"claim {i} in {where} is not a JSON object.")
-        for key in ("statement", "measured", "criterion"):
-            if not isinstance(entry.get(key), str):
-                raise ValueError(f"claim {i} in {where} has no text {key!r}.")
-        if not isinstance(entry.get("holds"), bool):
-            raise ValueError(f"claim {i} in {where} has no true/false 'holds'.")
-        if not isinstance(entry.get("asserted", True), bool):
-            raise ValueError(f"claim {i} in {where} has a non-boolean 'asserted'.")
-    return list(entries)
 
 
 @dataclass(frozen=True)
@@ -324,7 +239,7 @@ def build_report(
         :func:`fa_lib.claims.load_all` (the default).
     chapters
         The chapters the book should have claims for; the default is
-        :func:`toc_chapters`.
+        :func:`fa_lib.catalogue.notebooks`.
     scale
         The scale of this build; the default is :func:`fa_lib.config.scale`.
     saved_at
@@ -351,7 +266,7 @@ def build_report(
         :class:`fa_lib.record.RecordError`, a ValueError).
     """
     saved = claims.load_all() if saved is None else saved
-    expected = list(toc_chapters() if chapters is None else chapters)
+    expected = list(catalogue.notebooks() if chapters is None else chapters)
     if len(set(expected)) != len(expected):
         raise ValueError(f"chapters must not repeat; got {expected}.")
     scale = config.scale() if scale is None else scale
@@ -367,7 +282,7 @@ def build_report(
             totals.append((name, None, None, pd.NA, pd.NA, pd.NA, pd.NA,
                            "no claims file: not run with this results cache"))
             continue
-        entries = _check_saved(name, saved[name])
+        entries = claims.saved_claims(name, saved[name])
         verdicts = [claims.verdict(e["holds"], e.get("asserted", True)) for e in entries]
         rows += [
             (name, e["statement"], e["measured"], e["criterion"], v)
@@ -507,26 +422,3 @@ def style_totals(totals: pd.DataFrame) -> tables.Table:
         row_style=bold_total,
         missing_note="no claims file for this chapter",
     )
-
-
-def _report_always_outdated(app: Any, env: Any, added: set, changed: set, removed: set) -> list:
-    """Sphinx ``env-get-outdated`` handler: read the report page again on every build."""
-    return [REPORT_DOC] if REPORT_DOC in env.found_docs else []
-
-
-def setup(app: Any) -> dict[str, Any]:
-    """Register the Sphinx extension that re-reads the report page on every build.
-
-    Parameters
-    ----------
-    app
-        The Sphinx application.
-
-    Returns
-    -------
-    dict
-        The extension's metadata (safe for parallel reading and writing).
-    """
-    app.connect("env-get-outdated", _report_always_outdated)
-    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
-

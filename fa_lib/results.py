@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import fa_lib
-from fa_lib import cache, config, record
+from fa_lib import cache, catalogue, config, record, runner
 
 __all__ = [
     "FORMAT",
@@ -129,7 +129,7 @@ def pack(outdir: Path | str, chapters: Sequence[str] | None = None,
     base_url : str
         The URL the archives will be published at (``<base_url>/<archive>``).
     modules : mapping of str to str, optional
-        Chapter -> experiments module, as in :func:`fa_lib.reproduce.registry`.
+        Chapter -> experiments module, as in :func:`fa_lib.catalogue.registry`.
 
     Returns
     -------
@@ -141,11 +141,9 @@ def pack(outdir: Path | str, chapters: Sequence[str] | None = None,
     ResultsError
         If an experiment of a chosen chapter is not (all) in the results cache.
     """
-    from fa_lib import reproduce
-
     scale = config.scale()
-    known = list(reproduce.CHAPTERS if modules is None else modules)
-    chosen = reproduce._check_chapters(chapters, known)
+    known = list(catalogue.CHAPTERS if modules is None else modules)
+    chosen = catalogue.check_chapters(chapters, known)
     read, missing = record.read_entries(chosen, modules)
     if missing:
         raise ResultsError(
@@ -288,9 +286,7 @@ def _known_codes(modules: Mapping[str, str] | None, chapters: Iterable[str]) -> 
     """
     import importlib
 
-    from fa_lib import reproduce
-
-    names = reproduce._modules(modules)
+    names = catalogue.module_names(modules)
     for chapter in chapters:
         importlib.import_module(names[chapter])
     codes = {cache.loaded_code_fingerprint()}
@@ -458,14 +454,9 @@ def _parser(prog: str | None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """Run ``python -m fa_lib results pack|fetch``; return the exit status.
+    """Run ``python -m fa_lib results pack|fetch`` (the arguments after ``results``).
 
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        The arguments after ``results``; default ``sys.argv[1:]``.
-    prog : str, optional
-        The program name shown in the usage text.
+    ``argv`` and ``prog`` are as in :func:`fa_lib.reproduce.main`.
 
     Returns
     -------
@@ -474,13 +465,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         chapter's results are in the cache, 1 when some chapters were fetched and others
         not, 2 when none could be (each failure said in one line).
     """
-    from fa_lib import reproduce
-
     parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
-        reproduce._set_scale(args.scale)
-        reproduce._check_cache_on()
+        catalogue.set_scale(args.scale)
+        runner.check_cache_on()
     except ValueError as err:
         parser.error(str(err))
     try:

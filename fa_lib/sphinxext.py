@@ -41,7 +41,7 @@ from typing import Any
 from sphinx.errors import SphinxError
 from sphinx.util import logging
 
-from fa_lib import build_plan, config
+from fa_lib import build_plan, catalogue, config, report
 from fa_lib.tables import CLASS as TABLE_CLASS
 
 __all__ = ["CSS", "PAPER_LABELS", "BuildPlanFailed", "compute_first", "figure_labels",
@@ -126,9 +126,7 @@ def figure_labels(chapter: str, figure_ids: list[str]) -> dict[str, str]:
 
 def _chapter_numbers(docnames: list[str]) -> dict[str, str]:
     """Page name -> its number: the chapter notebooks in the order of ``_toc.yml``, report R."""
-    from fa_lib import report
-
-    numbers = {f"book/{stem}": str(i) for i, stem in enumerate(report.toc_chapters(), start=1)}
+    numbers = {f"book/{stem}": str(i) for i, stem in enumerate(catalogue.notebooks(), start=1)}
     numbers[report.REPORT_DOC] = "R"
     return {d: numbers.get(d, Path(d).name) for d in docnames}
 
@@ -364,8 +362,22 @@ def _author_year(entry: Any) -> str:
     return f"{who}, {year}"
 
 
+def report_always_outdated(app: Any, env: Any, added: set, changed: set,
+                           removed: set) -> list:
+    """Sphinx ``env-get-outdated`` handler: read the report page again on every build.
+
+    The report gathers the claims the chapters saved during this build, so it must run
+    after them every time, even when its own source did not change.
+    """
+    return [report.REPORT_DOC] if report.REPORT_DOC in env.found_docs else []
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Register the labels, banner, figure links, style sheet, bibliography and build plan.
+    """Register the book's extension: labels, banner, figure links, style, plan, report.
+
+    The paper's figure labels, the quick-scale banner, figure links, the style sheet,
+    the author-year bibliography, the build plan (computing first) and the report page
+    read again on every build.
 
     Parameters
     ----------
@@ -382,6 +394,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _config_inited)
     app.connect("env-before-read-docs", compute_first)
     app.connect("env-get-updated", _relabel, priority=900)
+    app.connect("env-get-outdated", report_always_outdated)
     app.connect("html-page-context", _html_page_context)
     app.connect("build-finished", _write_css)
     app.add_css_file(CSS_FILE)

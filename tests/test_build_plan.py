@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from fa_lib import build_plan, reproduce, sphinxext
+from fa_lib import build_plan, runner, sphinxext
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def _snapshot(directory: Path) -> dict[str, int]:
 
 
 def test_the_plan_lists_what_is_missing_and_computes_nothing(toy):
-    reproduce.reproduce(["toy"], jobs=1, progress=False, modules={"toy": MODULES["toy"]})
+    runner.reproduce(["toy"], jobs=1, progress=False, modules={"toy": MODULES["toy"]})
     (toy / next(p.name for p in toy.glob("toy_b-*.npz"))).unlink()
     before = _snapshot(toy)
     plan = build_plan.make_plan(["toy", "other"], MODULES, times=build_plan.Times())
@@ -192,7 +192,7 @@ def test_prepare_computes_the_missing_then_says_one_line(toy, monkeypatch):
     assert len(_snapshot(toy)) == 5
     before, lines = _snapshot(toy), []
     called = []
-    monkeypatch.setattr(reproduce, "reproduce", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(runner, "reproduce", lambda *a, **k: called.append(1))
     start = time.perf_counter()
     plan = build_plan.prepare_build(["toy", "other"], progress=False, modules=MODULES,
                                     log=lines.append)
@@ -205,7 +205,7 @@ def test_prepare_computes_the_missing_then_says_one_line(toy, monkeypatch):
 
 def test_the_build_uses_every_core_unless_fa_jobs_says(toy, monkeypatch):
     seen = []
-    monkeypatch.setattr(reproduce, "reproduce",
+    monkeypatch.setattr(runner, "reproduce",
                         lambda chapters, jobs, **k: seen.append((chapters, jobs)) or ([], []))
     monkeypatch.setattr(os, "cpu_count", lambda: 7)
     monkeypatch.delenv("FA_JOBS", raising=False)
@@ -270,9 +270,9 @@ pathlib.Path(os.environ["TOY_MARKER"]).write_text(f"{time.time()} {' '.join(entr
 """
 
 SETUP = """\
-from fa_lib import reproduce
+from fa_lib import catalogue
 
-reproduce.EXPERIMENTS_PACKAGE = "toy_chapters"  # the book's chapters are toy ones
+catalogue.EXPERIMENTS_PACKAGE = "toy_chapters"  # the book's chapters are toy ones
 
 
 def setup(app):

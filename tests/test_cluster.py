@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, reproduce
+from fa_lib import cache, catalogue, runner, scheduler
 
 try:
     import distributed  # noqa: F401 - only whether it is there
@@ -57,7 +57,7 @@ def _rows(stdout: str) -> dict[tuple[str, str], str]:
     rows = {}
     for line in stdout.splitlines():
         cells = line.split()
-        if len(cells) > 4 and cells[0] in reproduce.CHAPTERS:
+        if len(cells) > 4 and cells[0] in catalogue.CHAPTERS:
             rows[cells[0], cells[1]] = cells[4]
     return rows
 
@@ -198,7 +198,7 @@ def test_a_worker_killed_mid_task_has_its_task_completed_by_the_other(toy, tmp_p
     killer.start()
     start = time.monotonic()
     try:
-        rows, failures = reproduce.reproduce(progress=False, scheduler="local:2",
+        rows, failures = runner.reproduce(progress=False, scheduler="local:2",
                                              modules={"toy": "toy_cluster.toy"})
     finally:
         killer.join()
@@ -218,8 +218,8 @@ def test_a_worker_killed_mid_task_has_its_task_completed_by_the_other(toy, tmp_p
     from toy_cluster import toy as module  # noqa: I001 - importable only in this test
 
     for label, run in module.EXPERIMENTS.items():
-        assert reproduce.is_cached(run), label
-    assert "1 worker lost" in reproduce.format_table(rows)
+        assert runner.is_cached(run), label
+    assert "1 worker lost" in runner.format_table(rows)
 
 
 @needs_dask
@@ -232,7 +232,7 @@ def test_mnist_reaches_the_workers_from_the_client(toy, capsys):
     assert not cluster._needs_mnist("toy_cluster.toy")
     assert cluster._needs_mnist("fa_lib.experiments.flexibility")
     assert not cluster._needs_mnist("fa_lib.experiments.depth")
-    rows, failures = reproduce.reproduce(progress=False, scheduler="local:1",
+    rows, failures = runner.reproduce(progress=False, scheduler="local:1",
                                          modules={"toy": "toy_cluster.with_mnist"})
     assert not failures, failures
     assert [(r.experiment, r.cached_before) for r in rows] == [("labels", "no")]
@@ -338,7 +338,7 @@ def test_a_server_that_is_not_a_dask_scheduler_is_one_error_line(tmp_path, kind)
     try:
         # The whole handshake has a hard deadline (the web server never answers it).
         start = time.monotonic()
-        with pytest.raises(reproduce.SchedulerError, match="127.0.0.1") as info:
+        with pytest.raises(scheduler.SchedulerError, match="127.0.0.1") as info:
             with cluster.connect(address, timeout=2):
                 pass
         assert time.monotonic() - start < 8
@@ -411,7 +411,7 @@ def test_tls_works_through_dask_configuration(tmp_path):
                         assert workers and all(w.startswith("tls://") for w in workers)
                         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
                     break
-                except reproduce.SchedulerError:
+                except scheduler.SchedulerError:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(1)
@@ -423,11 +423,11 @@ def test_tls_works_through_dask_configuration(tmp_path):
 
 INTERRUPTED_RUN = """
 import sys
-from fa_lib import reproduce
+from fa_lib import runner
 
-rows, failures = reproduce.reproduce(progress=False, scheduler="local:2",
-                                     modules={"toy": "toy_cluster.toy"})
-print(reproduce.format_table(rows))
+rows, failures = runner.reproduce(progress=False, scheduler="local:2",
+                                  modules={"toy": "toy_cluster.toy"})
+print(runner.format_table(rows))
 for failure in failures:
     print("FAILED:", *failure, file=sys.stderr)
 """
@@ -512,10 +512,12 @@ def test_a_worker_without_mnist_or_with_other_code_fails_clearly(tmp_path):
     code = cache.loaded_code_fingerprint()
     # Called outside a worker: no plugin brought MNIST.
     result = cluster.compute("fa_lib.experiments.flexibility", "x", {}, [], code, True)
-    assert result["outcome"][2] == "FAILED"
-    assert result["outcome"][3].startswith("MNISTUnavailableError: MNIST did not reach worker")
+    assert result["outcome"].state == "FAILED"
+    assert result["outcome"].summary.startswith(
+        "MNISTUnavailableError: MNIST did not reach worker")
     result = cluster.compute("fa_lib.experiments.depth", "x", {}, [], "0" * 64, False)
-    assert result["outcome"][2] == "FAILED" and result["outcome"][3].startswith("CodeMismatch")
+    assert result["outcome"].state == "FAILED"
+    assert result["outcome"].summary.startswith("CodeMismatch")
     assert result["entries"] == {}
 
     class Worker:

@@ -186,12 +186,15 @@ def test_shared_products_equal_the_stacked_ones(dtype, lead):
     x = rng.normal(size=(40, 9)).astype(dtype)
     w = rng.normal(size=(*lead, 9, 5)).astype(dtype)
     y = rng.normal(size=(*lead, 40, 5)).astype(dtype)
+    # Sums of 9 or 40 products of N(0, 1) numbers: in float32 the order of the sum (which
+    # BLAS kernel, how many threads) moves a sum that nearly cancels by ~1e-6 absolute.
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == "float32" else {"rtol": 1e-12}
     got, want = linalg.shared_matmul(x, w), x @ w
     assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
-    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+    np.testing.assert_allclose(got, want, **tol)
     got, want = linalg.shared_tmatmul(x, y), linalg.transpose(x) @ y
     assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
-    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12)
+    np.testing.assert_allclose(got, want, **tol)
 
 
 def test_shared_products_reject_mismatched_shapes():

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, claims, record, report, reproduce, training
+from fa_lib import cache, catalogue, claims, record, report, reproduce, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def test_headline_numbers_and_kinds():
 
 def test_the_arrays_named_in_the_issue_are_declared_angles():
     """Angles whose names the old regular expression missed (they were ``other``)."""
-    declared = reproduce.declared_kinds()
+    declared = catalogue.declared_kinds()
     named = {"persistent_error": ["dw0", "w0_limit", "w1_limit"],
              "autocorrelation": ["dw0", "linear", "nonlinear", "nonlinear_shared", "sym",
                                  "skew"],
@@ -196,8 +196,8 @@ def test_missing_claims_or_entries_are_clear_errors(toy):
 
 
 def test_cli_record_and_check_record(toy, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
-    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    monkeypatch.setattr(catalogue, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(catalogue, "EXPERIMENTS_PACKAGE", "toy_record")
     entries = sorted(p.name for p in toy.glob("*.npz"))
     path = tmp_path / "rec.json"
     assert reproduce.main(["--record", str(path)]) == 0
@@ -243,11 +243,11 @@ def test_cli_record_and_check_record(toy, tmp_path, monkeypatch, capsys):
 def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
     """--only with --record writes chapters into the record; --check-record checks them."""
     (tmp_path / "toy_record" / "toy2.py").write_text(TOY2)
-    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy", "toy2"))
-    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    monkeypatch.setattr(catalogue, "CHAPTERS", ("toy", "toy2"))
+    monkeypatch.setattr(catalogue, "EXPERIMENTS_PACKAGE", "toy_record")
     # Both are chapters of the table of contents, as the book's are: writing one must not
     # touch the other's claims, experiments or entries in the record.
-    monkeypatch.setattr(report, "toc_chapters", lambda: ["toy", "toy2"])
+    monkeypatch.setattr(catalogue, "notebooks", lambda: ["toy", "toy2"])
     claims.check("toy2", "Rates rise.", "0.8", True, "above 0.5")
     claims.save("toy2")
     from toy_record import toy2  # noqa: I001 - importable only in this test
@@ -487,8 +487,8 @@ def test_a_malformed_record_names_the_field(change, message, tmp_path):
 def test_cli_check_record_of_a_malformed_record_exits_2(path, value, expected, toy, tmp_path,
                                                          monkeypatch, capsys):
     """The issue's cases: one line on standard error and exit status 2, no traceback."""
-    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
-    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_record")
+    monkeypatch.setattr(catalogue, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(catalogue, "EXPERIMENTS_PACKAGE", "toy_record")
     file = tmp_path / "rec.json"
     assert reproduce.main(["--record", str(file)]) == 0
     rec = json.loads(file.read_text())
@@ -577,7 +577,7 @@ def test_the_committed_record_holds_the_declared_kinds():
     """Every array of the committed record is declared by the module of every chapter that
     reads it (KINDS), is of that kind, and its numbers are rounded for it and in range."""
     rec = record.load_record(ROOT / record.RECORD_PATH)
-    declared = reproduce.declared_kinds()
+    declared = catalogue.declared_kinds()
     ranges = {"angle": (0.0, 180.0), "accuracy": (0.0, 1.0), "other": (-np.inf, np.inf)}
     seen = 0
     for chapter, body in rec["chapters"].items():
@@ -619,10 +619,10 @@ def test_every_registered_claim_has_an_entry_in_the_record():
     # paper-scale ones last, so that they are the ones compared when both are saved).
     saved = {name: body for name, body in {**claims.load_all("quick"),
                                            **claims.load_all("paper")}.items()
-             if name in reproduce.CHAPTERS and name in rec["chapters"]}
+             if name in catalogue.CHAPTERS and name in rec["chapters"]}
     problems = record.unmatched_claims(rec, saved)
     assert not problems, "regenerate the record:\n" + "\n".join(problems)
-    unchecked = [c for c in rec["chapters"] if c in reproduce.CHAPTERS and c not in saved]
+    unchecked = [c for c in rec["chapters"] if c in catalogue.CHAPTERS and c not in saved]
     if not_yet or unchecked:
         pytest.skip(f"the record does not hold {not_yet or 'no chapter missing'} yet; "
                     f"no claims are saved in {cache.cache_dir()}/claims for "

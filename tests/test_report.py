@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from fa_lib import claims, report
+from fa_lib import catalogue, claims, report, sphinxext
 
 
 def payload(chapter, scale, verdicts):
@@ -88,11 +88,11 @@ def test_toc_chapters(tmp_path):
     toc = tmp_path / "_toc.yml"
     toc.write_text("root: book/intro\nchapters:\n- file: book/b\n- file: book/x\n"
                    "- file: book/report\n- file: book/a.ipynb\n")
-    assert report.toc_chapters(toc) == ["b", "a"]
-    assert report.toc_chapters(tmp_path / "missing.yml") == ["a", "b"]
+    assert catalogue.notebooks(toc) == ["b", "a"]
+    assert catalogue.notebooks(tmp_path / "missing.yml") == ["a", "b"]
     toc.write_text("- just a list\n")
     with pytest.raises(ValueError, match="mapping"):
-        report.toc_chapters(toc)
+        catalogue.notebooks(toc)
 
 
 def test_chapter_title(tmp_path):
@@ -107,9 +107,9 @@ def test_sphinx_hook_marks_report_outdated():
     class Env:
         found_docs = {"book/intro", report.REPORT_DOC}
 
-    assert report._report_always_outdated(None, Env(), set(), set(), set()) == [report.REPORT_DOC]
+    assert sphinxext.report_always_outdated(None, Env(), set(), set(), set()) == [report.REPORT_DOC]
     Env.found_docs = {"book/intro"}
-    assert report._report_always_outdated(None, Env(), set(), set(), set()) == []
+    assert sphinxext.report_always_outdated(None, Env(), set(), set(), set()) == []
 
 
 def test_claims_not_asserted_at_this_scale_have_their_own_verdict():

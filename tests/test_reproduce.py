@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, reproduce
+from fa_lib import cache, catalogue, outcome, reproduce, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEAP = "persistent_error"
@@ -61,7 +61,7 @@ def _rows(stdout: str) -> dict[tuple[str, str], str]:
     rows = {}
     for line in stdout.splitlines():
         cells = line.split()
-        if cells and cells[0] in reproduce.CHAPTERS:
+        if cells and cells[0] in catalogue.CHAPTERS:
             rows[cells[0], cells[1]] = cells[4] if len(cells) > 4 else cells[-1]
     return rows
 
@@ -79,7 +79,7 @@ def test_list_every_chapter_computes_nothing(tmp_path):
     out = _cli(tmp_path, "--scale", "quick", "--list", scale="paper")
     assert out.returncode == 0, out.stderr
     rows = _rows(out.stdout)
-    assert {c for c, _ in rows} == set(reproduce.CHAPTERS)
+    assert {c for c, _ in rows} == set(catalogue.CHAPTERS)
     assert set(rows.values()) == {"no"}
     assert ("mnist_alignment", "fig7_fa") in rows
     assert "scale quick" in out.stdout
@@ -146,7 +146,7 @@ def test_unknown_chapter_is_an_error(tmp_path):
     out = _cli(tmp_path, "--only", "depth", "no_such_chapter")
     assert out.returncode == 2
     assert "unknown chapter(s) 'no_such_chapter'" in out.stderr
-    assert all(c in out.stderr for c in reproduce.CHAPTERS)
+    assert all(c in out.stderr for c in catalogue.CHAPTERS)
     assert not any(tmp_path.iterdir())
 
 
@@ -183,15 +183,15 @@ def test_watcher_counts_and_refuses_without_replacing_anything(tmp_path, monkeyp
         return a
 
     real = cache.cached
-    assert reproduce.read_cached(run) == (False, None) and not calls
-    assert not reproduce.is_cached(run) and not calls
+    assert runner.read_cached(run) == (False, None) and not calls
+    assert not runner.is_cached(run) and not calls
     cache.cached("reproduce_test_a", {"n": 1}, compute)  # one of the two entries
-    watch = reproduce.run_watched(run)
+    watch = outcome.run_watched(run)
     assert (watch.entries, watch.computed, watch.cached_before) == (2, 1, "partial")
-    assert reproduce.is_cached(run)
-    held, value = reproduce.read_cached(run)
+    assert runner.is_cached(run)
+    held, value = runner.read_cached(run)
     assert held and value["x"].tolist() == [1.0, 2.0]
-    watch = reproduce.run_watched(run)
+    watch = outcome.run_watched(run)
     assert (watch.entries, watch.computed, watch.cached_before) == (2, 0, "yes")
     assert len(calls) == 2
     assert depth.cached is real and cache.cached is real
@@ -201,7 +201,7 @@ def test_reproduce_has_no_per_module_branches_and_no_monkeypatching():
     import inspect
 
     code = cache.code_text(inspect.getsource(reproduce))  # without docstrings and comments
-    for chapter in reproduce.CHAPTERS:
+    for chapter in catalogue.CHAPTERS:
         assert chapter not in code, chapter
     for word in ("_watching", "_WatchedCompute", "__module__", "setattr"):
         assert word not in code, word
@@ -213,20 +213,20 @@ def test_reproduce_has_no_per_module_branches_and_no_monkeypatching():
 
 
 def test_chapters_come_from_the_toc(tmp_path):
-    assert reproduce.CHAPTERS == ("persistent_error", "autocorrelation",
+    assert catalogue.CHAPTERS == ("persistent_error", "autocorrelation",
                                   "acf_weight_normalisation", "depth", "mnist_alignment",
                                   "flexibility", "feedback_rules", "deep_networks")
     toc = tmp_path / "_toc.yml"
     toc.write_text("root: book/intro\nchapters:\n  # - file: book/autocorrelation\n"
                    "  - file: book/depth\n  - file: book/report\n  - file: book/persistent_error\n")
-    assert reproduce.chapters(toc) == ("depth", "persistent_error")
-    assert set(reproduce.chapters(tmp_path / "missing.yml")) == set(reproduce.CHAPTERS)
+    assert catalogue.chapters(toc) == ("depth", "persistent_error")
+    assert set(catalogue.chapters(tmp_path / "missing.yml")) == set(catalogue.CHAPTERS)
 
 
 def test_every_module_exposes_config_and_experiments(monkeypatch):
     import importlib
 
-    for chapter in reproduce.CHAPTERS:
+    for chapter in catalogue.CHAPTERS:
         module = importlib.import_module(f"fa_lib.experiments.{chapter}")
         assert callable(module.config) and module.EXPERIMENTS, chapter
         for old in ("get_config", "settings", "chapter_config", "compute_all", "fill_cache",
@@ -250,11 +250,11 @@ def inspect_parameters(func):
 
 
 def test_format_table_total():
-    rows = [reproduce.Row("depth", "heatmap", 1.25, "no", 1.0),
-            reproduce.Row("flexibility", "fa", 3.0, "FAILED", 2.0),
-            reproduce.Row("flexibility", "bp", 0.5, "yes", 0.25)]
-    rows[1] = reproduce.Row("flexibility", "fa", 3.0, "FAILED", 2.0, "ValueError: bad input")
-    lines = reproduce.format_table(rows).splitlines()
+    rows = [runner.Row("depth", "heatmap", 1.25, "no", 1.0),
+            runner.Row("flexibility", "fa", 3.0, "FAILED", 2.0),
+            runner.Row("flexibility", "bp", 0.5, "yes", 0.25)]
+    rows[1] = runner.Row("flexibility", "fa", 3.0, "FAILED", 2.0, "ValueError: bad input")
+    lines = runner.format_table(rows).splitlines()
     assert lines[3].split() == ["flexibility", "fa", "3.0", "2.0", "FAILED", "ValueError:",
                                 "bad", "input"]
     assert lines[-1] == ("total: 4.8 s (cpu 3.2 s) for 3 experiments (1 cached before, "
@@ -324,10 +324,10 @@ def _reach(names, direct: set[str], calls: dict[str, set[str]]) -> set[str]:
 def test_registry_covers_the_notebooks_cache_entry_points(monkeypatch):
     notebooks = {p.stem for p in (ROOT / "book").glob("*.ipynb")
                  if "fa_lib.experiments" in p.read_text(encoding="utf-8")}
-    assert notebooks == set(reproduce.CHAPTERS)
-    table = reproduce.registry()
-    assert tuple(table) == reproduce.CHAPTERS
-    for chapter in reproduce.CHAPTERS:
+    assert notebooks == set(catalogue.CHAPTERS)
+    table = catalogue.registry()
+    assert tuple(table) == catalogue.CHAPTERS
+    for chapter in catalogue.CHAPTERS:
         module = sys.modules[f"fa_lib.experiments.{chapter}"]
         sites, modules = _notebook_calls(chapter)
         assert modules == {chapter}, (chapter, modules)
@@ -445,7 +445,7 @@ def toy(tmp_path, monkeypatch):
 
 
 def test_a_killed_worker_fails_only_its_experiment(toy, capsys):
-    rows, failures = reproduce.reproduce(jobs=2, progress=False,
+    rows, failures = runner.reproduce(jobs=2, progress=False,
                                          modules={"toy": "toy_chapters.toy"})
     states = {r.experiment: r.cached_before for r in rows}
     assert states == {"a": "no", "killed": "FAILED", "b": "no", "c": "no"}, rows
@@ -457,8 +457,8 @@ def test_a_killed_worker_fails_only_its_experiment(toy, capsys):
 
 
 def test_a_killed_worker_gives_a_non_zero_exit(toy, monkeypatch, capsys):
-    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
-    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_chapters")
+    monkeypatch.setattr(catalogue, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(catalogue, "EXPERIMENTS_PACKAGE", "toy_chapters")
     assert reproduce.main(["--jobs", "2", "--no-progress"]) == 1
     out = capsys.readouterr()
     assert "killed  " in out.out and "FAILED  WorkerDied" in out.out
@@ -466,7 +466,7 @@ def test_a_killed_worker_gives_a_non_zero_exit(toy, monkeypatch, capsys):
 
 
 def test_failed_rows_give_the_type_and_first_line_and_unwritten_entries_fail(toy, capsys):
-    rows, failures = reproduce.reproduce(jobs=1, progress=False,
+    rows, failures = runner.reproduce(jobs=1, progress=False,
                                          modules={"faults": "toy_chapters.faults"})
     states = {r.experiment: (r.cached_before, r.error) for r in rows}
     assert states["raises"] == ("FAILED", "ValueError: the first line")
@@ -474,7 +474,7 @@ def test_failed_rows_give_the_type_and_first_line_and_unwritten_entries_fail(toy
     assert states["unwritable"][1].startswith("CacheWriteError: 1 cache entry not written")
     assert states["d"] == ("no", "")
     assert [f[1] for f in failures] == ["raises", "unwritable"]
-    assert "FAILED  ValueError: the first line" in reproduce.format_table(rows)
+    assert "FAILED  ValueError: the first line" in runner.format_table(rows)
 
 
 @pytest.mark.parametrize("action", [["--only", CHEAP], ["--list"]])
@@ -494,21 +494,21 @@ def test_an_unwritable_cache_fails_before_computing(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(reproduce.tempfile, "mkstemp", refuse)
-    with pytest.raises(reproduce.CacheNotWritableError, match="cannot be written"):
-        reproduce.check_writable(tmp_path / "cache")
+    monkeypatch.setattr(runner.tempfile, "mkstemp", refuse)
+    with pytest.raises(runner.CacheNotWritableError, match="cannot be written"):
+        runner.check_writable(tmp_path / "cache")
 
 
 def test_too_little_free_space_is_refused_with_the_numbers(toy, monkeypatch, capsys):
     import collections
 
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(reproduce.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**17))
-    monkeypatch.setattr(reproduce, "CHAPTERS", ("toy",))
-    monkeypatch.setattr(reproduce, "EXPERIMENTS_PACKAGE", "toy_chapters")
+    monkeypatch.setattr(runner.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2**17))
+    monkeypatch.setattr(catalogue, "CHAPTERS", ("toy",))
+    monkeypatch.setattr(catalogue, "EXPERIMENTS_PACKAGE", "toy_chapters")
     assert reproduce.main(["--no-progress", "--scale", "quick"]) == 2
     err = capsys.readouterr().err
-    per = reproduce.ENTRY_BYTES["quick"] / 2**20
+    per = runner.ENTRY_BYTES["quick"] / 2**20
     assert "has 0.1 MiB free, but the 4 experiments to compute write up to about " \
            f"{4 * per:,.1f} MiB ({per:,.1f} MiB each at the quick scale)" in err, err
     assert not list(toy.glob("*.npz"))  # nothing was computed
@@ -517,16 +517,16 @@ def test_too_little_free_space_is_refused_with_the_numbers(toy, monkeypatch, cap
 def test_a_disk_that_fills_up_fails_the_probe_before_computing(toy, monkeypatch):
     import errno
 
-    real_write = reproduce.os.write
+    real_write = runner.os.write
 
     def full(fd, data):
         if len(data) > 4096:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(reproduce.os, "write", full)
-    with pytest.raises(reproduce.CacheNotWritableError, match="disk full") as info:
-        reproduce.reproduce(progress=False, modules={"toy": "toy_chapters.toy"})
+    monkeypatch.setattr(runner.os, "write", full)
+    with pytest.raises(runner.CacheNotWritableError, match="disk full") as info:
+        runner.reproduce(progress=False, modules={"toy": "toy_chapters.toy"})
     assert "ENOSPC" not in str(info.value) and "No space left" in str(info.value)
     assert not list(toy.glob("*.npz")) and not list(toy.glob(".*.tmp"))
 
@@ -574,7 +574,7 @@ def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy, reported)
     (entry,) = toy.glob("toy_a-*.npz")
     entry.write_bytes(entry.read_bytes()[:50])
     with reported("left in place"):
-        listed = reproduce.list_experiments(modules=modules)
+        listed = runner.list_experiments(modules=modules)
     assert listed[0] == ("toy", "a", False)
     assert entry.exists() and len(entry.read_bytes()) == 50
     # A run removes the stale temporary file (older than a day) and replaces the entry.
@@ -586,7 +586,7 @@ def test_list_never_deletes_a_damaged_entry_and_a_run_replaces_it(toy, reported)
     os.utime(stale, (day_ago, day_ago))
     module.EXPERIMENTS.pop("killed")
     with reported("deleted and computed again"):
-        rows, failures = reproduce.reproduce(jobs=1, progress=False, modules=modules)
+        rows, failures = runner.reproduce(jobs=1, progress=False, modules=modules)
     assert not failures and not stale.exists()
     assert len(entry.read_bytes()) > 50
 

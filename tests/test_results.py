@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, reproduce, results
+from fa_lib import cache, catalogue, results, runner
 
 TOY_A = '''
 import numpy as np
@@ -71,10 +71,10 @@ def toy(tmp_path, monkeypatch):
     monkeypatch.setenv("FA_CACHE", "on")
     monkeypatch.setenv("FA_SCALE", "quick")
     monkeypatch.delenv(results.URL_VARIABLE, raising=False)
-    monkeypatch.setattr(reproduce, "CHAPTERS", tuple(MODULES))
+    monkeypatch.setattr(catalogue, "CHAPTERS", tuple(MODULES))
     full = tmp_path / "full"
     monkeypatch.setenv("FA_CACHE_DIR", str(full))
-    rows, failures = reproduce.reproduce(progress=False, modules=MODULES)
+    rows, failures = runner.reproduce(progress=False, modules=MODULES)
     assert not failures and len(rows) == 4
     empty = tmp_path / "empty"
     monkeypatch.setenv("FA_CACHE_DIR", str(empty))
@@ -174,7 +174,7 @@ def test_round_trip_gives_identical_entries_and_a_build_that_computes_nothing(
             np.testing.assert_array_equal(got[name][key], want[name][key])
             assert got[name][key].dtype == want[name][key].dtype
     assert not [p for p in empty.iterdir() if p.name.startswith(".")]
-    rows, failures = reproduce.reproduce(progress=False, modules=MODULES)
+    rows, failures = runner.reproduce(progress=False, modules=MODULES)
     assert not failures and {r.cached_before for r in rows} == {"yes"}
     # A second fetch downloads nothing.
     again = _fetch(out, server.url)
@@ -286,7 +286,7 @@ def test_no_manifest_or_a_malformed_one_is_a_clear_error(toy, tmp_path):
 def test_the_command_line_statuses(toy, release, monkeypatch, capsys):
     _, empty = toy
     out, server = release
-    monkeypatch.setattr(reproduce, "_modules", lambda modules: dict(MODULES))
+    monkeypatch.setattr(catalogue, "module_names", lambda modules: dict(MODULES))
     args = ["fetch", "--manifest", str(out / "manifest.json"), "--no-progress"]
     assert results.main([*args, "--url", f"{server.url}/missing"]) == 2
     assert "error: quick-toy_a.tar.xz" in capsys.readouterr().err

@@ -31,6 +31,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from fa_lib import catalogue
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 README = ROOT / "README.md"
@@ -126,9 +128,8 @@ def notebook(path: Path) -> dict:
 
 def toc_notebooks() -> list[Path]:
     """The notebooks in the table of contents, plus the report page."""
-    from fa_lib import report
 
-    names = [*report.toc_chapters(ROOT / "_toc.yml"), "report"]
+    names = [*catalogue.notebooks(ROOT / "_toc.yml"), "report"]
     return [ROOT / "book" / f"{name}.ipynb" for name in names]
 
 

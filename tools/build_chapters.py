@@ -68,9 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "notebooks are not run again")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from fa_lib import report
+    from fa_lib import catalogue, report
 
-    known = [c for c in report.toc_chapters() if c != "references"]
+    known = [c for c in catalogue.notebooks() if c != "references"]
     try:
         check_chapters(args.chapters, [*known, Path(report.REPORT_DOC).name])
     except ValueError as err:
