@@ -213,6 +213,15 @@ def _lowest(*below: Mapping[str, float]) -> float:
     return float(np.nanmin(lowest)) if not np.all(np.isnan(lowest)) else float("nan")
 
 
+def _occurs(fraction: float, n: int) -> bool:
+    """Whether a fraction of ``n`` draws counts one draw at least.
+
+    ``order_fractions`` gives "between" as one minus the other two, which is a rounding
+    error away from 0 when no draw lies between.
+    """
+    return fraction * n >= 0.5
+
+
 def _below_claims(hist: Mapping[str, np.ndarray], heat: Mapping[str, np.ndarray]) -> list[Claim]:
     order = depth.order_fractions(*_angles(hist))
     below = depth.below_both(*_angles(hist))
@@ -224,7 +233,8 @@ def _below_claims(hist: Mapping[str, np.ndarray], heat: Mapping[str, np.ndarray]
             f"theta_3 above both: {100 * order['above both']:.2f}%, between: "
             f"{100 * order['between']:.2f}%, below both: {100 * order['below both']:.4f}% "
             f"of n = {below['n']} draws (theta_1, theta_2 on 0-90)",
-            order["above both"] > 0.5 and order["between"] > 0 and order["below both"] > 0,
+            order["above both"] > 0.5 and _occurs(order["between"], below["n"])
+            and _occurs(order["below both"], below["n"]),
         ),
         _claim(
             "below",
