@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from claim_checks import assert_fail, assert_hold, assert_not_computed, failing
 
 from fa_lib import claims, config, record
 from fa_lib.experiments import depth
@@ -69,17 +70,8 @@ def _results() -> verdicts.Results:
     return verdicts.Results(heat, hist)
 
 
-def _failing(r: verdicts.Results) -> set[str]:
-    key = {s: k for k, s in verdicts.STATEMENTS.items()}
-    return {key[c.statement] for c in verdicts.claims_from(r) if not c.holds}
-
-
 def test_hand_made_ensembles_that_hold():
-    chapter_claims = verdicts.claims_from(_results())
-    claims.require(chapter_claims)
-    assert [c.statement for c in chapter_claims] == list(verdicts.STATEMENTS.values())
-    assert all(c.holds for c in chapter_claims)
-    by_key = dict(zip(verdicts.STATEMENTS, chapter_claims, strict=True))
+    by_key = assert_hold(verdicts, _results())
     # no draw of the heat map beats both factors: its lowest is NaN, and said so
     assert by_key["below"].measured == (
         "8 of 64800 draws (0.0123%); lowest min(theta_1, theta_2) among them 89.25 deg "
@@ -103,14 +95,14 @@ def test_below_85_fails_the_text_but_holds_instead_above_80():
     chapter_claims = verdicts.claims_from(r)
     text85 = chapter_claims[list(verdicts.STATEMENTS).index("text85")]
     assert not text85.holds and text85.instead_holds
-    assert _failing(r) == {"text85"}
+    assert failing(verdicts, r) == {"text85"}
     claims.require(chapter_claims)  # what the chapter asserts instead holds
 
 
 def test_below_80_fails_the_text_and_what_holds_instead():
     r = _results()
     _events_at(r, 70.0)
-    assert _failing(r) == {"below", "text85"}
+    assert failing(verdicts, r) == {"below", "text85"}
     with pytest.raises(AssertionError, match="and not instead"):
         claims.require(verdicts.claims_from(r))
 
@@ -157,19 +149,12 @@ def _nonlinear_same_spread(r):
     (_nonlinear_shifts_the_mean, {"nonlin"}), (_nonlinear_same_spread, {"nonlin"}),
 ])
 def test_hand_made_ensembles_that_fail(change, fails):
-    r = _results()
-    change(r)
-    assert _failing(r) == fails
-    with pytest.raises(AssertionError, match="does not hold"):
-        claims.require(verdicts.claims_from(r))
+    assert_fail(verdicts, _results(), change, fails)
+
+
+def _nan(r):
+    r.histograms["theta3"][10] = np.nan  # order_fractions would count it as "between"
 
 
 def test_a_nan_in_the_ensembles_fails_every_claim_and_says_where():
-    r = _results()
-    r.histograms["theta3"][10] = np.nan  # order_fractions would count it as "between"
-    chapter_claims = verdicts.claims_from(r)
-    assert not any(c.holds or c.instead_holds for c in chapter_claims)
-    assert {c.measured for c in chapter_claims} == {
-        "not computed: NaN or infinite values in the results (histograms theta3: 1 of 64800)"}
-    with pytest.raises(AssertionError, match="histograms theta3: 1 of 64800"):
-        claims.require(chapter_claims)
+    assert_not_computed(verdicts, _results(), _nan, "histograms theta3: 1 of 64800")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from claim_checks import assert_fail, assert_hold, assert_not_computed
 
 from fa_lib import claims, config, record
 from fa_lib.experiments import persistent_error as pe
@@ -59,16 +60,8 @@ def _results() -> verdicts.Results:
     return verdicts.Results(sim, conditions, eigenvalues, 90 + 0.8 * _standard(1000, 1))
 
 
-def _failing(r: verdicts.Results) -> set[str]:
-    key = {s: k for k, s in verdicts.STATEMENTS.items()}
-    return {key[c.statement] for c in verdicts.claims_from(r) if not c.holds}
-
-
 def test_hand_made_results_that_hold():
-    chapter_claims = verdicts.claims_from(_results())
-    claims.require(chapter_claims)
-    assert [c.statement for c in chapter_claims] == list(verdicts.STATEMENTS.values())
-    by_key = dict(zip(verdicts.STATEMENTS, chapter_claims, strict=True))
+    by_key = assert_hold(verdicts, _results())
     assert by_key["w1"].measured == (
         "after 100 iterations W1 ∠ B^T E^T X X^T E = 1.000 deg (max 1.000, n = 3 repetitions); "
         "angle(K/2)/angle(K) = 2.00-2.00; |W1 ∠ B^T - B^T ∠ B^T M| <= 0.100 deg")
@@ -113,20 +106,12 @@ def _control_off(r):
     (_slow_mean, {"mc"}), (_control_off, {"control"}),
 ])
 def test_hand_made_results_that_fail(change, fails):
-    r = _results()
-    change(r)
-    assert _failing(r) == fails
-    with pytest.raises(AssertionError, match="does not hold"):
-        claims.require(verdicts.claims_from(r))
+    assert_fail(verdicts, _results(), change, fails)
+
+
+def _nan(r):
+    r.conditions[2]["w1_bt"][3] = np.nan
 
 
 def test_a_nan_in_the_results_fails_every_claim_and_says_where():
-    r = _results()
-    r.conditions[2]["w1_bt"][3] = np.nan
-    chapter_claims = verdicts.claims_from(r)
-    assert len(chapter_claims) == len(verdicts.STATEMENTS)
-    assert not any(c.holds for c in chapter_claims)
-    assert {c.measured for c in chapter_claims} == {
-        "not computed: NaN or infinite values in the results (cond2 w1_bt: 1 of 200)"}
-    with pytest.raises(AssertionError, match="cond2 w1_bt: 1 of 200"):
-        claims.require(chapter_claims)
+    assert_not_computed(verdicts, _results(), _nan, "cond2 w1_bt: 1 of 200")
