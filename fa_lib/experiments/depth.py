@@ -73,32 +73,6 @@ PAPER = DepthConfig(n_heatmap=500_000, n_hist=1_000_000)
 QUICK = DepthConfig(n_heatmap=40_000, n_hist=100_000)
 """Quick scale: every asserted effect still shows (about 30 draws per heat-map bin)."""
 
-THRESHOLDS = {
-    "below_both_fraction": 1e-3,
-    "below_both_lowest": 80.0,
-    "edge_rms": 3.0,
-    "edge_r": 0.99,
-    "middle_mean_dev": 0.5,
-    "middle_bin_dev": 5.0,
-    "middle_q99": 10.0,
-    "nonlin_mean_margin": 0.5,
-    "nonlin_sd_ratio": 1.2,
-}
-"""Pass criteria of the chapter's claim checks (degrees unless a ratio or a fraction).
-
-- ``below_both_*``: ``theta_3 < min(theta_1, theta_2)`` in fewer than 0.1% of the
-  draws, and only when both angles exceed 80 degrees (the authors' code's band).
-- ``edge_*``: for ``theta_1`` within 5 degrees of 0 (180), ``theta_3`` deviates
-  from ``theta_2`` (``180 - theta_2``) by an RMS below 3 degrees, with correlation
-  above 0.99.
-- ``middle_*``: for ``theta_1`` within 5 degrees of 90, the mean ``theta_3`` lies
-  within 0.5 degrees of 90, the mean in every 5-degree ``theta_2`` bin within 5
-  degrees of 90, and 99% of the draws within 10 degrees of 90.
-- ``nonlin_*``: in every histogram band the 99% CI of the mean paired difference
-  ``theta_3 - theta_3^nonlin`` lies within +-0.5 degrees, while the pooled
-  within-bin SD of the heat map and the SD in the 80-90 band grow by more than 20%.
-"""
-
 
 def config() -> DepthConfig:
     """Return the configuration for the scale selected by ``FA_SCALE`` (read now)."""

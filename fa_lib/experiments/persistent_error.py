@@ -148,29 +148,6 @@ QUICK = PersistentErrorConfig(
 """Quick scale: every asserted effect still shows (differences are tens of SEMs)."""
 
 
-THRESHOLDS: Mapping[str, float] = {
-    # open-loop simulation (Supp. Note 2)
-    "sim_w1_final": 3.0,  # max over repetitions of the final W_1 ∠ B^T M, degrees
-    "sim_w0_final": 5.0,  # max over repetitions of the final W_0 ∠ X^T E B, degrees
-    "rate_lo": 1.7,  # angle(K/2) / angle(K): 2 for a 1/k approach
-    "rate_hi": 2.3,
-    "asym_gap": 0.5,  # |final W_1 ∠ B^T - B^T ∠ B^T M|, degrees
-    # Fig. 1B: "more / less alignment" = mean difference of at least this many SEMs
-    "min_t": 10.0,
-    # Cond. 2 vs 5: equivalence margin for "same mean" (99% CI of the difference)
-    "nh_margin": 0.5,
-    # Cond. 5 vs 2: lower 99% bound of the SD ratio for "narrower histogram"
-    "sd_ratio_min": 1.5,
-    # Monte Carlo of E[M] = n_b n_i I: fitted log-log slope within -1/2 +- this
-    "mc_slope_tol": 0.12,
-    # Supp. Note 3 control: |mean - 90| and the SD band around the paper's 0.82 degrees
-    "control_mean_margin": 0.2,
-    "control_sd_lo": 0.74,
-    "control_sd_hi": 0.90,
-}
-"""Criteria of the chapter's claim checks (degrees unless stated), in one place."""
-
-
 def config() -> PersistentErrorConfig:
     """Return the configuration of the scale selected by ``FA_SCALE`` (read now)."""
     return pick(paper=PAPER, quick=QUICK)
