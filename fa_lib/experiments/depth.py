@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fa_lib import _checks, activations, ensembles, linalg
+from fa_lib import _checks, activations, ensembles, linalg, stats
 from fa_lib.cache import cached
 from fa_lib.config import pick
 
@@ -546,8 +546,6 @@ def middle_slice(
         ``theta_3`` in each ``theta_2`` bin of ``bin_width`` degrees (NaN if empty);
         ``max_bin_dev``: the largest ``|bin mean - 90|``.
     """
-    from fa_lib import stats
-
     t1, t2, t3 = (np.asarray(a, dtype=float) for a in (theta1, theta2, theta3))
     _checks.same_shape(("theta1", "theta2", "theta3"), t1, t2, t3)
     sel = np.abs(t1 - 90.0) < width
@@ -589,8 +587,6 @@ def band_table(hist: Mapping[str, np.ndarray], bands: Mapping[str, Band] = BANDS
         One row per band, indexed by the band's label.
     """
     import pandas as pd
-
-    from fa_lib import stats
 
     t1, t2 = np.asarray(hist["theta1"]), np.asarray(hist["theta2"])
     lin = np.asarray(hist["theta3"], dtype=float)
