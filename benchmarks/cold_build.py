@@ -77,7 +77,7 @@ def summarise(record: Mapping, training_runs: Mapping[str, Mapping]) -> dict:
     if record.get("failures"):
         raise ValueError(f"the run had failures: {record['failures']}; a cold build "
                          "must compute every experiment.")
-    from fa_lib.reproduce import CHAPTERS
+    from fa_lib.catalogue import CHAPTERS
 
     if sorted({r["chapter"] for r in record["rows"]}) != sorted(CHAPTERS):
         raise ValueError("the record does not cover every chapter (run reproduce without "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import cold_build
-from fa_lib.reproduce import CHAPTERS
+from fa_lib.catalogue import CHAPTERS
 
 RUNS = {"flexibility_s3": {"per_run": {"s3_a": 300.0, "s3_b": 320.0}},
         "mnist_alignment": {"per_run": {}}}
