@@ -5,8 +5,10 @@
 :func:`values` computes the numbers and sentences that the chapter's text quotes. The
 criteria are the small functions below, of per-repetition values. A NaN (a run that
 diverged, an angle without a value) supports no claim: a criterion of values with a
-NaN is false, and the comparisons and t-tests (:func:`m.compare`, :func:`m.window_test`)
+NaN is false, and the comparisons and t-tests (``m.compare``, ``m.window_test``)
 refuse a NaN with a ValueError that names it.
+
+``m`` is :mod:`fa_lib.experiments.mnist_alignment` throughout.
 
 Claims whose effect needs the paper's training length (thousands of iterations) are
 asserted only when the scale says so (``SCALE["long_effects"]``); at the quick scale
@@ -46,7 +48,7 @@ THRESHOLDS = {
 }
 """The margins of the chapter's criteria (degrees, %, or ACF / ACF(0)). The drop that
 makes an epoch a collapse of the test accuracy, which the BP claim reports, is the
-experiments module's (``m.THRESHOLDS["collapse"]``, used by :func:`m.collapses`)."""
+experiments module's (``m.THRESHOLDS["collapse"]``, used by ``m.collapses``)."""
 
 LONG_ASSERTED: bool = S["long_effects"]
 """Whether the claims whose effect needs the paper's training length are asserted."""
@@ -121,7 +123,7 @@ def periodic(at: np.ndarray, off: np.ndarray) -> bool:
     ----------
     at, off : ndarray, shape (layers,)
         Mean correlogram at the non-zero multiples of the period and at the other lags
-        (:func:`m.periodic_peaks`).
+        (``m.periodic_peaks``).
     """
     return bool(np.all(at > THRESHOLDS["acf_peak"])
                 and np.all(np.abs(off) < THRESHOLDS["acf_off_ratio"] * at))
@@ -145,7 +147,7 @@ def aligned_all_along(first: TTest, last: TTest) -> bool:
 def severely_reduced(acc: np.ndarray, reference: np.ndarray) -> bool:
     """Whether ``acc`` is below ``reference`` in every repetition, and far below on average.
 
-    Paired by repetition (:func:`m.compare`); on average: the means over all the
+    Paired by repetition (``m.compare``); on average: the means over all the
     repetitions of each differ by more than ``severe_drop`` percentage points.
     """
     return (m.compare(acc, reference).a_below_b_always
@@ -180,7 +182,7 @@ def _fig7(runs: Mapping[str, Mapping[str, np.ndarray]]
 
 
 def _peaks(res: Mapping[str, np.ndarray], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`m.periodic_peaks` of the correlograms of ``key`` (Fig. 7A, B)."""
+    """``m.periodic_peaks`` of the correlograms of ``key`` (Fig. 7A, B)."""
     lags, correlogram = m.correlograms(res, key, acf_max_lag(res["w_bt"].shape[0]))
     return m.periodic_peaks(lags, correlogram, S["n_batches"])
 
