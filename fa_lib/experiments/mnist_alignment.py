@@ -68,10 +68,12 @@ n-hot codes with n = width // 10); every other setting is the baseline's.
 (thousands of iterations) are asserted; at quick scale they are recorded only."""
 
 THRESHOLDS = {
+    "learned_accuracy": 50.0,  # % final test accuracy: below, a run "does not learn" (chance 10)
     "collapse": 5.0,  # percentage points below a repetition's best earlier test accuracy
 }
-"""The margin of :func:`collapses` (percentage points); the margins of the chapter's
-claims are beside them, in :mod:`fa_lib.verdicts.mnist_alignment`."""
+"""The margins that computations use: :func:`collapses`, and the chapters feedback_rules and
+deep_networks (whether a run learns). The other margins of the chapter's claims are
+beside them, in :mod:`fa_lib.verdicts.mnist_alignment`."""
 
 
 def _base(s2: bool = False, *, method: str = "fa", eta: float = FA_ETA,

@@ -40,7 +40,8 @@ S = m.SCALE
 THRESHOLDS = {
     "aligned_sems": 3.0,  # "aligned": the mean angle is below 90 degrees by more than this many SEM
     "no_alignment_floor": 88.0,  # "not aligned": the mean angle is above this (degrees)
-    "learned_accuracy": 50.0,  # % final test accuracy: below, a run "does not learn" (chance 10)
+    "learned_accuracy": m.THRESHOLDS["learned_accuracy"],  # % final test accuracy: below, a
+    # run "does not learn" (chance: 10); the experiments module's, which other chapters use
     "silent_output": 0.9,  # fraction of output units silent (Z_d <= 0): the network is stuck
     "acf_peak": 0.5,  # normalised ACF of delta at multiples of the epoch: "considerable"
     "acf_off_ratio": 0.25,  # ... and its mean at the other lags below this fraction of the peaks
@@ -48,7 +49,7 @@ THRESHOLDS = {
 }
 """The margins of the chapter's criteria (degrees, %, or ACF / ACF(0)). The drop that
 makes an epoch a collapse of the test accuracy, which the BP claim reports, is the
-experiments module's (``m.THRESHOLDS["collapse"]``, used by ``m.collapses``)."""
+experiments module's too (``m.THRESHOLDS["collapse"]``, used by ``m.collapses``)."""
 
 LONG_ASSERTED: bool = S["long_effects"]
 """Whether the claims whose effect needs the paper's training length are asserted."""
