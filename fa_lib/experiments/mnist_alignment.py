@@ -3,7 +3,8 @@
 Every run of the chapter is one :class:`fa_lib.training.TrainConfig`, listed
 here once, at the paper's scale and at the quick scale; :func:`results` runs it
 through the results cache. The summaries (final angles, final accuracies) are
-computed here too, so the chapter only draws and checks.
+computed here too, so the chapter only draws; its claims are checked in
+:mod:`fa_lib.verdicts.mnist_alignment`.
 
 Settings (see the chapter's "Paper vs this book" box): the authors' learning
 rates (FA 0.0005, BP 0.0004) are the primary setting, the text's eta = 0.005 a
@@ -67,16 +68,12 @@ n-hot codes with n = width // 10); every other setting is the baseline's.
 (thousands of iterations) are asserted; at quick scale they are recorded only."""
 
 THRESHOLDS = {
-    "aligned_sems": 3.0,  # "aligned": the mean angle is below 90 degrees by more than this many SEM
-    "no_alignment_floor": 88.0,  # "not aligned": the mean angle is above this (degrees)
     "learned_accuracy": 50.0,  # % final test accuracy: below, a run "does not learn" (chance 10)
-    "silent_output": 0.9,  # fraction of output units silent (Z_d <= 0): the network is stuck
-    "acf_peak": 0.5,  # normalised ACF of delta at multiples of the epoch: "considerable"
-    "acf_off_ratio": 0.25,  # ... and its mean at the other lags below this fraction of the peaks
-    "severe_drop": 10.0,  # percentage points of test accuracy: "severely reduced"
     "collapse": 5.0,  # percentage points below a repetition's best earlier test accuracy
 }
-"""The margins of the chapter's checks (degrees, %, or ACF / ACF(0))."""
+"""The margins that computations use: :func:`collapses`, and the chapters feedback_rules and
+deep_networks (whether a run learns). The other margins of the chapter's claims are
+beside them, in :mod:`fa_lib.verdicts.mnist_alignment`."""
 
 
 def _base(s2: bool = False, *, method: str = "fa", eta: float = FA_ETA,
