@@ -114,3 +114,13 @@ def test_no_fa_lib_import_inside_a_function_but_for_optional_dependencies():
         if inner - OPTIONAL:
             hidden[_module_name(path)] = sorted(inner - OPTIONAL)
     assert not hidden, f"fa_lib modules imported inside functions: {hidden}"
+
+
+def test_every_subpackage_is_installed():
+    """A non-editable install (Colab's pinned release) must hold every package of fa_lib."""
+    import tomllib
+
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    packages = {_module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert packages == listed, f"pyproject.toml lists {sorted(listed)}; fa_lib: {sorted(packages)}"
