@@ -73,9 +73,10 @@ def test_trend_criterion():
     falling = np.array([90.0, 80.0, 70.0])[:, None] + rng.normal(0, 0.5, (3, 10))
     assert v.trend_holds(m.trend(falling, betas))
     assert not v.trend_holds(m.trend(falling[::-1], betas))
-    bump = falling.copy()
-    bump[2] += 15  # a rise at the last step
-    assert not v.trend_holds(m.trend(bump, betas))
+    # A strong falling trend with one clear rise (the last step) does not count.
+    bump = np.array([90.0, 80.0, 70.0, 60.0, 50.0, 55.0])[:, None] + rng.normal(0, 0.5, (6, 10))
+    t_bump = m.trend(bump, np.linspace(0.0, 1.0, 6))
+    assert t_bump.rho < v.THRESHOLDS["rho"] and not v.trend_holds(t_bump)
     t = m.trend(falling, betas)
     assert not v.trend_holds(m.Trend(t.means, t.sems, t.steps, t.step_sems, NAN, NAN))
 
