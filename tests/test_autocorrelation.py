@@ -150,17 +150,3 @@ def test_band_and_final_angles():
     with pytest.raises(ValueError):
         ac.band(np.zeros(3))
 
-
-def test_criteria():
-    x = np.random.default_rng(0).normal(90, 1, 400)
-    t = stats.ttest_1samp(np.append(x, np.nan), 90.0, finite_only=True)
-    assert t.n == 400 and ac.no_alignment(t, 0.5) and not ac.aligned(t)
-    t2 = stats.ttest_1samp(x - 5, 90.0)
-    assert ac.aligned(t2) and not ac.no_alignment(t2, 0.5)
-    with pytest.raises(ValueError):
-        ac.no_alignment(t, 0)
-    assert ac.no_evidence_of_alignment(stats.ttest_1samp(x + 1, 90.0), 5)
-    assert not ac.no_evidence_of_alignment(t2, 5)
-    assert not ac.no_evidence_of_alignment(stats.ttest_1samp(x + 6, 90.0), 5)
-    with pytest.raises(ValueError):
-        ac.no_evidence_of_alignment(t, -1)

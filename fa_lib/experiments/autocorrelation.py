@@ -616,7 +616,7 @@ def final_summary(
 
 
 # ---------------------------------------------------------------------------
-# Summaries and the criteria of the claims
+# Summaries
 # ---------------------------------------------------------------------------
 
 
@@ -635,39 +635,6 @@ def final_angles(out: Mapping[str, np.ndarray], smooth: int) -> dict[str, np.nda
         "w1_bt": np.asarray(out["w1_bt"])[-1],
         "dw0": nan_moving_average(np.asarray(out["dw0"]), smooth)[-1],
     }
-
-
-def no_alignment(test: stats.TTest, margin: float, target: float = 90.0) -> bool:
-    """Equivalence criterion for "no alignment": the 99% CI lies inside ``target ± margin``."""
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0; got {margin!r}.")
-    return bool(target - margin < test.ci99[0] and test.ci99[1] < target + margin)
-
-
-def aligned(test: stats.TTest, n_sem: float = 10.0, target: float = 90.0) -> bool:
-    """Criterion for "alignment": the mean lies below ``target`` by more than ``n_sem`` SEMs."""
-    return bool(test.mean + n_sem * test.sem < target)
-
-
-FIG2_MARGIN = 0.5
-"""Degrees: "no alignment" in Fig. 2 means the 99% CI of the mean lies in 90 ± 0.5."""
-
-def no_evidence_of_alignment(test: stats.TTest, margin: float, target: float = 90.0) -> bool:
-    """Criterion for "no alignment" with few repetitions (Fig. 3).
-
-    The 99% CI of the mean reaches ``target`` (its upper end is at least ``target``:
-    no evidence of a mean below it) and ``|mean - target| < margin``.
-    """
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0; got {margin!r}.")
-    return bool(test.ci99[1] >= target and abs(test.mean - target) < margin)
-
-
-FIG3_MARGIN = 5.0
-"""Degrees: "no alignment" of ``W_1`` in Fig. 3 (:func:`no_evidence_of_alignment`)."""
-
-FIG3_DW0_MARGIN = 10.0
-"""Degrees: "no alignment" of ``dW_0`` in case 2 of Fig. 3 means a final mean within 90 ± 10."""
 
 
 EXPERIMENTS: dict[str, Callable[[], object]] = {
