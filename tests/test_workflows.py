@@ -469,6 +469,24 @@ def test_colab_cell_is_short_and_installs_a_pinned_release():
     )
 
 
+def test_the_published_results_are_those_of_the_release_the_colab_cells_install():
+    """The committed manifests (results/<scale>_manifest.json) are of fa_lib.__version__.
+
+    The Colab cells install the tag v<version> (above), the release workflow checks that
+    the tag is v<version> and uploads the archives of the committed paper manifest, so
+    the three agree: a reader's set-up cell fetches the results of the code it installed.
+    """
+    from fa_lib import results
+
+    for path in sorted(results.MANIFEST_DIR.glob("*_manifest.json")):
+        manifest = results.load_manifest(path)
+        assert f"v{manifest['version']}" == colab_ref(), (
+            f"{path.name} is of version {manifest['version']}, the Colab cells install "
+            f"{colab_ref()}: pack the results again (README, 'Making a release')")
+        assert manifest["base_url"].endswith(f"/releases/download/{colab_ref()}"), (
+            f"{path.name}: its archives must be published with the release {colab_ref()}")
+
+
 def run_colab_cell(tmp_path: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the Colab cell as a script (magics as calls to a stub that prints them)."""
     cell = next(iter(colab_cells().values()))
