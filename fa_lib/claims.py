@@ -100,29 +100,6 @@ def verdict(holds: bool, asserted: bool = True) -> str:
     return REPRODUCED if holds else NOT_REPRODUCED
 
 
-_RECORDED: dict[str, list[Claim]] = {}
-
-
-def check(
-    chapter: str,
-    statement: str,
-    measured: str,
-    holds: bool,
-    criterion: str = "",
-    asserted: bool = True,
-) -> Claim:
-    """Record a claim with its measurement and verdict, and return it.
-
-    Re-checking the same statement (re-running a cell) replaces the old entry.
-    ``asserted=False`` records a claim that this scale does not assert (see
-    :class:`Claim`).
-    """
-    claim = Claim(chapter, statement, measured, bool(holds), criterion, bool(asserted))
-    entries = [c for c in _RECORDED.setdefault(chapter, []) if c.statement != statement]
-    _RECORDED[chapter] = [*entries, claim]
-    return claim
-
-
 def require(chapter_claims: Sequence[Claim]) -> None:
     """Assert a chapter's claims: each asserted claim holds, or its ``instead`` holds.
 
@@ -150,16 +127,14 @@ def require(chapter_claims: Sequence[Claim]) -> None:
             + (f" (and not instead: {c.instead})" if c.instead else "") for c in failed))
 
 
-def table(chapter: str | Sequence[Claim]) -> pd.DataFrame:
-    """The "Reproduced?" table: claim, measured, criterion, verdict.
+def table(chapter_claims: Sequence[Claim]) -> pd.DataFrame:
+    """The "Reproduced?" table of a chapter's claims: claim, measured, criterion, verdict.
 
     Parameters
     ----------
-    chapter : str or sequence of Claim
-        The claims themselves, or a chapter's name (the claims recorded with
-        :func:`check`).
+    chapter_claims : sequence of Claim
     """
-    rows = _RECORDED.get(chapter, []) if isinstance(chapter, str) else list(chapter)
+    rows = list(chapter_claims)
     return pd.DataFrame(
         [(c.statement, c.measured, c.criterion, c.verdict) for c in rows],
         columns=["claim", "measured", "criterion", "verdict"],
@@ -175,14 +150,13 @@ def claims_dir(scale: str | None = None) -> Path:
     return Path(cache.cache_dir()) / "claims" / (config.scale() if scale is None else scale)
 
 
-def save(chapter: str, chapter_claims: Sequence[Claim] | None = None) -> Path:
+def save(chapter: str, chapter_claims: Sequence[Claim]) -> Path:
     """Write the chapter's claims (and the scale they were measured at) as JSON for the report.
 
     Parameters
     ----------
     chapter : str
-    chapter_claims : sequence of Claim, optional
-        Default: the claims recorded with :func:`check`.
+    chapter_claims : sequence of Claim
 
     Returns
     -------
@@ -190,7 +164,7 @@ def save(chapter: str, chapter_claims: Sequence[Claim] | None = None) -> Path:
     """
     path = claims_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = _RECORDED.get(chapter, []) if chapter_claims is None else list(chapter_claims)
+    rows = list(chapter_claims)
     payload = {
         "chapter": chapter,
         "scale": config.scale(),

@@ -295,17 +295,14 @@ def _computed_claims(chapters: Sequence[str], scale: str,
 
     The claims of a chapter are those of its verdicts module (``claims()``,
     :mod:`fa_lib.verdicts`), called under a refusing observer: the results it needs
-    must all be cached. A chapter without a verdicts module falls back to the claims its
-    notebook saved (while chapters move to claims as code).
+    must all be cached. No build is needed.
     """
     out: dict[str, list[dict[str, Any]]] = {}
-    saved: dict[str, Any] | None = None
     for chapter in chapters:
-        name = (verdict_modules or {}).get(chapter, verdicts.module_name(chapter))
+        name = (verdict_modules or {}).get(chapter) or verdicts.module_name(chapter)
         if importlib.util.find_spec(name) is None:
-            saved = claims.load_all() if saved is None else saved
-            out[chapter] = _saved_claims(chapter, saved, scale)
-            continue
+            raise RecordError(f"chapter {chapter!r} has no verdicts module {name} (its "
+                              "claims()); see fa_lib/verdicts/__init__.py.")
         module = importlib.import_module(name)
         try:
             with cache.observe(refuse=True):
@@ -317,22 +314,6 @@ def _computed_claims(chapters: Sequence[str], scale: str,
                 f"run `python -m fa_lib reproduce --scale {scale} --only {chapter}` first."
             ) from None
     return out
-
-
-def _saved_claims(chapter: str, saved: Mapping[str, Any], scale: str) -> list[dict[str, Any]]:
-    """The claims a chapter's notebook saved (chapters without a verdicts module)."""
-    if chapter not in saved:
-        raise RecordError(
-            f"chapter {chapter!r} has no verdicts module and no saved claims at the {scale} "
-            f"scale (in {claims.claims_dir()}); build the book at this scale first "
-            f"(FA_SCALE={scale} jupyter-book build .) with this results cache.")
-    if saved[chapter]["scale"] != scale:
-        raise RecordError(f"the saved claims of chapter {chapter!r} were measured at the "
-                          f"{saved[chapter]['scale']} scale, not {scale}.")
-    entries = claims.saved_claims(chapter, saved[chapter])
-    return [_claim_row(claims.Claim(chapter, e["statement"], e["measured"], e["holds"],
-                                    e["criterion"], e.get("asserted", True)))
-            for e in entries]
 
 
 def collect(chapters: Sequence[str] | None = None,

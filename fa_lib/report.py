@@ -1,8 +1,8 @@
 """The reproduction report: every chapter's checked claims, gathered in one overview.
 
-Nothing of the paper is computed here. Each chapter records its claims with
-:func:`fa_lib.claims.check` and saves them with :func:`fa_lib.claims.save` as
-JSON under ``<results cache>/claims/``. :func:`build_report` reads those files
+Nothing of the paper is computed here. Each chapter's notebook computes its claims
+(``fa_lib.verdicts.<chapter>.claims()``) and saves them with :func:`fa_lib.claims.save`
+as JSON under ``<results cache>/claims/``. :func:`build_report` reads those files
 and counts the verdicts per chapter and overall, against the chapters listed in
 the book's table of contents (``_toc.yml``), so that a chapter that has not been
 run with this results cache is reported as missing instead of silently left out,

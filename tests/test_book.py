@@ -117,6 +117,19 @@ def test_visible_code_is_short_and_free_of_plumbing():
     assert not plumbing, f"visible cells that register claims: {plumbing}"
 
 
+def test_claims_are_code_not_notebook_cells():
+    """No notebook registers claims itself: they come from fa_lib.verdicts.<chapter>."""
+    from pathlib import Path
+
+    from fa_lib import catalogue, verdicts
+
+    book = Path(__file__).resolve().parents[1] / "book"
+    checking = [p.name for p in sorted(book.glob("*.ipynb"))
+                if "claims.check(" in p.read_text(encoding="utf-8")]
+    assert not checking, f"notebooks that check claims themselves: {checking}"
+    assert [c for c in catalogue.CHAPTERS if not verdicts.has_claims(c)] == []
+
+
 def test_notebooks_are_valid_nbformat_with_cell_ids():
     # nbformat 4.5 gives every cell an id; a cell without one is a warning now and
     # "will become a hard error in future nbformat versions".

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, catalogue, claims, record, report, reproduce, training
+from fa_lib import cache, catalogue, claims, record, report, reproduce, training, verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,6 +72,28 @@ EXPERIMENTS = {"rates": rates}
 '''
 
 
+TOY_VERDICTS = '''
+from fa_lib.claims import Claim
+from toy_record import toy
+
+
+def claims():
+    w = toy.angles()["w_bt"][-1]
+    return [Claim("toy", "Angles fall.", f"{float(w[0, 0]):.0f} deg", bool(w[0, 0] < 45),
+                  "below 45"),
+            Claim("toy", "Accuracy rises.", "0.85", False, "above 0.9"),
+            Claim("toy", "Needs the paper's sizes.", "n/a", True, "x", asserted=False)]
+'''
+
+TOY2_VERDICTS = '''
+from fa_lib.claims import Claim
+
+
+def claims():
+    return [Claim("toy2", "Rates rise.", "0.8", True, "above 0.5")]
+'''
+
+
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """A toy chapter module ``toy_record.toy``, a private cache, and the chapter's claims."""
@@ -86,11 +108,9 @@ def toy(tmp_path, monkeypatch):
     monkeypatch.setenv("FA_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("FA_CACHE", "on")
     monkeypatch.setenv("FA_SCALE", "quick")
-    monkeypatch.setattr(claims, "_RECORDED", {})
-    claims.check("toy", "Angles fall.", "10 deg", True, "below 45")
-    claims.check("toy", "Accuracy rises.", "0.85", False, "above 0.9")
-    claims.check("toy", "Needs the paper's sizes.", "n/a", True, "x", asserted=False)
-    claims.save("toy")
+    (package / "toy_verdicts.py").write_text(TOY_VERDICTS)
+    (package / "toy2_verdicts.py").write_text(TOY2_VERDICTS)
+    monkeypatch.setattr(verdicts, "module_name", lambda chapter: f"toy_record.{chapter}_verdicts")
     from toy_record import toy as module  # noqa: I001 - importable only in this test
 
     module.both()  # fill the cache
@@ -184,10 +204,11 @@ def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
 
 
 def test_missing_claims_or_entries_are_clear_errors(toy):
-    (toy / "claims" / "quick" / "toy.json").unlink()
-    with pytest.raises(record.RecordError, match=r"toy.*FA_SCALE=quick jupyter-book build"):
+    verdicts_file = toy.parent / "toy_record" / "toy_verdicts.py"
+    verdicts_file.rename(verdicts_file.with_suffix(".txt"))
+    with pytest.raises(record.RecordError, match=r"chapter 'toy' has no verdicts module"):
         record.build_record(modules=MODULES)
-    claims.save("toy")
+    verdicts_file.with_suffix(".txt").rename(verdicts_file)
     for entry in toy.glob("toy_other-*.npz"):
         entry.unlink()
     with pytest.raises(record.RecordError, match=r"toy: both.*reproduce --scale quick"):
@@ -226,9 +247,11 @@ def test_cli_record_and_check_record(toy, tmp_path, monkeypatch, capsys):
     assert reproduce.main(["--check-record", str(path)]) == 2
     assert "--scale paper" in capsys.readouterr().err
 
-    (toy / "claims" / "quick" / "toy.json").unlink()
+    for entry in toy.glob("toy_angles-*.npz"):
+        entry.unlink()
+    entries = sorted(p.name for p in toy.glob("*.npz"))
     assert reproduce.main(["--record", str(tmp_path / "new.json")]) == 2
-    assert "build the book at this scale first" in capsys.readouterr().err
+    assert "not in the results cache" in capsys.readouterr().err
     assert not (tmp_path / "new.json").exists()  # nothing partial written
     assert sorted(p.name for p in toy.glob("*.npz")) == entries  # nothing computed
 
@@ -248,8 +271,6 @@ def test_cli_records_chapter_by_chapter(toy, tmp_path, monkeypatch, capsys):
     # Both are chapters of the table of contents, as the book's are: writing one must not
     # touch the other's claims, experiments or entries in the record.
     monkeypatch.setattr(catalogue, "notebooks", lambda: ["toy", "toy2"])
-    claims.check("toy2", "Rates rise.", "0.8", True, "above 0.5")
-    claims.save("toy2")
     from toy_record import toy2  # noqa: I001 - importable only in this test
 
     toy2.rates()
@@ -308,9 +329,7 @@ def claims():
 
 def test_the_record_computes_claims_from_the_cache_without_a_build(toy, monkeypatch):
     (toy.parent / "toy_record" / "verdicts.py").write_text(VERDICTS)
-    monkeypatch.setattr(claims, "_RECORDED", {})
-    for saved in claims.claims_dir().glob("*.json"):  # no notebook ran
-        saved.unlink()
+    assert not claims.claims_dir().exists()  # no notebook ran, no claims were saved
     rec = record.build_record(modules=MODULES, verdict_modules={"toy": "toy_record.verdicts"})
     assert rec["chapters"]["toy"]["claims"] == [
         {"statement": "Angles fall.", "measured": "10 deg", "criterion": "below 45",
@@ -607,14 +626,13 @@ def test_every_registered_claim_has_an_entry_in_the_record():
     # Every chapter whose notebook registers claims has claims in the record, or the
     # record says that it does not hold that chapter yet (a record made chapter by chapter).
     not_yet = []
-    for notebook in sorted((ROOT / "book").glob("*.ipynb")):
-        if "claims.check(" in notebook.read_text(encoding="utf-8"):
-            if notebook.stem in rec.get("missing_chapters", []):
-                assert notebook.stem not in rec["chapters"] and not rec["complete"]
-                not_yet.append(notebook.stem)
-                continue
-            assert rec["chapters"].get(notebook.stem, {}).get("claims"), (
-                f"the record has no claims of {notebook.stem}; regenerate it")
+    for chapter in catalogue.CHAPTERS:
+        if chapter in rec.get("missing_chapters", []):
+            assert chapter not in rec["chapters"] and not rec["complete"]
+            not_yet.append(chapter)
+            continue
+        assert rec["chapters"].get(chapter, {}).get("claims"), (
+            f"the record has no claims of {chapter}; regenerate it")
     # Statements do not depend on the scale: claims saved at any scale are compared (the
     # paper-scale ones last, so that they are the ones compared when both are saved).
     saved = {name: body for name, body in {**claims.load_all("quick"),

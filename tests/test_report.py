@@ -73,8 +73,7 @@ def test_bad_input():
 def test_reads_saved_claims(tmp_path, monkeypatch):
     monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("FA_SCALE", "quick")
-    claims.check("ch_test", "s", "m", True, "c")
-    path = claims.save("ch_test")
+    path = claims.save("ch_test", [claims.Claim("ch_test", "s", "m", True, "c")])
     assert json.loads(path.read_text())["scale"] == "quick"
     rep = report.build_report(chapters=["ch_test", "other"])
     assert rep.n_checked == 1 and rep.missing == ("other",)
@@ -113,10 +112,11 @@ def test_sphinx_hook_marks_report_outdated():
 
 
 def test_claims_not_asserted_at_this_scale_have_their_own_verdict():
-    c = claims.check("t_scale", "needs long runs", "m", holds=False, asserted=False)
+    c = claims.Claim("t_scale", "needs long runs", "m", holds=False, asserted=False)
     assert c.verdict == claims.NOT_CHECKED == "not checked at this scale"
-    assert claims.check("t_scale", "x", "m", holds=True).verdict == claims.REPRODUCED
-    assert claims.table("t_scale")["verdict"].tolist() == [claims.NOT_CHECKED, claims.REPRODUCED]
+    d = claims.Claim("t_scale", "x", "m", holds=True)
+    assert d.verdict == claims.REPRODUCED
+    assert claims.table([c, d])["verdict"].tolist() == [claims.NOT_CHECKED, claims.REPRODUCED]
     saved = {"a": payload("a", "quick", [True, False, True])}
     saved["a"]["claims"][1]["asserted"] = False
     saved["a"]["claims"][2]["asserted"] = False

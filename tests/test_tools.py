@@ -1,4 +1,5 @@
-"""Tests of the maintenance tools in tools/ (re-filing cached runs, comparing two caches)."""
+"""Tests of the maintenance tools in tools/ (re-filing cached runs, comparing two caches,
+checking a release)."""
 
 from __future__ import annotations
 
@@ -65,24 +66,6 @@ def test_compare_caches_pairs_entries_by_name_and_reports_differences(tmp_path, 
     assert "2 identical of 3 entries" in capsys.readouterr().out
     _entry(a, "gone", "7", {"v": x})
     assert compare.compare(a, b)["missing"] == ["gone"]
-
-
-def test_build_chapters_makes_a_table_of_contents_of_the_chapters_named(capsys):
-    build = _tool("build_chapters")
-    toc = build.toc_text(["depth", "flexibility"])
-    assert toc.splitlines() == ["format: jb-book", "root: book/references", "chapters:",
-                                "  - file: book/depth", "  - file: book/flexibility"]
-    for name in ("depth", "flexibility"):
-        assert (TOOLS.parent / "book" / f"{name}.ipynb").is_file()
-    build.check_chapters(["depth"], ["depth", "flexibility"])
-    for bad, match in ((["depht"], "not chapters.*depht"), (["depth", "depth"], "once")):
-        with pytest.raises(ValueError, match=match):
-            build.check_chapters(bad, ["depth", "flexibility"])
-    line = build.command(Path("t.yml"), Path("out"))
-    assert line[:2] == ["jupyter-book", "build"] and "-W" in line
-    assert line[line.index("--toc") + 1] == "t.yml"
-    assert build.main(["depht"]) == 2  # nothing is built
-    assert "not chapters of the book's table of contents: depht" in capsys.readouterr().err
 
 
 def _manifest(**archive):
