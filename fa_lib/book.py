@@ -1,10 +1,9 @@
 """Glue helpers of the book's notebooks: numbers and text for the prose, p-values, t-tests.
 
 The chapters put computed values into their text with MyST-NB's ``{glue:text}`` role;
-:func:`glue` and :func:`glue_all` glue them without displaying them (the one style the
-chapters use; ``gnum``, ``gstr`` and ``gmd`` remain until every chapter has moved), and
-the others format p-values and :class:`fa_lib.stats.TTest` results the same way in
-every chapter. Presentation only:
+:func:`glue` and :func:`glue_all` glue them without displaying them (the one style
+the chapters use), and the others format p-values and :class:`fa_lib.stats.TTest`
+results the same way in every chapter. Presentation only:
 nothing here changes a computed number (the results cache does not fingerprint it).
 """
 
@@ -62,23 +61,6 @@ def glue_all(values: dict[str, object], prefix: str = "") -> None:
         glue(prefix + name, value)
 
 
-def gnum(name: str, value: float) -> None:
-    """Glue ``value`` as a Python float under ``name``, without displaying it.
-
-    A float, so that a format spec in the text applies (``{glue:text}`name:.1f```).
-    """
-    from myst_nb import glue
-
-    glue(name, float(value), display=False)
-
-
-def gstr(name: str, text: object) -> None:
-    """Glue ``str(text)`` under ``name``, without displaying it."""
-    from myst_nb import glue
-
-    glue(name, str(text), display=False)
-
-
 def pstr(p: float) -> str:
     """Format a p-value: ``"p = 0.012"`` (two significant digits), ``"p < 1e-300"`` below 1e-300."""
     return "p < 1e-300" if p < 1e-300 else f"p = {p:.2g}"
@@ -105,14 +87,6 @@ def describe(t: TTest, unit: str = "°", ci99: bool = True) -> str:
     if ci99:
         text += f", 99% CI [{t.ci99[0]:.2f}, {t.ci99[1]:.2f}]{unit}"
     return text + ")"
-
-
-def gmd(name: str, text: object) -> None:
-    """Glue ``text`` as Markdown under ``name`` (for ``{glue:md}``), without displaying it."""
-    from IPython.display import Markdown
-    from myst_nb import glue
-
-    glue(name, text if isinstance(text, Markdown) else Markdown(str(text)), display=False)
 
 
 def ci_text(t: TTest, digits: int = 1) -> str:

@@ -17,17 +17,19 @@ def glued(monkeypatch):
     return calls
 
 
-def test_gnum_glues_a_python_float_without_display(glued):
-    book.gnum("x", np.float32(1.5))
-    book.gnum("n", np.int64(3))
-    assert glued == [(("x", 1.5), {"display": False}), (("n", 3.0), {"display": False})]
-    assert all(type(a[1]) is float for a, _ in glued)
+def test_glue_keeps_whole_numbers_whole_and_glues_without_display(glued):
+    from IPython.display import Markdown
 
-
-def test_gstr_glues_text_without_display(glued):
-    book.gstr("s", 12)
-    book.gstr("t", "abc")
-    assert glued == [(("s", "12"), {"display": False}), (("t", "abc"), {"display": False})]
+    book.glue("x", np.float32(1.5))
+    book.glue("n", np.int64(3))
+    book.glue("s", "abc")
+    book.glue("ok", np.bool_(True))
+    md = Markdown("*a*")
+    book.glue_all({"m": md, "d": [1, 2]}, prefix="c_")
+    assert glued == [(("x", 1.5), {"display": False}), (("n", 3), {"display": False}),
+                     (("s", "abc"), {"display": False}), (("ok", "True"), {"display": False}),
+                     (("c_m", md), {"display": False}), (("c_d", "[1, 2]"), {"display": False})]
+    assert type(glued[0][0][1]) is float and type(glued[1][0][1]) is int
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,7 @@ def test_notebooks_import_the_glue_helpers_instead_of_defining_them():
 
     helpers = {name for name in vars(book) if not name.startswith("_") and callable(
         getattr(book, name)) and getattr(book, name).__module__ == book.__name__}
-    assert helpers == {"glue", "glue_all", "gnum", "gstr", "gmd", "pstr", "describe", "ci_text"}
+    assert helpers == {"glue", "glue_all", "pstr", "describe", "ci_text"}
     notebooks = sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb"))
     assert len(notebooks) >= 7
     redefined = {p.name: sorted(_notebook_functions(p) & helpers) for p in notebooks}
@@ -115,6 +117,30 @@ def test_visible_code_is_short_and_free_of_plumbing():
                 plumbing.append(f"{path.name}: {source[:60]}...")
     assert not long_lines, f"visible code lines over {VISIBLE_CODE_WIDTH} characters: {long_lines}"
     assert not plumbing, f"visible cells that register claims: {plumbing}"
+
+
+def test_one_glue_style_and_no_glue_in_code_shown_on_the_page():
+    """Numbers reach the prose through fa_lib.book.glue / glue_all, in cells the page hides."""
+    import json
+    import re
+    from pathlib import Path
+
+    book_dir = Path(__file__).resolve().parents[1] / "book"
+    other_styles, shown = [], []
+    for path in sorted(book_dir.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            if re.search(r"myst_nb import glue|\bgnum\(|\bgstr\(|\bgmd\(|"
+                         r"(?<![\w.])glue\(", source):
+                other_styles.append(f"{path.name} cell {i}")
+            tags = set(cell.get("metadata", {}).get("tags", []))
+            if not tags & {"remove-cell", "remove-input", "hide-input"} and \
+                    re.search(r"\bglue(_all)?\(", source):
+                shown.append(f"{path.name} cell {i}")
+    assert not other_styles, f"glue other than fa_lib.book.glue / glue_all: {other_styles}"
+    assert not shown, f"cells whose code the page shows glue values: {shown}"
 
 
 def test_claims_are_code_not_notebook_cells():
