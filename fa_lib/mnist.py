@@ -656,13 +656,7 @@ def load_mnist(
     data_dir: str | os.PathLike[str] | None = None,
     size: int = 15,
     dtype: DTypeLike = np.float64,
-    *,
-    verify: bool = True,
-    download: bool = True,
-    mirrors: Sequence[str] = MIRRORS,
-    checksums: Mapping[str, str] | None = None,
-    opener: Opener | None = None,
-    timeout: float = 60.0,
+    **load_options: Any,
 ) -> MNIST:
     """Load MNIST, preprocessed as in the paper (15 x 15, 225 features).
 
@@ -675,22 +669,15 @@ def load_mnist(
         Side of the resized images.
     dtype : dtype
         Floating dtype of ``x_train`` and ``x_test``.
-    verify, download, mirrors, checksums, opener, timeout
-        See :func:`load_raw`.
+    **load_options
+        ``verify``, ``download``, ``mirrors``, ``checksums``, ``opener``, ``timeout``:
+        keyword arguments of :func:`load_raw`.
 
     Returns
     -------
     MNIST
     """
-    raw = load_raw(
-        data_dir,
-        verify=verify,
-        download=download,
-        mirrors=mirrors,
-        checksums=checksums,
-        opener=opener,
-        timeout=timeout,
-    )
+    raw = load_raw(data_dir, **load_options)
     return MNIST(
         x_train=preprocess(raw[TRAIN_IMAGES], size, dtype),
         y_train=raw[TRAIN_LABELS].astype(np.int64),
