@@ -51,7 +51,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pytest
 
-from fa_lib import tables
+from fa_lib import catalogue, tables
 from fa_lib.sphinxext import FIGURE_LINK_CLASS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -479,19 +479,7 @@ def _toc_documents() -> list[str]:
     import yaml
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    docs = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("file"), str) and node is not toc:
-                docs.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc)
+    docs = [toc["root"], *catalogue.toc_files(ROOT / "_toc.yml")]
     return [str(Path(d).with_suffix("")) if Path(d).suffix in (".md", ".ipynb") else d
             for d in docs]
 
