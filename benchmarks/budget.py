@@ -235,12 +235,12 @@ def run(quick: bool) -> list[dict]:
         "autocorrelation": autocorrelation_rows,
         "acf_weight_normalisation": acf_rows,
         "depth": depth_rows,
-        "mnist_alignment": lambda q: training_rows("mnist_alignment", mnist_alignment.CONFIGS, q),
-        "flexibility": lambda q: training_rows("flexibility", flexibility.CONFIGS, q),
+        "mnist_alignment": lambda q: training_rows("mnist_alignment", mnist_alignment.configs(), q),
+        "flexibility": lambda q: training_rows("flexibility", flexibility.configs(), q),
         "feedback_rules": lambda q: training_rows("feedback_rules",
                                                   feedback_rules.own_configs(low), q),
         "deep_networks": lambda q: training_rows(
-            "deep_networks", {n: c for n, c in deep_networks.CONFIGS.items()
+            "deep_networks", {n: c for n, c in deep_networks.configs().items()
                               if n not in deep_networks.SHARED}, q),
     }
     missing = [c for c in catalogue.CHAPTERS if c not in makers]

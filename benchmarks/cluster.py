@@ -191,7 +191,6 @@ def measure(parts: Sequence[str]) -> dict:
     if "s3" in record["parts"]:
         from importlib import import_module
 
-        os.environ["FA_SCALE"] = "paper"
         sliced = import_module("benchmarks.cluster_slice")
         record["parts"]["s3"]["slice"] = {
             "runs": list(sliced.NAMES), "epochs_per_phase": sliced.PHASE_EPOCHS,

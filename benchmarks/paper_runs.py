@@ -59,8 +59,8 @@ def collect() -> dict[str, dict]:
 
     return {
         "mnist_alignment": _stored_seconds(ma.names(), lambda n: ma.results(n, progress=False)),
-        "flexibility_fig8": _stored_seconds(fx.FIG8_NAMES, fx_read),
-        "flexibility_s3": _stored_seconds(fx.S3, fx_read),
+        "flexibility_fig8": _stored_seconds(fx.fig8_names(), fx_read),
+        "flexibility_s3": _stored_seconds(fx.s3(), fx_read),
     }
 
 

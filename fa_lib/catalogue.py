@@ -2,11 +2,12 @@
 
 One reader of ``_toc.yml`` (:func:`toc_files`); the chapters with cached experiments in the
 book's order (:data:`CHAPTERS`), each a notebook ``book/<chapter>.ipynb``, an experiments
-module ``fa_lib.experiments.<chapter>`` (its ``EXPERIMENTS``: label -> a callable that
-makes one of the notebook's calls) and a verdicts module ``fa_lib.verdicts.<chapter>``
-(its ``claims()``); the experiment lists (:func:`registry`) and the kinds of numbers the
-modules declare (:func:`declared_kinds`). ``reproduce``, ``record``, ``report``,
-``results``, the build plan, the benchmarks and the tests read the chapters here.
+module ``fa_lib.experiments.<chapter>`` (its ``experiments()``: label -> a callable that
+makes one of the notebook's calls, at the scale read when called) and a verdicts module
+``fa_lib.verdicts.<chapter>`` (its ``claims()``); the experiment lists (:func:`registry`)
+and the kinds of numbers the modules declare (:func:`declared_kinds`). ``reproduce``,
+``record``, ``report``, ``results``, the build plan, the benchmarks and the tests read the
+chapters here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import importlib.util
 import inspect
 import os
 import pkgutil
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "chapters",
     "check_chapters",
     "declared_kinds",
+    "experiments_of",
     "module_names",
     "notebooks",
     "registry",
@@ -168,14 +169,26 @@ def with_progress(run: Callable[..., Any], progress: bool) -> Callable[[], Any]:
     return run
 
 
+def experiments_of(module: Any) -> Mapping[str, Callable[..., Any]]:
+    """Return an experiments module's experiments at the current scale: label -> callable.
+
+    A chapter's module lists them with a function ``experiments()``, called now (the list
+    may depend on the scale, :func:`fa_lib.config.scale`, read when called); a module
+    without one (a test's toy chapter, a benchmark's slice) with a mapping ``EXPERIMENTS``.
+    """
+    listing = getattr(module, "experiments", None)
+    return listing() if callable(listing) else module.EXPERIMENTS
+
+
 def registry(progress: bool = False, modules: Mapping[str, str] | None = None
              ) -> dict[str, list[Experiment]]:
     """Return the book's cached experiments: chapter -> list of (label, callable).
 
-    The list of every chapter is its module's ``EXPERIMENTS``, in order: each callable
-    makes, without arguments, one of the calls of the chapter's notebook, at the scale of
-    the module's ``config()``. The modules are imported here, so ``FA_SCALE`` must be set
-    before the first call.
+    The list of every chapter is its module's experiments (:func:`experiments_of`), in
+    order, at the scale of this call (:func:`fa_lib.config.scale`): each callable makes,
+    without arguments, one of the calls of the chapter's notebook. Nothing is fixed when a
+    module is imported: set the scale (``FA_SCALE`` or :func:`fa_lib.config.scale_context`)
+    before calling this and keep it while the callables run.
 
     Parameters
     ----------
@@ -192,7 +205,7 @@ def registry(progress: bool = False, modules: Mapping[str, str] | None = None
     """
     table = {}
     for chapter, name in module_names(modules).items():
-        experiments = importlib.import_module(name).EXPERIMENTS
+        experiments = experiments_of(importlib.import_module(name))
         table[chapter] = [(label, with_progress(run, progress))
                           for label, run in experiments.items()]
     return table
@@ -239,19 +252,19 @@ def check_chapters(chosen: Sequence[str] | None, known: Sequence[str]) -> list[s
 def set_scale(scale: str | None) -> None:
     """Set ``FA_SCALE`` for this process (``None``: check the current one).
 
+    The experiments modules read the scale when called, so this may come after they were
+    imported. The environment variable (not :func:`fa_lib.config.scale_context`) is set,
+    so that the ``--jobs`` workers and the cluster's workers get it too.
+
     Raises
     ------
     ValueError
-        On a bad ``FA_SCALE``, or when experiments modules were imported at another
-        scale (some read it at import).
+        On a bad ``FA_SCALE`` or ``scale``.
     """
     if scale is None:
         config.scale()  # a bad FA_SCALE fails here, with config's message
         return
-    loaded = sorted(n for n in sys.modules if n.startswith(f"{EXPERIMENTS_PACKAGE}."))
-    if loaded and config.scale() != scale:
-        raise ValueError(
-            f"--scale {scale}: the experiments modules {loaded} are already imported at "
-            f"scale {config.scale()!r}; run the command in a new process."
-        )
+    if scale not in config.SCALES:
+        raise ValueError(f"--scale {scale!r} is not a known scale; expected one of "
+                         f"{config.SCALES}.")
     os.environ["FA_SCALE"] = scale

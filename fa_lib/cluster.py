@@ -103,7 +103,7 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from distributed import comm as dask_comm
 from distributed.security import Security
 
-from fa_lib import cache, config, mnist
+from fa_lib import cache, catalogue, config, mnist
 from fa_lib.outcome import Outcome, error_summary, timed
 from fa_lib.scheduler import SchedulerError, parse_scheduler
 
@@ -138,7 +138,6 @@ PLUGIN = "fa_lib-mnist"
 
 _MALLOC_SET: list[bool] = []  # the thresholds were restored in this process
 _LOCK = threading.Lock()  # one experiment at a time per worker process (os.environ is global)
-_SCALES: dict[str, str] = {}  # experiments module -> FA_SCALE it was imported at (worker)
 
 
 # --------------------------------------------------------------------------- the scheduler
@@ -431,17 +430,6 @@ def _usual_malloc() -> None:
         libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
 
 
-def _import(module: str) -> Any:
-    """Import an experiments module, again if it was imported at another FA_SCALE."""
-    scale = config.scale()
-    if module in sys.modules and _SCALES.get(module, scale) != scale:
-        loaded = importlib.reload(sys.modules[module])
-    else:
-        loaded = importlib.import_module(module)
-    _SCALES[module] = scale
-    return loaded
-
-
 def compute(module: str, label: str, environment: dict[str, str], path: Sequence[str],
             code: str, needs_mnist: bool) -> dict[str, Any]:
     """Run one experiment on a worker and return its outcome and its cache entries.
@@ -454,7 +442,8 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
     Parameters
     ----------
     module, label : str
-        The experiments module and the experiment's name in its ``EXPERIMENTS``.
+        The experiments module and the experiment's name in its experiments
+        (:func:`fa_lib.catalogue.experiments_of`, at the scale of ``environment``).
     environment : dict of str to str
         The client's ``FA_*`` variables.
     path : sequence of str
@@ -508,7 +497,7 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
             os.environ.update({"FA_CACHE_DIR": scratch, "FA_CACHE": "on"})
             if mnist_dir is not None:  # else the worker's own FA_MNIST_DIR, if any
                 os.environ[mnist.ENV_VAR] = mnist_dir
-            run = _import(module).EXPERIMENTS[label]
+            run = catalogue.experiments_of(importlib.import_module(module))[label]
             result["outcome"] = timed(run)
             result["entries"] = {p.name: p.read_bytes()
                                  for p in sorted(Path(scratch).glob("*.npz"))}

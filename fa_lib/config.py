@@ -3,20 +3,29 @@
 ``FA_SCALE=paper`` (the default) runs every experiment at the paper's size
 (repetitions, iterations, epochs, draws); ``FA_SCALE=quick`` runs a reduced
 version that still shows every effect the chapters assert.
+
+The scale is read when an experiment is called, never when a module is imported:
+:func:`scale_context` sets it for a block of code without touching the environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 SCALES = ("paper", "quick")
 
+_SCALE: contextvars.ContextVar[str | None] = contextvars.ContextVar("fa_lib_scale", default=None)
+"""The scale set by :func:`scale_context` (None: the environment's)."""
+
 
 def scale() -> str:
-    """Return the scale chosen by the environment variable ``FA_SCALE``.
+    """Return the scale: the one of an enclosing :func:`scale_context`, else ``FA_SCALE``.
 
     Returns
     -------
@@ -28,6 +37,9 @@ def scale() -> str:
     ValueError
         If ``FA_SCALE`` holds anything other than ``paper`` or ``quick``.
     """
+    chosen = _SCALE.get()
+    if chosen is not None:
+        return chosen
     value = os.environ.get("FA_SCALE", "").strip().lower() or "paper"
     if value not in SCALES:
         raise ValueError(
@@ -35,6 +47,39 @@ def scale() -> str:
             "(unset means 'paper')."
         )
     return value
+
+
+@contextlib.contextmanager
+def scale_context(value: str) -> Iterator[str]:
+    """Run a block of code at scale ``value``, whatever ``FA_SCALE`` says.
+
+    Every :func:`scale` (so every experiment's run list and sizes) inside the block
+    returns ``value``; the environment is left alone. Blocks nest, and each thread or
+    :mod:`contextvars` context has its own.
+
+    Parameters
+    ----------
+    value : str
+        ``"paper"`` or ``"quick"`` (case and surrounding blanks ignored).
+
+    Yields
+    ------
+    str
+        The scale in force.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a known scale.
+    """
+    chosen = str(value).strip().lower()
+    if chosen not in SCALES:
+        raise ValueError(f"scale {value!r} is not a known scale; expected one of {SCALES}.")
+    token = _SCALE.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _SCALE.reset(token)
 
 
 def is_quick() -> bool:

@@ -84,11 +84,12 @@ Examples::
 
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
-book's order (:func:`chapters`); each module lists its experiments in ``EXPERIMENTS``
-(name -> a call without arguments that returns the cached results), its configuration
-in ``config()`` and the kind of the numbers of every array its cache entries hold in
-``KINDS`` (:func:`declared_kinds`, read by :mod:`fa_lib.record`). A new chapter is its
-notebook, its experiments module and one line in ``_toc.yml``.
+book's order (:func:`chapters`); each module lists its experiments with ``experiments()``
+(name -> a call without arguments that returns the cached results, at the scale read
+when it is called), its configuration in ``config()`` and the kind of the numbers of
+every array its cache entries hold in ``KINDS`` (:func:`declared_kinds`, read by
+:mod:`fa_lib.record`). A new chapter is its notebook, its experiments module and one line
+in ``_toc.yml``.
 
 How it observes the cache: each experiment runs under :func:`fa_lib.cache.observe`, a
 context variable that :func:`fa_lib.cache.cached` reports to (entries asked for,

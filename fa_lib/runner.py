@@ -276,7 +276,7 @@ def _worker(conn: Any, module: str, label: str, environment: dict[str, str],
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(threads):
-            run = importlib.import_module(module).EXPERIMENTS[label]
+            run = catalogue.experiments_of(importlib.import_module(module))[label]
             outcome = timed(run)
     except BaseException as err:  # noqa: BLE001 - an import error or an interruption
         outcome = Outcome.failed(error_summary(err), traceback.format_exc())

@@ -95,7 +95,7 @@ def test_paired_finite_only_leaves_out_undefined_pairs():
 def test_feedback_rules_run_lists():
     assert set(fr.main_names()) >= {"fa", "fa_wn", "fa_wn_bn", "dfa_wn_bn", "kp_wn", "wm"}
     assert "usf_wn_bn" not in fr.main_names()  # uSF's B is computed from W: nothing to normalise
-    assert all(fr.config_of(n).holdout > 0 for n in fr.TUNING)
+    assert all(fr.config_of(n).holdout > 0 for n in fr.tuning())
     low = {p: fr.ETA_GRID[0] for p in fr.TUNED}
     own = fr.own_configs(low)
     assert not set(own) & set(fr.SHARED)
@@ -111,11 +111,11 @@ def test_feedback_rules_run_lists():
 def test_second_design_runs(monkeypatch):
     """WN at its own rate: tuning runs per WN variant, own-rate runs, one run where rates agree."""
     assert fr.tune_name("dfa", 0.001, "wn_bn") == "tune_dfa_wn_bn_eta0.001"
-    assert fr.TUNING["tune_dfa_wn_bn_eta0.001"].rule.normalise_b
-    assert fr.TUNING["tune_usf_wn_eta0.001"].rule.wn_gamma == fr.GAMMA
-    assert fr.TUNING["tune_usf_eta0.001"].rule.wn_gamma is None
-    assert "tune_usf_wn_bn_eta0.001" not in fr.TUNING
-    assert len(fr.TUNING) == len(fr.ETA_GRID) * sum(len(fr.variants(p)) for p in fr.TUNED)
+    assert fr.tuning()["tune_dfa_wn_bn_eta0.001"].rule.normalise_b
+    assert fr.tuning()["tune_usf_wn_eta0.001"].rule.wn_gamma == fr.GAMMA
+    assert fr.tuning()["tune_usf_eta0.001"].rule.wn_gamma is None
+    assert "tune_usf_wn_bn_eta0.001" not in fr.tuning()
+    assert len(fr.tuning()) == len(fr.ETA_GRID) * sum(len(fr.variants(p)) for p in fr.TUNED)
     assert set(fr.FIRST_GRID) < set(fr.ETA_GRID)
     own = fr.own_names()
     assert {"dfa_wn_own", "dfa_wn_bn_own", "flex_wm_wn_own"} <= set(own)
@@ -155,8 +155,8 @@ def test_flexibility_outcome_verdicts():
 
 
 def test_deep_networks_run_list():
-    assert all(c.depth == int(n.rsplit("_h", 1)[1]) + 1 for n, c in dn.CONFIGS.items())
-    fa = [c for n, c in dn.CONFIGS.items() if not n.startswith("bp")]
+    assert all(c.depth == int(n.rsplit("_h", 1)[1]) + 1 for n, c in dn.configs().items())
+    fa = [c for n, c in dn.configs().items() if not n.startswith("bp")]
     assert all(c.record_products and c.record_bp for c in fa)
     with pytest.raises(ValueError, match="unknown run"):
         dn.results("bp_h99")

@@ -42,6 +42,34 @@ def test_bad_scale_raises(monkeypatch, value):
         config.pick(paper=1, quick=2)
 
 
+def test_scale_context_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv("FA_SCALE", "paper")
+    with config.scale_context(" QUICK ") as chosen:
+        assert chosen == "quick" and config.scale() == "quick" and config.is_quick()
+        assert config.pick(paper=1, quick=2) == 2
+        with config.scale_context("paper"):  # blocks nest
+            assert config.scale() == "paper"
+        assert config.scale() == "quick"
+        monkeypatch.setenv("FA_SCALE", "nonsense")  # the environment is not read inside
+        assert config.scale() == "quick"
+    monkeypatch.setenv("FA_SCALE", "paper")
+    assert config.scale() == "paper"  # restored on leaving, without touching FA_SCALE
+
+
+def test_scale_context_is_restored_after_an_exception(monkeypatch):
+    monkeypatch.setenv("FA_SCALE", "paper")
+    with pytest.raises(RuntimeError), config.scale_context("quick"):
+        raise RuntimeError("inside")
+    assert config.scale() == "paper"
+
+
+@pytest.mark.parametrize("value", ["fast", "", "1"])
+def test_scale_context_rejects_an_unknown_scale(value):
+    with pytest.raises(ValueError, match=r"not a known scale.*paper.*quick"), \
+            config.scale_context(value):
+        pass
+
+
 def test_probe_scale_of_a_bare_pytest():
     """Run by test_bare_pytest_runs_at_quick_scale in a pytest without FA_SCALE."""
     import os

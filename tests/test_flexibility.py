@@ -138,20 +138,20 @@ def test_scaled_eta_keeps_the_step_per_iteration():
 
 
 def test_configurations_follow_the_scale():
-    p = flex.SCALE["phase_epochs"]
-    for name, cfg in flex.CONFIGS.items():
+    p = flex.config()["phase_epochs"]
+    for name, cfg in flex.configs().items():
         assert cfg.epochs == 2 * p and cfg.relabel_epoch == p and cfg.snapshot_epoch == p, name
-        assert cfg.batch_size == flex.SCALE["batch_size"] and not cfg.biases
-    wn = flex.FIG8["fa_wn"].rule
+        assert cfg.batch_size == flex.config()["batch_size"] and not cfg.biases
+    wn = flex.fig8()["fa_wn"].rule
     assert wn.wn_gamma == flex.GAMMA and not wn.normalise_b
-    assert flex.VARIANTS["fa_wn_b_normalised"].rule.normalise_b
-    assert flex.VARIANTS["fa_text_eta"].rule.eta == pytest.approx(
-        10 * flex.FIG8["fa"].rule.eta)
+    assert flex.fig8_variants()["fa_wn_b_normalised"].rule.normalise_b
+    assert flex.fig8_variants()["fa_text_eta"].rule.eta == pytest.approx(
+        10 * flex.fig8()["fa"].rule.eta)
     # Every grid point of Fig. S3 has a run; points equal to a Fig. 8 run share it.
-    assert set(flex.S3_GRID.values()) <= set(flex.CONFIGS)
-    n_points = (len(flex.SCALE["s3_methods"]) * len(flex.SCALE["s3_etas"])
-                * len(flex.SCALE["s3_gammas"]) * len(flex.SCALE["s3_ls"]))
-    assert len(flex.S3_GRID) == n_points
+    assert set(flex.s3_grid().values()) <= set(flex.configs())
+    n_points = (len(flex.config()["s3_methods"]) * len(flex.config()["s3_etas"])
+                * len(flex.config()["s3_gammas"]) * len(flex.config()["s3_ls"]))
+    assert len(flex.s3_grid()) == n_points
 
 
 def test_paper_grid_is_the_authors():
@@ -196,15 +196,15 @@ def test_unit_states():
 
 
 def test_tables_and_s3_summary():
-    runs = {name: _fake_run(p=flex.SCALE["phase_epochs"]) for name in flex.CONFIGS}
-    rows = flex.accuracy_table({n: runs[n] for n in flex.FIG8})
+    runs = {name: _fake_run(p=flex.config()["phase_epochs"]) for name in flex.configs()}
+    rows = flex.accuracy_table({n: runs[n] for n in flex.fig8()})
     assert [r["run"] for r in rows] == ["BP", "BP + WN", "FA", "FA + WN"]
     s3 = flex.s3_summary(runs, last=2)
-    assert len(s3) == len(flex.S3_GRID)
+    assert len(s3) == len(flex.s3_grid())
     assert all(r["min"] <= r["median"] <= r["max"] for r in s3)
     with pytest.raises(ValueError, match="unknown run"):
         flex.results("nope")
-    assert list(flex.EXPERIMENTS) == list(flex.CONFIGS)
+    assert list(flex.experiments()) == list(flex.configs())
 
 
 def test_collapsed_flags_runs_that_lose_phase_one():
@@ -215,7 +215,7 @@ def test_collapsed_flags_runs_that_lose_phase_one():
     res = {**res, "test_acc": acc}
     np.testing.assert_array_equal(flex.collapsed(res, fall=30, last=1), [False, True, False])
     assert not flex.collapsed(res, fall=45, last=1).any()
-    assert flex.s3_summary({n: res for n in flex.CONFIGS}, last=1)[0]["collapsed"] == 1
+    assert flex.s3_summary({n: res for n in flex.configs()}, last=1)[0]["collapsed"] == 1
     with pytest.raises(ValueError, match="fall"):
         flex.collapsed(res, fall=0)
 

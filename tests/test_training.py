@@ -238,8 +238,8 @@ def test_correlograms_find_the_period_of_repeated_batches():
 def test_every_grid_point_of_fig_s2_has_a_matching_run():
     from fa_lib.experiments import mnist_alignment as m
 
-    for (sweep, value, wn), name in m.S2_GRID.items():
-        cfg = m.CONFIGS[name]
+    for (sweep, value, wn), name in m.s2_grid().items():
+        cfg = m.configs()[name]
         assert (cfg.rule.wn_gamma is not None) == wn
         if sweep == "gamma":
             assert cfg.rule.wn_gamma == value
@@ -247,9 +247,9 @@ def test_every_grid_point_of_fig_s2_has_a_matching_run():
             assert cfg.rule.eta == value and cfg.width == 50
         else:
             assert cfg.width == value and cfg.rule.eta == m.FA_ETA
-    assert set(m.names()) == set(m.CONFIGS)
-    assert list(m.EXPERIMENTS) == m.names()
-    for name in m.FIG7_RUNS.values():
-        assert m.CONFIGS[name].record_terms
+    assert set(m.names()) == set(m.configs())
+    assert list(m.experiments()) == m.names()
+    for name in m.fig7_runs().values():
+        assert m.configs()[name].record_terms
     with pytest.raises(ValueError, match="unknown run"):
         m.results("no-such-run")

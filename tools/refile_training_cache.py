@@ -105,10 +105,10 @@ def main() -> None:
     ap.add_argument("--check-epochs", type=int, default=2)
     args = ap.parse_args()
     for module, diverging_ok in (
-        (mnist_alignment, lambda n: n in mnist_alignment.DIVERGING_OK),
+        (mnist_alignment, lambda n: n in mnist_alignment.diverging_ok()),
         (flexibility, lambda n: True),
     ):
-        for name, cfg in module.CONFIGS.items():
+        for name, cfg in module.configs().items():
             print(f"{module.CHAPTER}-{name}: "
                   f"{refile(module.CHAPTER, name, cfg, diverging_ok(name), args.check_epochs)}",
                   flush=True)

@@ -660,15 +660,19 @@ def s1_stats(runs: dict[str, dict[str, np.ndarray]], cfg: FigS1Config) -> dict[s
     return out
 
 
-EXPERIMENTS: dict[str, Callable[..., object]] = {
-    "fig4e_correlograms": lambda: correlograms(config().correlogram),
-    "fig4": lambda progress=False: fig4(config().fig4, progress),
-    "fig4_text_eta": lambda progress=False: fig4_text_eta(config().fig4, progress),
-    "s1": lambda progress=False: s1_runs(config().s1, progress),
-}
-"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
-(at the scale of :func:`config` when called; ``progress`` shows a bar), returning the
-cached results."""
+def experiments() -> dict[str, Callable[..., object]]:
+    """The chapter's cached experiments, in the notebook's order: name -> the notebook's call.
+
+    Each call runs at the scale of :func:`config` when called (``progress`` shows a bar)
+    and returns the cached results.
+    """
+    return {
+        "fig4e_correlograms": lambda: correlograms(config().correlogram),
+        "fig4": lambda progress=False: fig4(config().fig4, progress),
+        "fig4_text_eta": lambda progress=False: fig4_text_eta(config().fig4, progress),
+        "s1": lambda progress=False: s1_runs(config().s1, progress),
+    }
+
 
 KINDS: dict[str, str] = {
     # run_sweep and s1_runs (TRACE_KEYS, S1_KEYS of fa_lib.openloop.run_openloop)

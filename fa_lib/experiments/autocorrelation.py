@@ -637,15 +637,19 @@ def final_angles(out: Mapping[str, np.ndarray], smooth: int) -> dict[str, np.nda
     }
 
 
-EXPERIMENTS: dict[str, Callable[[], object]] = {
-    "fig2": lambda: fig2(config()["fig2"]),
-    "relu_mask": lambda: relu_mask_fact(config()["mask"]),
-    "fig3": lambda: fig3(config()["fig3"]),
-    "fig3_text_eta": lambda: fig3(config()["fig3"], config()["fig3"].eta_text),
-    "fig3_case2_extra": lambda: fig3_case2_extra(config()["fig3"]),
-}
-"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
-(at the scale of :func:`config` when called), returning the cached results."""
+def experiments() -> dict[str, Callable[[], object]]:
+    """The chapter's cached experiments, in the notebook's order: name -> the notebook's call.
+
+    Each call runs at the scale of :func:`config` when called and returns the cached results.
+    """
+    return {
+        "fig2": lambda: fig2(config()["fig2"]),
+        "relu_mask": lambda: relu_mask_fact(config()["mask"]),
+        "fig3": lambda: fig3(config()["fig3"]),
+        "fig3_text_eta": lambda: fig3(config()["fig3"], config()["fig3"].eta_text),
+        "fig3_case2_extra": lambda: fig3_case2_extra(config()["fig3"]),
+    }
+
 
 KINDS: dict[str, str] = {
     # fig2_condition: angles with B^T, the ratio of two norms, M and its eigenvalues

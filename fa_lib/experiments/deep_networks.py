@@ -15,12 +15,13 @@ The BP run with four hidden layers is the MNIST chapter's ``bp``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from fa_lib import linalg, training
-from fa_lib.config import pick
+from fa_lib.config import pick, scale, scale_context
 from fa_lib.experiments import mnist_alignment
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
@@ -37,23 +38,17 @@ final_accuracy = mnist_alignment.final_accuracy
 GAMMA = 1.0
 """WN gamma (``B`` normalised to it at the start, Methods 4.4)."""
 
-_MA = mnist_alignment.SCALE
-PAPER = {"hidden": (1, 2, 3, 4, 6, 8), "reps": _MA["reps"], "epochs": _MA["epochs"],
-         "n_batches": _MA["n_batches"], "n_test": _MA["n_test"]}
-QUICK = {"hidden": (1, 2, 4), "reps": _MA["reps"], "epochs": _MA["epochs"],
-         "n_batches": _MA["n_batches"], "n_test": _MA["n_test"]}
+_SIZES = ("reps", "epochs", "n_batches", "n_test")  # the MNIST chapter's
+PAPER = {"hidden": (1, 2, 3, 4, 6, 8), **{k: mnist_alignment.PAPER[k] for k in _SIZES}}
+QUICK = {"hidden": (1, 2, 4), **{k: mnist_alignment.QUICK[k] for k in _SIZES}}
 
 
 def config() -> dict:
-    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+    """Return the sizes of this chapter at the current scale (:func:`fa_lib.config.scale`).
 
     ``hidden``: the numbers of hidden layers; the rest are the MNIST chapter's sizes.
     """
     return dict(pick(PAPER, QUICK))
-
-
-SCALE: dict = config()
-"""The sizes of this chapter at the selected scale (``FA_SCALE``)."""
 
 THRESHOLDS = {
     "prediction": 5.0,  # degrees: the prediction "holds" when the 99% CI of the error is inside ±
@@ -89,43 +84,56 @@ def run_name(rule: str, hidden: int) -> str:
     return f"{rule}_h{hidden}"
 
 
-def _config(rule: str, hidden: int) -> TrainConfig:
+def _config(rule: str, hidden: int, sizes: Mapping) -> TrainConfig:
     fa = rule != "bp"
     r = Rule("fa" if fa else "bp", eta=mnist_alignment.FA_ETA if fa else mnist_alignment.BP_ETA,
              wn_gamma=GAMMA if rule == "fa_wn" else None, normalise_b=rule == "fa_wn")
-    return TrainConfig(depth=hidden + 1, rule=r, reps=SCALE["reps"], epochs=SCALE["epochs"],
-                       n_batches=SCALE["n_batches"], n_test=SCALE["n_test"],
+    return TrainConfig(depth=hidden + 1, rule=r, reps=sizes["reps"], epochs=sizes["epochs"],
+                       n_batches=sizes["n_batches"], n_test=sizes["n_test"],
                        record_bp=fa, record_products=fa)
 
 
 SHARED = {run_name("bp", 4): "bp"}
 """Runs that are the MNIST chapter's: name -> its run name."""
 
-CONFIGS: dict[str, TrainConfig] = {
-    run_name(rule, h): _config(rule, h) for h in SCALE["hidden"] for rule in RULES
-}
-"""Every run of the chapter (those of :data:`SHARED` are the MNIST chapter's)."""
+@functools.cache
+def _configs(at: str) -> dict[str, TrainConfig]:
+    with scale_context(at):
+        sizes = config()
+    return {run_name(rule, h): _config(rule, h, sizes) for h in sizes["hidden"] for rule in RULES}
+
+
+def configs() -> dict[str, TrainConfig]:
+    """Every run of the chapter at the current scale.
+
+    Those of :data:`SHARED` are the MNIST chapter's.
+    """
+    return dict(_configs(scale()))
 
 
 def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Return the arrays recorded by run ``name`` of :data:`CONFIGS` (cached, or trained now).
+    """Return the arrays recorded by run ``name`` of :func:`configs` (cached, or trained now).
 
     A divergence is recorded (``diverged_at``), not raised: deep FA networks may diverge
     at the MNIST chapter's rate, and that is a result.
     """
+    every = configs()
     if name in SHARED:
-        if name not in CONFIGS:
-            raise ValueError(f"unknown run {name!r}; expected one of {sorted(CONFIGS)}.")
+        if name not in every:
+            raise ValueError(f"unknown run {name!r}; expected one of {sorted(every)}.")
         return mnist_alignment.results(SHARED[name], progress=progress)
-    return training.named_run(CHAPTER, CONFIGS, name, stop_on_divergence=True,
+    return training.named_run(CHAPTER, every, name, stop_on_divergence=True,
                               progress=progress)
 
 
-EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
+    """The chapter's cached experiments at the current scale.
+
+    Run name -> the notebook's call ``results(name)``.
+    """
     # results is looked up when called, so that a wrapper of it (a test's recorder) is used
-    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in CONFIGS
-}
-"""The chapter's cached experiments: run name -> the notebook's call ``results(name)``."""
+    return {name: (lambda progress=False, name=name: results(name, progress=progress))
+            for name in configs()}
 
 KINDS: dict[str, str] = training.KINDS
 """The kind of the numbers of every array of the chapter's cache entries (training runs,
@@ -153,7 +161,7 @@ def predicted_products(w_bt: np.ndarray) -> np.ndarray:
 
 def last_epoch(res: Mapping[str, np.ndarray], key: str) -> np.ndarray:
     """Per repetition (and layer), the mean of a per-iteration record over the last epoch."""
-    return mnist_alignment.last_epoch_mean(res, key, SCALE["n_batches"])
+    return mnist_alignment.last_epoch_mean(res, key, config()["n_batches"])
 
 
 def product_error(res: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -163,13 +171,13 @@ def product_error(res: Mapping[str, np.ndarray]) -> np.ndarray:
     """
     measured = np.asarray(res["prod_bt"], dtype=float)
     predicted = predicted_products(np.asarray(res["w_bt"], dtype=float))
-    n = SCALE["n_batches"]
+    n = config()["n_batches"]
     return mnist_alignment.mean_over_iterations((measured - predicted)[-n:])
 
 
 def epoch_means(x: np.ndarray, n_batches: int | None = None) -> np.ndarray:
     """Means of a per-iteration record over each epoch (the first axis), NaN ignored."""
-    n = SCALE["n_batches"] if n_batches is None else int(n_batches)
+    n = config()["n_batches"] if n_batches is None else int(n_batches)
     x = np.asarray(x, dtype=float)
     epochs = x.shape[0] // n
     return np.stack([mnist_alignment.mean_over_iterations(x[e * n:(e + 1) * n])

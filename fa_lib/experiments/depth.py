@@ -634,12 +634,16 @@ def order_fractions(theta1: np.ndarray, theta2: np.ndarray, theta3: np.ndarray) 
     }
 
 
-EXPERIMENTS: dict[str, Callable[[], dict[str, np.ndarray]]] = {
-    "heatmap": lambda: run_heatmap(config()),
-    "histograms": lambda: run_histograms(config()),
-}
-"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
-(at the scale of :func:`config` when called), returning the cached results."""
+def experiments() -> dict[str, Callable[[], dict[str, np.ndarray]]]:
+    """The chapter's cached experiments, in the notebook's order: name -> the notebook's call.
+
+    Each call runs at the scale of :func:`config` when called and returns the cached results.
+    """
+    return {
+        "heatmap": lambda: run_heatmap(config()),
+        "histograms": lambda: run_histograms(config()),
+    }
+
 
 KINDS: dict[str, str] = {
     # draw_angles

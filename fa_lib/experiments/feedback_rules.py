@@ -10,7 +10,7 @@ Fig. 8 protocol of the flexibility chapter (gamma = 0.6, ``B`` as drawn) for eac
 Three stages, each a list of :class:`fa_lib.training.TrainConfig` run through the
 results cache:
 
-1. **Learning rates** (:data:`TUNING`): every pathway but FA and BP at every rate of
+1. **Learning rates** (:func:`tuning`): every pathway but FA and BP at every rate of
    :data:`ETA_GRID` (per batch of 1000), without WN and with every WN variant, trained
    on the first 50,000 training images and evaluated on the last 10,000 (a validation
    split; the test set is never read). :func:`chosen_eta` picks the rate with the
@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from fa_lib import pathways, stats, training
-from fa_lib.config import pick
+from fa_lib.config import pick, scale, scale_context
 from fa_lib.experiments import flexibility, mnist_alignment
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
@@ -74,8 +74,6 @@ FLEX_GAMMA = flexibility.GAMMA
 """WN gamma of the flexibility runs (Fig. 8: 0.6, ``B`` as drawn)."""
 FLEX_ETA = flexibility.AUTHORS_ETA
 """Learning rate of the flexibility chapter's FA and BP runs (per batch of 1000)."""
-FLEX_SCALE = flexibility.SCALE
-"""The flexibility chapter's sizes, which the flexibility runs of this chapter share."""
 accuracy_curve = flexibility.accuracy_curve
 phase_accuracy = flexibility.phase_accuracy
 PARAMS: dict[str, dict] = {"kp": {"decay": 1e-3},
@@ -85,17 +83,15 @@ says where they come from)."""
 VARIANTS = {"none": "no WN", "wn": "WN, B as drawn", "wn_bn": "WN, B normalised"}
 """The normalisations of the accuracy runs: run name suffix -> label."""
 
-_MA = mnist_alignment.SCALE
-PAPER = {"reps": _MA["reps"], "epochs": _MA["epochs"], "n_batches": _MA["n_batches"],
-         "n_test": _MA["n_test"], "tune_reps": 3, "tune_epochs": 30, "tune_batches": 50,
-         "holdout": 10000}
-QUICK = {"reps": _MA["reps"], "epochs": _MA["epochs"], "n_batches": _MA["n_batches"],
-         "n_test": _MA["n_test"], "tune_reps": 2, "tune_epochs": 5, "tune_batches": 10,
-         "holdout": 2000}
+_SIZES = ("reps", "epochs", "n_batches", "n_test")  # the MNIST chapter's
+PAPER = {**{k: mnist_alignment.PAPER[k] for k in _SIZES}, "tune_reps": 3, "tune_epochs": 30,
+         "tune_batches": 50, "holdout": 10000}
+QUICK = {**{k: mnist_alignment.QUICK[k] for k in _SIZES}, "tune_reps": 2, "tune_epochs": 5,
+         "tune_batches": 10, "holdout": 2000}
 
 
 def config() -> dict:
-    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+    """Return the sizes of this chapter at the current scale (:func:`fa_lib.config.scale`).
 
     Repetitions, epochs, mini-batches and test images are the MNIST chapter's (its FA
     and BP runs are shared); ``tune_*`` size the learning-rate runs, ``holdout`` the
@@ -104,8 +100,13 @@ def config() -> dict:
     return dict(pick(PAPER, QUICK))
 
 
-SCALE: dict = config()
-"""The sizes of this chapter at the selected scale (``FA_SCALE``)."""
+def flex_config() -> dict:
+    """The flexibility chapter's sizes at the current scale.
+
+    The flexibility runs of this chapter share them
+    (:func:`fa_lib.experiments.flexibility.config`).
+    """
+    return flexibility.config()
 
 THRESHOLDS = {
     "angle_gain": 3.0,  # degrees: "WN lowers the first-layer update angle to BP by more than"
@@ -206,19 +207,29 @@ def tune_name(name: str, eta: float, variant: str = "none") -> str:
     return f"tune_{run_name(name, variant)}_eta{eta:g}"
 
 
-TUNING: dict[str, TrainConfig] = {
-    tune_name(p, eta, v): TrainConfig(
-        rule=_rule(p, v, eta), reps=SCALE["tune_reps"], epochs=SCALE["tune_epochs"],
-        n_batches=SCALE["tune_batches"], holdout=SCALE["holdout"])
-    for p in TUNED for v in variants(p) for eta in ETA_GRID
-}
-"""The learning-rate runs: every tuned pathway, without WN and with every WN variant of
-:func:`variants`, at every rate of :data:`ETA_GRID`."""
+@functools.cache
+def _tuning(at: str) -> dict[str, TrainConfig]:
+    with scale_context(at):
+        sizes = config()
+    return {tune_name(p, eta, v): TrainConfig(
+        rule=_rule(p, v, eta), reps=sizes["tune_reps"], epochs=sizes["tune_epochs"],
+        n_batches=sizes["tune_batches"], holdout=sizes["holdout"])
+        for p in TUNED for v in variants(p) for eta in ETA_GRID}
+
+
+def tuning() -> dict[str, TrainConfig]:
+    """The learning-rate runs at the current scale.
+
+    Every tuned pathway, without WN and with every WN variant of :func:`variants`, at every
+    rate of :data:`ETA_GRID`.
+    """
+    return dict(_tuning(scale()))
 
 
 def tuning_results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Return the arrays of learning-rate run ``name`` of :data:`TUNING` (cached or computed)."""
-    return training.named_run(CHAPTER, TUNING, name, stop_on_divergence=True, progress=progress)
+    """Return the arrays of learning-rate run ``name`` of :func:`tuning` (cached or computed)."""
+    return training.named_run(CHAPTER, tuning(), name, stop_on_divergence=True,
+                              progress=progress)
 
 
 def validation_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -231,7 +242,7 @@ def tuning_table(tuned: Mapping[str, Mapping[str, np.ndarray]], variant: str = "
                  ) -> list[dict]:
     """One row per (pathway, rate): mean and SD of the final validation accuracy.
 
-    Normalisation ``variant``; ``tuned`` maps the names of :data:`TUNING` to their
+    Normalisation ``variant``; ``tuned`` maps the names of :func:`tuning` to their
     results. Pathways without ``variant`` (``"wn_bn"`` exists for a fixed random ``B``
     only) have no rows.
     """
@@ -264,7 +275,7 @@ def best_rates(tuned: Mapping[str, Mapping[str, np.ndarray]], variant: str = "no
 
     With normalisation ``variant``. The best rate has the highest mean final validation
     accuracy (a diverged run never wins; ties go to the smaller rate). ``tuned`` maps the
-    names of :data:`TUNING` to their results. Pathways without ``variant`` are left out.
+    names of :func:`tuning` to their results. Pathways without ``variant`` are left out.
 
     Raises
     ------
@@ -276,17 +287,22 @@ def best_rates(tuned: Mapping[str, Mapping[str, np.ndarray]], variant: str = "no
     return {p: rates[p] for p in RULES if p in rates}
 
 
-@functools.cache
 def chosen_eta(name: str, variant: str = "none") -> float:
     """The learning rate of pathway ``name`` with ``variant``, as :func:`best_rates` chooses it.
 
-    Reads the learning-rate runs, computing them if they are not cached.
+    Reads the learning-rate runs of the current scale, computing them if they are not
+    cached (once per scale).
 
     Raises
     ------
     ValueError
         For an unknown pathway or normalisation, or when every rate of the grid diverged.
     """
+    return _chosen_eta(name, variant, scale())
+
+
+@functools.cache
+def _chosen_eta(name: str, variant: str, at: str) -> float:
     if name in BOOK_ETA:
         return BOOK_ETA[name]
     if name not in TUNED:
@@ -295,7 +311,8 @@ def chosen_eta(name: str, variant: str = "none") -> float:
         raise ValueError(f"rule {name!r} has no normalisation {variant!r}; expected one of "
                          f"{variants(name)}.")
     names = [tune_name(name, eta, variant) for eta in ETA_GRID]
-    return _best(name, {n: tuning_results(n) for n in names}, variant)
+    with scale_context(at):
+        return _best(name, {n: tuning_results(n) for n in names}, variant)
 
 
 # ------------------------------------------------------------------------ the main runs
@@ -311,8 +328,9 @@ SHARED: dict[str, tuple[str, str]] = {
 
 
 def _main_config(name: str, variant: str, eta: float) -> TrainConfig:
-    return TrainConfig(rule=_rule(name, variant, eta), reps=SCALE["reps"], epochs=SCALE["epochs"],
-                       n_batches=SCALE["n_batches"], n_test=SCALE["n_test"], record_bp=True)
+    sizes = config()
+    return TrainConfig(rule=_rule(name, variant, eta), reps=sizes["reps"], epochs=sizes["epochs"],
+                       n_batches=sizes["n_batches"], n_test=sizes["n_test"], record_bp=True)
 
 
 def _flex_config(name: str, wn: bool, eta: float) -> TrainConfig:
@@ -353,7 +371,9 @@ def own_rate_run(name: str, design: int) -> str:
 
 
 def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
-    """The configuration of run ``name`` (learning-rate, accuracy or flexibility; either design).
+    """The configuration of run ``name`` at the current scale.
+
+    A learning-rate, accuracy or flexibility run, of either design.
 
     Building the configuration of a tuned pathway's run reads the learning-rate runs
     (:func:`chosen_eta`), computing them if they are not cached, unless ``eta`` gives the
@@ -364,12 +384,13 @@ def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
     def rate(p: str, variant: str = "none") -> float:
         return eta[p] if eta is not None and p in eta else chosen_eta(p, variant)
 
-    if name in TUNING:
-        return TUNING[name]
+    tuned = tuning()
+    if name in tuned:
+        return tuned[name]
     if name in SHARED:
         chapter, other = SHARED[name]
         module = mnist_alignment if chapter == "mnist_alignment" else flexibility
-        return module.CONFIGS[other]
+        return module.configs()[other]
     own = name.endswith(OWN_RATE) and name in own_names()
     base = name.removesuffix(OWN_RATE) if own else name
     if base in flex_names():
@@ -380,7 +401,7 @@ def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
         for v in variants(p):
             if base == run_name(p, v):
                 return _main_config(p, v, rate(p, v if own else "none"))
-    raise ValueError(f"unknown run {name!r}; expected a name of TUNING, main_names(), "
+    raise ValueError(f"unknown run {name!r}; expected a name of tuning(), main_names(), "
                      "flex_names() or own_names().")
 
 
@@ -405,7 +426,7 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
     Runs shared with another chapter (:data:`SHARED`) are that chapter's cache entries.
     A divergence of a tuned pathway's run is recorded (``diverged_at``), not raised.
     """
-    if name in TUNING:
+    if name in tuning():
         return tuning_results(name, progress)
     if name in SHARED:
         chapter, other = SHARED[name]
@@ -431,14 +452,14 @@ def names() -> list[str]:
 
     Learning rates first, then accuracy, then flexibility, then the second design.
     """
-    return [*TUNING, *main_names(), *flex_names(), *own_names()]
+    return [*tuning(), *main_names(), *flex_names(), *own_names()]
 
 
-EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
+    """The chapter's cached experiments at the current scale, in the order of :func:`names`."""
     # results is looked up when called, so that a wrapper of it (a test's recorder) is used
-    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in names()
-}
-"""The chapter's cached experiments, in the order of :func:`names`."""
+    return {name: (lambda progress=False, name=name: results(name, progress=progress))
+            for name in names()}
 
 KINDS: dict[str, str] = training.KINDS
 """The kind of the numbers of every array of the chapter's cache entries (training runs,

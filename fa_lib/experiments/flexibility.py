@@ -32,12 +32,13 @@ each step: the updates are summed over the batch, so a batch of 100 with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
 from fa_lib import activations, stats, training
-from fa_lib.config import pick
+from fa_lib.config import pick, scale, scale_context
 from fa_lib.pathways import Pathway
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
@@ -76,18 +77,13 @@ QUICK = {"reps": 3, "phase_epochs": 30, "n_batches": 60, "batch_size": 100, "n_t
 
 
 def config() -> dict:
-    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+    """Return the sizes of this chapter at the current scale (:func:`fa_lib.config.scale`).
 
-    The run list (:data:`CONFIGS`, :data:`EXPERIMENTS`) is built from :data:`SCALE`, the
-    value of this function when the module was imported.
+    Repetitions, epochs per phase, mini-batches per epoch and their size, test images
+    (None: all 10,000), the number of final epochs averaged per phase (``last``), and the
+    Fig. S3 grid.
     """
     return dict(pick(PAPER, QUICK))
-
-
-SCALE: dict = config()
-"""The sizes of this chapter at the selected scale (``FA_SCALE``): repetitions, epochs per
-phase, mini-batches per epoch and their size, test images (None: all 10,000), the number
-of final epochs averaged per phase (``last``), and the Fig. S3 grid."""
 
 
 THRESHOLDS = {
@@ -100,16 +96,18 @@ THRESHOLDS = {
     "collapse": 30.0,  # a run collapses: phase 1 ends this many points below its best epoch
 }
 """The margins of the chapter's checks (percentage points of test accuracy, or fractions).
-A phase's accuracy is the mean over its last ``SCALE["last"]`` epochs (:func:`phase_accuracy`)."""
+A phase's accuracy is the mean over its last ``config()["last"]`` epochs
+(:func:`phase_accuracy`)."""
 
 
 def scaled_eta(eta: float, batch_size: int | None = None) -> float:
     """The learning rate for ``batch_size`` that moves the weights as far as ``eta`` at 1000.
 
     The updates are summed over the batch (eq. 19), so ``eta * batch_size`` sets the
-    size of a step: ``eta * PAPER_BATCH / batch_size`` (``eta`` itself at paper scale).
+    size of a step: ``eta * PAPER_BATCH / batch_size`` (``eta`` itself at paper scale);
+    ``batch_size`` defaults to the current scale's.
     """
-    b = SCALE["batch_size"] if batch_size is None else int(batch_size)
+    b = config()["batch_size"] if batch_size is None else int(batch_size)
     if not eta > 0 or b < 1:
         raise ValueError(f"eta must be > 0 and batch_size >= 1; got {eta!r} and {b!r}.")
     return float(eta) * PAPER_BATCH / b
@@ -118,44 +116,30 @@ def scaled_eta(eta: float, batch_size: int | None = None) -> float:
 def run_config(method: str | Pathway, eta: float, gamma: float | None, *,
                normalise_b: bool = False, label_smoothing: tuple[float, float] | None = None,
                reps: int | None = None) -> TrainConfig:
-    """A run of the Fig. 8 protocol at this scale: two phases, new codes at epoch ``P``.
+    """A run of the Fig. 8 protocol at the current scale: two phases, new codes at epoch ``P``.
 
     Parameters
     ----------
     method : str or Pathway
         The feedback pathway (any of :mod:`fa_lib.pathways`).
     eta : float
-        Learning rate for a batch of 1000 (scaled to this scale's batch, :func:`scaled_eta`).
+        Learning rate for a batch of 1000 (scaled to the scale's batch, :func:`scaled_eta`).
     gamma : float or None
         WN gamma (None: no WN); ``normalise_b`` as in :class:`fa_lib.rule.Rule`.
     label_smoothing : (float, float) or None
     reps : int, optional
-        Repetitions (default: this scale's).
+        Repetitions (default: the scale's).
     """
-    p = SCALE["phase_epochs"]
-    rule = Rule(method, eta=scaled_eta(eta), wn_gamma=gamma, normalise_b=normalise_b)
+    sizes = config()
+    p = sizes["phase_epochs"]
+    rule = Rule(method, eta=scaled_eta(eta, sizes["batch_size"]), wn_gamma=gamma,
+                normalise_b=normalise_b)
     return TrainConfig(rule=rule, label_smoothing=label_smoothing,
                        epochs=2 * p, relabel_epoch=p, snapshot_epoch=p,
-                       reps=SCALE["reps"] if reps is None else reps,
-                       n_batches=SCALE["n_batches"], batch_size=SCALE["batch_size"],
-                       n_test=SCALE["n_test"])
+                       reps=sizes["reps"] if reps is None else reps,
+                       n_batches=sizes["n_batches"], batch_size=sizes["batch_size"],
+                       n_test=sizes["n_test"])
 
-
-FIG8: dict[str, TrainConfig] = {
-    "bp": run_config("bp", AUTHORS_ETA, None),
-    "bp_wn": run_config("bp", AUTHORS_ETA, GAMMA),
-    "fa": run_config("fa", AUTHORS_ETA, None),
-    "fa_wn": run_config("fa", AUTHORS_ETA, GAMMA),
-}
-"""Fig. 8A, B: BP and FA without and with WN (gamma = 0.6, B as drawn), eta = 0.0003."""
-
-VARIANTS: dict[str, TrainConfig] = {
-    "fa_wn_b_normalised": run_config("fa", AUTHORS_ETA, GAMMA, normalise_b=True),
-    **{f"{name}_text_eta": run_config(c.rule.name, TEXT_ETA, c.rule.wn_gamma,
-                                      reps=SCALE["text_reps"]) for name, c in FIG8.items()},
-}
-"""FA + WN with the columns of B normalised to gamma (Methods 4.4), and the four runs
-of Fig. 8 at the text's learning rate (fewer repetitions at quick scale)."""
 
 LABELS = {"bp": "BP", "bp_wn": "BP + WN", "fa": "FA", "fa_wn": "FA + WN",
           "fa_wn_b_normalised": "FA + WN, B normalised",
@@ -172,15 +156,34 @@ def s3_name(method: str, eta: float, gamma: float | None,
     return f"s3_{method}_eta{eta:g}_g{g}_{ls}"
 
 
-def _s3_grid() -> tuple[dict[str, TrainConfig], dict[tuple, str]]:
+def _fig8() -> dict[str, TrainConfig]:
+    return {
+        "bp": run_config("bp", AUTHORS_ETA, None),
+        "bp_wn": run_config("bp", AUTHORS_ETA, GAMMA),
+        "fa": run_config("fa", AUTHORS_ETA, None),
+        "fa_wn": run_config("fa", AUTHORS_ETA, GAMMA),
+    }
+
+
+def _variants(fig8: Mapping[str, TrainConfig], sizes: Mapping) -> dict[str, TrainConfig]:
+    return {
+        "fa_wn_b_normalised": run_config("fa", AUTHORS_ETA, GAMMA, normalise_b=True),
+        **{f"{name}_text_eta": run_config(c.rule.name, TEXT_ETA, c.rule.wn_gamma,
+                                          reps=sizes["text_reps"]) for name, c in fig8.items()},
+    }
+
+
+def _s3_grid(fig8: Mapping[str, TrainConfig], sizes: Mapping
+             ) -> tuple[dict[str, TrainConfig], dict[tuple, str]]:
     runs: dict[str, TrainConfig] = {}
     grid: dict[tuple, str] = {}
-    for method in SCALE["s3_methods"]:
-        for eta in SCALE["s3_etas"]:
-            for gamma in SCALE["s3_gammas"]:
-                for ls in SCALE["s3_ls"]:
-                    cfg = run_config(method, eta, gamma, label_smoothing=ls, reps=SCALE["s3_reps"])
-                    same = [n for n, c in FIG8.items() if c == cfg]
+    for method in sizes["s3_methods"]:
+        for eta in sizes["s3_etas"]:
+            for gamma in sizes["s3_gammas"]:
+                for ls in sizes["s3_ls"]:
+                    cfg = run_config(method, eta, gamma, label_smoothing=ls,
+                                     reps=sizes["s3_reps"])
+                    same = [n for n, c in fig8.items() if c == cfg]
                     name = same[0] if same else s3_name(method, eta, gamma, ls)
                     if not same:
                         runs[name] = cfg
@@ -188,35 +191,84 @@ def _s3_grid() -> tuple[dict[str, TrainConfig], dict[tuple, str]]:
     return runs, grid
 
 
-S3, S3_GRID = _s3_grid()
-"""Fig. S3: the extra runs, and the run of every grid point ``(method, eta, gamma, label
-smoothing)`` (points that coincide with a Fig. 8 run use it)."""
+@functools.cache
+def _runs(at: str) -> dict[str, Mapping]:
+    """The run lists of the chapter at scale ``at``, built once per scale."""
+    with scale_context(at):
+        sizes = config()
+        fig8 = _fig8()
+        variants = _variants(fig8, sizes)
+        s3, s3_grid = _s3_grid(fig8, sizes)
+    return {"fig8": fig8, "variants": variants, "s3": s3, "s3_grid": s3_grid,
+            "configs": {**fig8, **variants, **s3}}
 
-CONFIGS: dict[str, TrainConfig] = {**FIG8, **VARIANTS, **S3}
-"""Every run of the chapter."""
 
-FIG8_NAMES = (*FIG8, *VARIANTS)
-"""The runs of Fig. 8 and its variants, in the order of the background paper-scale run."""
+def fig8() -> dict[str, TrainConfig]:
+    """Fig. 8A, B at the current scale.
+
+    BP and FA without and with WN (gamma = 0.6, B as drawn), eta = 0.0003.
+    """
+    return dict(_runs(scale())["fig8"])
+
+
+def fig8_variants() -> dict[str, TrainConfig]:
+    """The variants of Fig. 8 at the current scale.
+
+    FA + WN with the columns of B normalised to gamma (Methods 4.4), and the four runs of
+    Fig. 8 at the text's learning rate (fewer repetitions at quick scale).
+    """
+    return dict(_runs(scale())["variants"])
+
+
+def fig8_names() -> tuple[str, ...]:
+    """The runs of Fig. 8 and its variants, in the order of the background paper-scale run."""
+    runs = _runs(scale())
+    return (*runs["fig8"], *runs["variants"])
+
+
+def s3() -> dict[str, TrainConfig]:
+    """Fig. S3 at the current scale: the runs that are not Fig. 8 runs."""
+    return dict(_runs(scale())["s3"])
+
+
+def s3_grid() -> dict[tuple, str]:
+    """Fig. S3 at the current scale: the run of every grid point.
+
+    Grid point ``(method, eta, gamma, label smoothing)`` -> run name (points that coincide
+    with a Fig. 8 run use it).
+    """
+    return dict(_runs(scale())["s3_grid"])
+
+
+def configs() -> dict[str, TrainConfig]:
+    """Every run of the chapter at the current scale.
+
+    Those of :func:`fig8`, :func:`fig8_variants` and :func:`s3`.
+    """
+    return dict(_runs(scale())["configs"])
 
 
 def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Return the arrays recorded by run ``name`` of :data:`CONFIGS` (cached, or trained now).
+    """Return the arrays recorded by run ``name`` of :func:`configs` (cached, or trained now).
 
     A divergence (NaN or Inf weights) stops the run and is recorded in ``diverged_at``
     rather than raised: the text's learning rate may diverge. ``progress`` shows a bar
     (default: when interactive).
     """
-    return training.named_run(CHAPTER, CONFIGS, name, stop_on_divergence=True,
+    return training.named_run(CHAPTER, configs(), name, stop_on_divergence=True,
                               progress=progress)
 
 
-EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
+    """The chapter's cached experiments at the current scale, in the order of :func:`configs`.
+
+    Run name -> the notebook's call ``results(name)`` (``progress`` shows a bar).
+    ``python -m fa_lib reproduce --only flexibility --jobs N`` computes them ``N`` at a time.
+    """
     # results is looked up when called, so that a wrapper of it (a test's recorder) is used
-    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in CONFIGS
-}
-"""The chapter's cached experiments, in the order of :data:`CONFIGS`: run name -> the
-notebook's call ``results(name)`` (``progress`` shows a bar). ``python -m fa_lib reproduce
---only flexibility --jobs N`` computes them ``N`` at a time."""
+    return {name: (lambda progress=False, name=name: results(name, progress=progress))
+            for name in configs()}
+
 
 KINDS: dict[str, str] = training.KINDS
 """The kind of the numbers of every array of the chapter's cache entries (training runs,
@@ -263,7 +315,7 @@ def phase_accuracy(res: Mapping[str, np.ndarray], last: int | None = None
     res : mapping
         Results of one run.
     last : int, optional
-        Number of final epochs of a phase averaged (default: this scale's ``last``).
+        Number of final epochs of a phase averaged (default: the current scale's ``last``).
 
     Returns
     -------
@@ -273,7 +325,7 @@ def phase_accuracy(res: Mapping[str, np.ndarray], last: int | None = None
         Fig. S3 statistic for phase 2); ``drop``: ``after_last - before_last``;
         ``at_change``: with the new codes before training on them.
     """
-    n = SCALE["last"] if last is None else int(last)
+    n = config()["last"] if last is None else int(last)
     p = phase_epochs(res)
     if not 1 <= n <= p:
         raise ValueError(f"last must be in [1, P = {p}]; got {n}.")
@@ -352,11 +404,12 @@ def unit_states(z: np.ndarray, threshold: float = SATURATION_DF) -> dict[str, np
 def accuracy_table(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
     """One row per run: accuracy before the change and at the end (mean, SD, n).
 
-    ``runs`` maps run names (keys of :data:`CONFIGS`) to their results.
+    ``runs`` maps run names (keys of :func:`configs`) to their results.
     """
     rows = []
+    every = configs()
     for name, res in runs.items():
-        cfg = CONFIGS[name]
+        cfg = every[name]
         acc = phase_accuracy(res)
         rows.append({
             "run": LABELS.get(name, name), "method": cfg.rule.name.upper(),
@@ -385,7 +438,7 @@ def s3_summary(runs: Mapping[str, Mapping[str, np.ndarray]], last: int | None = 
     (:func:`collapsed`).
     """
     rows = []
-    for (method, eta, gamma, ls), name in S3_GRID.items():
+    for (method, eta, gamma, ls), name in s3_grid().items():
         acc = phase_accuracy(runs[name], last)
         final = acc["after_last"]
         rows.append({"method": method.upper(), "eta": eta, "gamma": gamma,

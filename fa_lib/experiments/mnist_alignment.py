@@ -14,6 +14,7 @@ code; the 60 mini-batches of 1000 in the original MNIST order every epoch.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fa_lib import stats, training
-from fa_lib.config import pick
+from fa_lib.config import pick, scale, scale_context
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
@@ -48,24 +49,20 @@ QUICK = {"reps": 3, "epochs": 15, "n_batches": 10, "n_test": 2000,
 
 
 def config() -> dict:
-    """Return the sizes of this chapter at the scale selected by ``FA_SCALE`` (read now).
+    """Return the sizes of this chapter at the current scale (:func:`fa_lib.config.scale`).
 
-    The run list (:data:`CONFIGS`, :data:`EXPERIMENTS`) is built from :data:`SCALE`, the
-    value of this function when the module was imported.
+    Fig. 7 checks the terms over iterations ``k < early`` (the paper's 250) and over the
+    last ``late_epochs`` epochs; at paper scale its runs are the baseline and WN runs of
+    Fig. 6, at quick scale two separate runs of ``fig7_epochs`` epochs (the terms need a
+    few hundred iterations to show their late behaviour, more than the other quick runs).
+    Fig. S2 sweeps ``gammas`` (WN, B normalised), ``etas`` (with and without WN) and
+    ``widths`` (with and without WN, n-hot codes with n = width // 10); every other
+    setting is the baseline's. ``long_effects``: whether the checks of effects that need
+    the paper's training length (thousands of iterations) are asserted; at quick scale
+    they are recorded only.
     """
     return dict(pick(PAPER, QUICK))
 
-
-SCALE: dict = config()
-"""The sizes of this chapter at the selected scale (``FA_SCALE``). Fig. 7 checks the
-terms over iterations ``k < early`` (the paper's 250) and over the last ``late_epochs``
-epochs; at paper scale its runs are the baseline and WN runs of Fig. 6, at quick scale
-two separate runs of ``fig7_epochs`` epochs (the terms need a few hundred iterations to
-show their late behaviour, more than the other quick runs). Fig. S2 sweeps ``gammas``
-(WN, B normalised), ``etas`` (with and without WN) and ``widths`` (with and without WN,
-n-hot codes with n = width // 10); every other setting is the baseline's.
-``long_effects``: whether the checks of effects that need the paper's training length
-(thousands of iterations) are asserted; at quick scale they are recorded only."""
 
 THRESHOLDS = {
     "learned_accuracy": 50.0,  # % final test accuracy: below, a run "does not learn" (chance 10)
@@ -79,13 +76,14 @@ beside them, in :mod:`fa_lib.verdicts.mnist_alignment`."""
 def _base(s2: bool = False, *, method: str = "fa", eta: float = FA_ETA,
           wn_gamma: float | None = None, normalise_b: bool | None = None,
           layer_norm: float | None = None, match_b: bool = False, **changes) -> TrainConfig:
-    """Return a run of the chapter: the scale's settings and a rule.
+    """Return a run of the chapter: the current scale's settings and a rule.
 
     With WN, ``B`` is normalised (Methods 4.4) unless ``normalise_b=False``.
     """
-    reps = SCALE["s2_reps"] if s2 else SCALE["reps"]
-    settings = {"reps": reps, "epochs": SCALE["epochs"], "n_batches": SCALE["n_batches"],
-                "n_test": SCALE["n_test"]}
+    sizes = config()
+    reps = sizes["s2_reps"] if s2 else sizes["reps"]
+    settings = {"reps": reps, "epochs": sizes["epochs"], "n_batches": sizes["n_batches"],
+                "n_test": sizes["n_test"]}
     if normalise_b is None:
         normalise_b = wn_gamma is not None
     rule = Rule(method, eta=eta, wn_gamma=wn_gamma, normalise_b=normalise_b,
@@ -93,41 +91,42 @@ def _base(s2: bool = False, *, method: str = "fa", eta: float = FA_ETA,
     return TrainConfig(**{**settings, "rule": rule, **changes})
 
 
-_TERMS = {"record_terms": True, "terms_every": SCALE["terms_every"], "n_traces": SCALE["n_traces"]}
-_FIG6_TERMS = _TERMS if SCALE["fig7_epochs"] is None else {}
-
-FIG6: dict[str, TrainConfig] = {
-    # Fig. 6C, D (and 7C): baseline FA; FA with B-norm matching.
-    "fa": _base(record_bp=True, **_FIG6_TERMS),
-    "fa_match_b": _base(match_b=True, record_bp=True),
-    # Fig. 6A, B (and 7D): neuron-wise WN gamma = 1 (B normalised / as drawn); layer-wise.
-    "fa_wn": _base(wn_gamma=1.0, record_bp=True, **_FIG6_TERMS),
-    "fa_wn_b_as_drawn": _base(wn_gamma=1.0, normalise_b=False, record_bp=True),
-    "fa_layer_norm": _base(layer_norm=LAYER_NORM, record_bp=True),
-    # Fig. 6E, F: width 100 (10-hot codes).
-    "fa_w100": _base(width=100, record_bp=True),
-    "fa_w100_wn": _base(width=100, wn_gamma=1.0, record_bp=True),
-    "fa_w100_wn_b_as_drawn": _base(width=100, wn_gamma=1.0, normalise_b=False, record_bp=True),
-    # Fig. 6H: BP with and without WN.
-    "bp": _base(method="bp", eta=BP_ETA),
-    "bp_wn": _base(method="bp", eta=BP_ETA, wn_gamma=1.0),
-    # The text's learning rate.
-    "fa_eta_text": _base(eta=TEXT_ETA, record_bp=True),
-}
-"""The runs of Figs. 6 and 7 (10 repetitions x 100 epochs at paper scale)."""
-
-if SCALE["fig7_epochs"] is None:
-    FIG7_RUNS = {"fa": "fa", "fa_wn": "fa_wn"}
-    FIG7: dict[str, TrainConfig] = {}
-else:
-    FIG7_RUNS = {"fa": "fig7_fa", "fa_wn": "fig7_fa_wn"}
-    FIG7 = {"fig7_fa": _base(epochs=SCALE["fig7_epochs"], **_TERMS),
-            "fig7_fa_wn": _base(epochs=SCALE["fig7_epochs"], wn_gamma=1.0, **_TERMS)}
-"""Fig. 7: the run recording the terms without and with WN (``FIG7_RUNS``), and the
-extra configurations this needs (none at paper scale)."""
+def _fig6(sizes: Mapping) -> dict[str, TrainConfig]:
+    terms = {"record_terms": True, "terms_every": sizes["terms_every"],
+             "n_traces": sizes["n_traces"]}
+    fig6_terms = terms if sizes["fig7_epochs"] is None else {}
+    return {
+        # Fig. 6C, D (and 7C): baseline FA; FA with B-norm matching.
+        "fa": _base(record_bp=True, **fig6_terms),
+        "fa_match_b": _base(match_b=True, record_bp=True),
+        # Fig. 6A, B (and 7D): neuron-wise WN gamma = 1 (B normalised / as drawn); layer-wise.
+        "fa_wn": _base(wn_gamma=1.0, record_bp=True, **fig6_terms),
+        "fa_wn_b_as_drawn": _base(wn_gamma=1.0, normalise_b=False, record_bp=True),
+        "fa_layer_norm": _base(layer_norm=LAYER_NORM, record_bp=True),
+        # Fig. 6E, F: width 100 (10-hot codes).
+        "fa_w100": _base(width=100, record_bp=True),
+        "fa_w100_wn": _base(width=100, wn_gamma=1.0, record_bp=True),
+        "fa_w100_wn_b_as_drawn": _base(width=100, wn_gamma=1.0, normalise_b=False,
+                                       record_bp=True),
+        # Fig. 6H: BP with and without WN.
+        "bp": _base(method="bp", eta=BP_ETA),
+        "bp_wn": _base(method="bp", eta=BP_ETA, wn_gamma=1.0),
+        # The text's learning rate.
+        "fa_eta_text": _base(eta=TEXT_ETA, record_bp=True),
+    }
 
 
-def _s2_grid() -> tuple[dict[str, TrainConfig], dict[tuple[str, float, bool], str]]:
+def _fig7(sizes: Mapping) -> tuple[dict[str, str], dict[str, TrainConfig]]:
+    if sizes["fig7_epochs"] is None:
+        return {"fa": "fa", "fa_wn": "fa_wn"}, {}
+    terms = {"record_terms": True, "terms_every": sizes["terms_every"],
+             "n_traces": sizes["n_traces"]}
+    return ({"fa": "fig7_fa", "fa_wn": "fig7_fa_wn"},
+            {"fig7_fa": _base(epochs=sizes["fig7_epochs"], **terms),
+             "fig7_fa_wn": _base(epochs=sizes["fig7_epochs"], wn_gamma=1.0, **terms)})
+
+
+def _s2_grid(sizes: Mapping) -> tuple[dict[str, TrainConfig], dict[tuple[str, float, bool], str]]:
     """List the runs of Fig. S2, reusing the Fig. 6 runs where a grid point is one of them."""
     runs: dict[str, TrainConfig] = {}
     grid: dict[tuple[str, float, bool], str] = {}
@@ -135,9 +134,9 @@ def _s2_grid() -> tuple[dict[str, TrainConfig], dict[tuple[str, float, bool], st
               ("eta", TEXT_ETA, False): "fa_eta_text", ("gamma", 1.0, True): "fa_wn",
               ("width", 50, False): "fa", ("width", 50, True): "fa_wn",
               ("width", 100, False): "fa_w100", ("width", 100, True): "fa_w100_wn"}
-    points = [("gamma", g, True) for g in SCALE["gammas"]]
-    points += [("eta", e, wn) for e in SCALE["etas"] for wn in (False, True)]
-    points += [("width", w, wn) for w in SCALE["widths"] for wn in (False, True)]
+    points = [("gamma", g, True) for g in sizes["gammas"]]
+    points += [("eta", e, wn) for e in sizes["etas"] for wn in (False, True)]
+    points += [("width", w, wn) for w in sizes["widths"] for wn in (False, True)]
     for sweep, value, wn in points:
         if (sweep, value, wn) in shared:
             grid[(sweep, value, wn)] = shared[(sweep, value, wn)]
@@ -150,14 +149,65 @@ def _s2_grid() -> tuple[dict[str, TrainConfig], dict[tuple[str, float, bool], st
     return runs, grid
 
 
-S2, S2_GRID = _s2_grid()
-"""Fig. S2: the extra runs (fewer repetitions), and the run of every grid point
-``(sweep, value, with WN)``; points that coincide with a Fig. 6 run use it."""
+@functools.cache
+def _runs(at: str) -> dict[str, Mapping]:
+    """The run lists of the chapter at scale ``at``, built once per scale."""
+    with scale_context(at):
+        sizes = config()
+        fig6 = _fig6(sizes)
+        fig7_runs, fig7 = _fig7(sizes)
+        s2, s2_grid = _s2_grid(sizes)
+    configs = {**fig6, **fig7, **s2}
+    return {"fig6": fig6, "fig7": fig7, "fig7_runs": fig7_runs, "s2": s2, "s2_grid": s2_grid,
+            "configs": configs,
+            "diverging_ok": frozenset(n for n, c in configs.items() if c.rule.eta > FA_ETA)}
 
-CONFIGS: dict[str, TrainConfig] = {**FIG6, **FIG7, **S2}
 
-DIVERGING_OK = frozenset(name for name, c in CONFIGS.items() if c.rule.eta > FA_ETA)
-"""Runs above the authors' eta: a divergence is recorded (``diverged_at``), not raised."""
+def fig6() -> dict[str, TrainConfig]:
+    """The runs of Figs. 6 and 7 at the current scale.
+
+    10 repetitions x 100 epochs at paper scale.
+    """
+    return dict(_runs(scale())["fig6"])
+
+
+def fig7_runs() -> dict[str, str]:
+    """Fig. 7 at the current scale: the runs recording the terms without and with WN.
+
+    ``"fa"``, ``"fa_wn"`` -> run name: Fig. 6's at paper scale, those of :func:`fig7` at
+    quick scale.
+    """
+    return dict(_runs(scale())["fig7_runs"])
+
+
+def fig7() -> dict[str, TrainConfig]:
+    """The extra runs of Fig. 7 at the current scale (none at paper scale)."""
+    return dict(_runs(scale())["fig7"])
+
+
+def s2() -> dict[str, TrainConfig]:
+    """Fig. S2: the extra runs (fewer repetitions) at the current scale."""
+    return dict(_runs(scale())["s2"])
+
+
+def s2_grid() -> dict[tuple[str, float, bool], str]:
+    """Fig. S2 at the current scale: the run of every grid point.
+
+    Grid point ``(sweep, value, with WN)`` -> run name; points that coincide with a Fig. 6
+    run use it.
+    """
+    return dict(_runs(scale())["s2_grid"])
+
+
+def configs() -> dict[str, TrainConfig]:
+    """Every run of the chapter at the current scale: :func:`fig6`, :func:`fig7`, :func:`s2`."""
+    return dict(_runs(scale())["configs"])
+
+
+def diverging_ok() -> frozenset[str]:
+    """Runs above the authors' eta: a divergence is recorded (``diverged_at``), not raised."""
+    return _runs(scale())["diverging_ok"]
+
 
 PAPER_ORDER = (
     "fa", "fa_wn", "fa_match_b", "fa_layer_norm", "fa_wn_b_as_drawn", "bp", "bp_wn",
@@ -167,26 +217,32 @@ PAPER_ORDER = (
 
 
 def names() -> list[str]:
-    """All run names, in the order of :data:`PAPER_ORDER` and then the rest."""
-    return [*PAPER_ORDER, *[n for n in CONFIGS if n not in PAPER_ORDER]]
+    """All run names at the current scale.
+
+    In the order of :data:`PAPER_ORDER` and then the rest.
+    """
+    return [*PAPER_ORDER, *[n for n in configs() if n not in PAPER_ORDER]]
 
 
 def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """Return the arrays recorded by run ``name`` of :data:`CONFIGS` (cached, or trained now).
+    """Return the arrays recorded by run ``name`` of :func:`configs` (cached, or trained now).
 
-    Only the runs of :data:`DIVERGING_OK` record a divergence instead of raising it;
+    Only the runs of :func:`diverging_ok` record a divergence instead of raising it;
     ``progress`` shows a bar (default: when interactive).
     """
-    return training.named_run(CHAPTER, CONFIGS, name, stop_on_divergence=name in DIVERGING_OK,
-                              progress=progress)
+    return training.named_run(CHAPTER, configs(), name,
+                              stop_on_divergence=name in diverging_ok(), progress=progress)
 
 
-EXPERIMENTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
+    """The chapter's cached experiments at the current scale, in the order of :func:`names`.
+
+    Run name -> the notebook's call ``results(name)`` (``progress`` shows a bar).
+    """
     # results is looked up when called, so that a wrapper of it (a test's recorder) is used
-    name: (lambda progress=False, name=name: results(name, progress=progress)) for name in names()
-}
-"""The chapter's cached experiments, in the order of :func:`names`: run name -> the
-notebook's call ``results(name)`` (``progress`` shows a bar)."""
+    return {name: (lambda progress=False, name=name: results(name, progress=progress))
+            for name in names()}
+
 
 KINDS: dict[str, str] = training.KINDS
 """The kind of the numbers of every array of the chapter's cache entries (training runs,
@@ -204,14 +260,14 @@ def last_epoch_mean(res: Mapping[str, np.ndarray], key: str, n_batches: int | No
     key : str
         A per-iteration record (``n_iter x R [x layers]``), e.g. ``"dw_bp"``.
     n_batches : int, optional
-        Iterations per epoch (default: this scale's).
+        Iterations per epoch (default: the current scale's).
 
     Returns
     -------
     ndarray, shape (R[, layers])
         NaN where the last epoch holds no value (e.g. a diverged run).
     """
-    n = SCALE["n_batches"] if n_batches is None else int(n_batches)
+    n = config()["n_batches"] if n_batches is None else int(n_batches)
     return mean_over_iterations(np.asarray(res[key], dtype=float)[-n:])
 
 
@@ -258,7 +314,7 @@ def final_accuracy(res: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def summary_row(name: str, res: Mapping[str, np.ndarray]) -> dict:
     """Summarise one run: final test accuracy (mean, SD) and per-layer final angles."""
-    cfg = CONFIGS[name]
+    cfg = configs()[name]
     acc = final_accuracy(res)
     rule = cfg.rule
     row = {"run": name, "method": rule.name.upper(), "width": cfg.width, "eta": rule.eta,
@@ -395,12 +451,12 @@ def periodic_peaks(lags: np.ndarray, values: np.ndarray, period: int
 def s2_summary(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[dict]:
     """One row per grid point of Fig. S2: final accuracy and alignment (mean, SD, n).
 
-    ``runs`` maps run names (the values of :data:`S2_GRID`) to their results.
+    ``runs`` maps run names (the values of :func:`s2_grid`) to their results.
     Alignment: last-epoch ``dW_l,FA ∠ dW_l,BP`` averaged over ``l = 0..3`` and
     ``W_l ∠ B_l^T`` averaged over ``l = 1..4``, per repetition.
     """
     rows = []
-    for (sweep, value, wn), name in S2_GRID.items():
+    for (sweep, value, wn), name in s2_grid().items():
         res = runs[name]
         acc = final_accuracy(res)
         dw = layer_mean(res, "dw_bp", LAYERS_FA)

@@ -592,16 +592,20 @@ def run_openloop_sim(cfg: PersistentErrorConfig | None = None) -> dict[str, np.n
     )
 
 
-EXPERIMENTS: dict[str, Callable[[], dict[str, np.ndarray]]] = {
-    "openloop_sim": lambda: run_openloop_sim(config()),
-    **{f"cond{c}": (lambda c=c: run_condition(c, config())) for c in CONDITIONS},
-    "eigenvalues": lambda: run_eigenvalues(config()),
-    "control": lambda: run_control(config()),
-    **{f"cond{c}_fixedEX": (lambda c=c: run_condition(c, config(), fixed_ex=True))
-       for c in CONDITIONS},
-}
-"""The chapter's cached experiments, in the notebook's order: name -> the notebook's call
-(at the scale of :func:`config` when called), returning the cached results."""
+def experiments() -> dict[str, Callable[[], dict[str, np.ndarray]]]:
+    """The chapter's cached experiments, in the notebook's order: name -> the notebook's call.
+
+    Each call runs at the scale of :func:`config` when called and returns the cached results.
+    """
+    return {
+        "openloop_sim": lambda: run_openloop_sim(config()),
+        **{f"cond{c}": (lambda c=c: run_condition(c, config())) for c in CONDITIONS},
+        "eigenvalues": lambda: run_eigenvalues(config()),
+        "control": lambda: run_control(config()),
+        **{f"cond{c}_fixedEX": (lambda c=c: run_condition(c, config(), fixed_ex=True))
+           for c in CONDITIONS},
+    }
+
 
 KINDS: dict[str, str] = {
     # draw_condition (Fig. 1B, C) and openloop_linear: angles in degrees

@@ -36,8 +36,8 @@ def _markdown(text: str) -> object:
 
 
 def load() -> dict[str, Mapping[str, np.ndarray]]:
-    """Every run of the chapter (:data:`fa_lib.experiments.deep_networks.CONFIGS`), by name."""
-    return {name: dn.results(name) for name in dn.CONFIGS}
+    """Every run of the chapter (:func:`fa_lib.experiments.deep_networks.configs`), by name."""
+    return {name: dn.results(name) for name in dn.configs()}
 
 
 def update_angles(runs: Runs) -> dict[str, np.ndarray]:
@@ -93,14 +93,14 @@ def claims(runs: Runs | None = None) -> list[Claim]:
         The chapter's runs by name; None reads them from the results cache (:func:`load`).
     """
     runs = load() if runs is None else runs
-    missing = [n for n in dn.CONFIGS if n not in runs]
+    missing = [n for n in dn.configs() if n not in runs]
     undefined = undefined_values(runs)
     diverged = [n for n, res in runs.items() if int(res["diverged_at"]) >= 0]
     return [Claim(
         CHAPTER,
         "The whole design was computed: every rule at every depth, with every value "
         "that is defined.",
-        f"{len(runs)} runs ({len(dn.SCALE['hidden'])} depths x {len(dn.RULES)} rules); missing: "
+        f"{len(runs)} runs ({len(dn.config()['hidden'])} depths x {len(dn.RULES)} rules); missing: "
         f"{missing or 'none'}; undefined values: {undefined or 'none'}; diverged: "
         f"{diverged or 'none'}",
         complete(missing, undefined),
@@ -112,7 +112,7 @@ def claims(runs: Runs | None = None) -> list[Claim]:
 
 def setup_values() -> dict[str, object]:
     """The chapter's settings at the current scale, by glue name (without the ``dn_`` prefix)."""
-    s = dn.SCALE
+    s = dn.config()
     return {
         "scale": config.scale(), "gamma": float(dn.GAMMA),
         "hidden": ", ".join(str(h) for h in s["hidden"]),
@@ -132,7 +132,7 @@ def _follow_text(runs: Runs, dw: Mapping[str, np.ndarray]) -> str:
     """How closely the update angles follow the angles of the products carrying their errors."""
     xs, ys = [], []
     for rule in ("fa", "fa_wn"):
-        for h in dn.SCALE["hidden"]:
+        for h in dn.config()["hidden"]:
             n = dn.run_name(rule, h)
             xs.append(dn.last_epoch(runs[n], "prod_bt").ravel())  # columns l = 1..d-1
             ys.append(dw[n][:, :h].ravel())  # dW_0 .. dW_{d-2}, made from delta_1 .. delta_{d-1}
@@ -149,7 +149,7 @@ def _follow_text(runs: Runs, dw: Mapping[str, np.ndarray]) -> str:
 
 def _prediction_text(err: Mapping[str, np.ndarray]) -> str:
     """Hypothesis "prediction" over every product with more than one factor."""
-    hidden = dn.SCALE["hidden"]
+    hidden = dn.config()["hidden"]
     verdicts = [stats.within(stats.ttest_1samp(e[:, ell], 0.0, finite_only=True),
                              THRESHOLDS["prediction"])
                 for rule in ("fa", "fa_wn") for h in hidden
@@ -169,7 +169,7 @@ def _prediction_text(err: Mapping[str, np.ndarray]) -> str:
 
 def _depth_text(runs: Runs, dw: Mapping[str, np.ndarray]) -> str:
     """Hypotheses "rise", "wn" and "gap" (paired within repetitions, or Welch)."""
-    hidden = dn.SCALE["hidden"]
+    hidden = dn.config()["hidden"]
     deepest, shallow = max(hidden), min(hidden)
     a = dw[dn.run_name("fa", deepest)]
     rise = stats.paired(a[:, 0], a[:, deepest - 1], finite_only=True)

@@ -175,7 +175,7 @@ def design_claim(runs: Runs) -> Claim:
         CHAPTER,
         "The whole design was computed: every run of every rule and normalisation, "
         "with every value that is defined.",
-        f"{len(design)} runs ({len(fr.TUNING)} learning-rate runs, {len(acc_runs)} accuracy "
+        f"{len(design)} runs ({len(fr.tuning())} learning-rate runs, {len(acc_runs)} accuracy "
         f"runs, {len(flexibility_runs(runs))} flexibility runs, both designs); missing: "
         f"{missing or 'none'}; undefined values: {undefined or 'none'}; diverged: "
         f"{diverged or 'none'}; repetitions whose network fell silent (no update in the last "
@@ -201,7 +201,7 @@ def claims(runs: Runs | None = None) -> list[Claim]:
 
 def setup_values() -> dict[str, object]:
     """The chapter's settings at the current scale, by glue name (without the ``fr_`` prefix)."""
-    s = fr.SCALE
+    s, flex = fr.config(), fr.flex_config()
     kp, wm, brsf = fr.pathway("kp"), fr.pathway("wm"), fr.pathway("brsf")
     return {
         "gamma": float(fr.GAMMA), "scale": config.scale(), "flex_gamma": float(fr.FLEX_GAMMA),
@@ -213,7 +213,7 @@ def setup_values() -> dict[str, object]:
         "brsf_sd": f"{brsf.sd:g}",
         **{key: str(s[key]) for key in ("reps", "epochs", "tune_reps", "tune_epochs")},
         "tune_images": f"{s['tune_batches'] * 1000:,}", "holdout": f"{s['holdout']:,}",
-        "flex_reps": str(fr.FLEX_SCALE["reps"]), "flex_phase": str(fr.FLEX_SCALE["phase_epochs"]),
+        "flex_reps": str(flex["reps"]), "flex_phase": str(flex["phase_epochs"]),
         "scale_note": _markdown(
             "" if config.scale() == "paper" else
             "At the quick scale the networks train for a few hundred steps only, so the verdicts "
@@ -226,7 +226,7 @@ def setup_values() -> dict[str, object]:
 
 def _findings(runs: Runs) -> dict[str, object]:
     """The rates chosen, the hypotheses' verdicts of both designs and the flexibility outcomes."""
-    tuned = {n: runs[n] for n in fr.TUNING}
+    tuned = {n: runs[n] for n in fr.tuning()}
     first = {p: ("—" if p == "bp" else stats.beyond(fr.angle_test(p, "wn", runs),
                                                      THRESHOLDS["angle_gain"]),
                  stats.beyond(fr.accuracy_test(p, "wn", runs), THRESHOLDS["acc_gain"]))
@@ -252,7 +252,7 @@ def _findings(runs: Runs) -> dict[str, object]:
 
 def _tune_note(runs: Runs, chosen: Mapping[str, float]) -> str:
     """The rates chosen on the validation split, at an end of the grid, or that do not learn."""
-    tune = pd.DataFrame(fr.tuning_table({n: runs[n] for n in fr.TUNING}))
+    tune = pd.DataFrame(fr.tuning_table({n: runs[n] for n in fr.tuning()}))
     best = tune.loc[tune.groupby("rule")["val_acc"].idxmax()].set_index("rule")
     edge = [p for p in fr.TUNED if chosen[p] in (fr.ETA_GRID[0], fr.ETA_GRID[-1])]
     no_learn = [p for p in fr.TUNED if not best.loc[p, "val_acc"] > THRESHOLDS["learns"]]
@@ -337,7 +337,7 @@ def values(runs: Runs | None = None) -> dict[str, object]:
             f"Every rule without and with WN (γ = {fr.GAMMA:g}, B as drawn), at the rate chosen "
             "without WN and, for the rules tuned here, at the rate chosen with WN (own rate): "
             "final test accuracy and update angle to BP of the first layer (mean ± SD over the "
-            f"repetitions, {fr.SCALE['epochs']} epochs), and the mean test accuracy at the end "
+            f"repetitions, {fr.config()['epochs']} epochs), and the mean test accuracy at the end "
             f"of phase 2 of the Fig. 8 protocol (γ = {fr.FLEX_GAMMA:g}). η per batch of 1000; "
             f"the flexibility runs of FA and BP use η = {fr.FLEX_ETA:g}."),
     }

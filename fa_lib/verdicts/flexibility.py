@@ -48,8 +48,8 @@ def _markdown(text: str) -> object:
 
 
 def load() -> dict[str, Mapping[str, np.ndarray]]:
-    """Every run of the chapter (:data:`fa_lib.experiments.flexibility.CONFIGS`), by name."""
-    return {name: fx.results(name) for name in fx.CONFIGS}
+    """Every run of the chapter (:func:`fa_lib.experiments.flexibility.configs`), by name."""
+    return {name: fx.results(name) for name in fx.configs()}
 
 
 def gamma_name(gamma: float | None) -> str:
@@ -155,7 +155,7 @@ def phases(runs: Runs) -> dict[str, dict[str, np.ndarray]]:
 
 def unit_states(runs: Runs) -> dict[str, dict[str, np.ndarray]]:
     """Per run of Fig. 8, the silent and saturated entries of ``Z_5`` at the change."""
-    return {n: fx.unit_states(runs[n]["z_snapshot"]) for n in fx.FIG8}
+    return {n: fx.unit_states(runs[n]["z_snapshot"]) for n in fx.fig8()}
 
 
 def s3_tables(runs: Runs) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -185,7 +185,7 @@ def _restored_criterion(both: bool) -> str:
 
 def _gaps(phase: Mapping[str, dict[str, np.ndarray]]) -> dict[str, object]:
     """FA minus BP after the change, with and without WN, and FA + WN minus FA."""
-    after = {n: phase[n]["after_last"] for n in fx.FIG8}
+    after = {n: phase[n]["after_last"] for n in fx.fig8()}
     return {"gap_wn": np.mean(after["fa_wn"]) - np.mean(after["bp_wn"]),
             "gap": np.mean(after["fa"]) - np.mean(after["bp"]),
             "lift": np.mean(after["fa_wn"]) - np.mean(after["fa"]),
@@ -200,7 +200,7 @@ def _match_claim(phase: Mapping[str, dict[str, np.ndarray]], paper: bool) -> Cla
         f"after the change, FA minus BP: {g['gap_wn']:+.1f} points with WN (Welch t = "
         f"{cmp_wn.t:.2f}, p = {cmp_wn.p:.2g}, 99% CI [{cmp_wn.ci99[0]:.1f}, "
         f"{cmp_wn.ci99[1]:.1f}]), {g['gap']:+.1f} without (t = {cmp.t:.2f}, p = {cmp.p:.2g}, "
-        f"99% CI [{cmp.ci99[0]:.1f}, {cmp.ci99[1]:.1f}]); n = {fx.SCALE['reps']} per run")
+        f"99% CI [{cmp.ci99[0]:.1f}, {cmp.ci99[1]:.1f}]); n = {fx.config()['reps']} per run")
     if paper:  # not reproduced at paper scale (see the text); what holds instead
         instead = (f"FA + WN ends below BP + WN, and more than {THRESHOLDS['restored']:g} "
                    "points above FA without WN")
@@ -222,12 +222,12 @@ def _states_claim(states: Mapping[str, dict[str, np.ndarray]]) -> Claim:
         f"{fx.LABELS[n]}: silent {100 * np.mean(states[n]['silent']):.1f} ± "
         f"{100 * np.std(states[n]['silent'], ddof=1):.1f}%, saturated "
         f"{100 * np.mean(states[n]['saturated']):.2f}%, mean f' "
-        f"{np.mean(states[n]['mean_df']):.3f}" for n in fx.FIG8)
+        f"{np.mean(states[n]['mean_df']):.3f}" for n in fx.fig8())
     return Claim(
         CHAPTER,
         "Without WN most last-layer units are saturated or silent (f'(Z_5) = 0) at epoch 100, "
         "more than with WN (Fig. 8B).",
-        measured + f" of the entries of Z_5 (mean ± SD, n = {fx.SCALE['reps']})",
+        measured + f" of the entries of Z_5 (mean ± SD, n = {fx.config()['reps']})",
         mostly_inactive([states[n]["either"] for n in ("bp", "fa")],
                         [states[n + "_wn"]["either"] for n in ("bp", "fa")]),
         f"silent + saturated above {100 * THRESHOLDS['most']:g}% of the entries in every "
@@ -243,7 +243,7 @@ def _s3_claims(runs: Runs, paper: bool) -> list[Claim]:
         "median final accuracy without -> with LS: " + "; ".join(
             f"{r['method']} eta {r['eta']:g} gamma {gamma_name(r['gamma'])}: "
             f"{r['median_off']:.1f} -> {r['median_on']:.1f}%" for _, r in pairs.iterrows())
-        + f" (n = {fx.SCALE['s3_reps']} per point)",
+        + f" (n = {fx.config()['s3_reps']} per point)",
         ls_improves(pairs["gain"] if len(pairs) else []),
         f"the median is higher with LS at at least {100 * THRESHOLDS['ls_share']:g}% of the grid "
         "points")]
@@ -320,7 +320,7 @@ def claims(runs: Runs | None = None) -> list[Claim]:
 
 def setup_values() -> dict[str, object]:
     """The chapter's settings at the current scale, by glue name (without the ``fx_`` prefix)."""
-    s, base = fx.SCALE, fx.FIG8["fa"]
+    s, base = fx.config(), fx.fig8()["fa"]
     n_paper = (len(fx.PAPER["s3_methods"]) * len(fx.PAPER["s3_etas"])
                * len(fx.PAPER["s3_gammas"]) * len(fx.PAPER["s3_ls"]))
     sizes = ("reps", "phase_epochs", "n_batches", "batch_size", "last", "s3_reps", "text_reps")
@@ -329,16 +329,16 @@ def setup_values() -> dict[str, object]:
         **{key: s[key] for key in sizes},
         "n_test": _markdown(f"{s['n_test']:,}" if s["n_test"] else "all 10,000"),
         "eta": fx.AUTHORS_ETA, "eta_used": base.rule.eta, "text_eta": fx.TEXT_ETA,
-        "text_eta_used": fx.VARIANTS["fa_text_eta"].rule.eta, "gamma": fx.GAMMA,
+        "text_eta_used": fx.fig8_variants()["fa_text_eta"].rule.eta, "gamma": fx.GAMMA,
         "init_sd": base.init_sd, "epochs": base.epochs,
         "images": s["n_batches"] * s["batch_size"], "sat_df": fx.SATURATION_DF,
         "sat_z": float(np.arccosh(1 / np.sqrt(fx.SATURATION_DF))),
         "s3_gammas": _markdown(", ".join(gamma_name(g) for g in s["s3_gammas"])),
         "s3_etas": _markdown(", ".join(f"{e:g}" for e in s["s3_etas"])),
         "s3_methods": _markdown(", ".join(m.upper() for m in s["s3_methods"])),
-        "s3_points": len(fx.S3_GRID),
+        "s3_points": len(fx.s3_grid()),
         "ls": _markdown(f"zeros → {fx.LS_CODE[0]:g}, ones → {fx.LS_CODE[1]:g}"),
-        "s3_n_paper": n_paper, "s3_factor": n_paper // len(fx.FIG8),
+        "s3_n_paper": n_paper, "s3_factor": n_paper // len(fx.fig8()),
     }
 
 
@@ -346,7 +346,7 @@ def _fig8_values(runs: Runs, phase: Mapping[str, dict[str, np.ndarray]]) -> dict
     """Phase accuracies, losses and the last layer's state of Fig. 8; the FA - BP gaps."""
     states = unit_states(runs)
     out: dict[str, object] = {}
-    for n in fx.FIG8:
+    for n in fx.fig8():
         out[f"{n}_before"] = float(np.mean(phase[n]["before_last"]))
         out[f"{n}_after"] = float(np.mean(phase[n]["after_last"]))
         out[f"lost_{n}"] = loss(phase[n])
@@ -379,9 +379,9 @@ def _fig8_values(runs: Runs, phase: Mapping[str, dict[str, np.ndarray]]) -> dict
 
 def _variant_values(phase: Mapping[str, dict[str, np.ndarray]]) -> dict[str, object]:
     """FA + WN with ``B`` normalised, and the four runs at the text's learning rate."""
-    text = {n: phase[n + "_text_eta"] for n in fx.FIG8}
-    dead = [fx.LABELS[n] for n in fx.FIG8 if np.mean(text[n]["before_last"]) < CHANCE]
-    alive = [n for n in fx.FIG8 if np.mean(text[n]["before_last"]) >= CHANCE]
+    text = {n: phase[n + "_text_eta"] for n in fx.fig8()}
+    dead = [fx.LABELS[n] for n in fx.fig8() if np.mean(text[n]["before_last"]) < CHANCE]
+    alive = [n for n in fx.fig8() if np.mean(text[n]["before_last"]) >= CHANCE]
     parts = []
     if dead:
         parts.append(" and ".join(dead) + f" do{'es' if len(dead) == 1 else ''} not learn "
@@ -397,8 +397,8 @@ def _variant_values(phase: Mapping[str, dict[str, np.ndarray]]) -> dict[str, obj
         "bn_diff": loss(phase["fa_wn_b_normalised"]) - loss(phase["fa_wn"]),
         "lost_wn": loss(phase["fa_wn"]),
         "text_summary": _markdown(
-            ", ".join(f"{fx.LABELS[n]} {np.mean(text[n]['before_last']):.1f}%" for n in fx.FIG8)
-            + f" (n = {fx.SCALE['text_reps']})"),
+            ", ".join(f"{fx.LABELS[n]} {np.mean(text[n]['before_last']):.1f}%" for n in fx.fig8())
+            + f" (n = {fx.config()['text_reps']})"),
         "text_verdict": _markdown(
             "; ".join(parts) + "." + (
                 f" The paper's {' and '.join(dead)} curve{'s' if len(dead) > 1 else ''} "
@@ -464,13 +464,13 @@ def _s3_values(runs: Runs) -> dict[str, object]:
         scale_note += (f" At the {config.scale()} scale the grid is a small part of the "
                        "paper's (fewer $\\gamma$, learning rates and repetitions), so the panels "
                        "show only these points; the paper-scale build shows the whole grid.")
-    s3_runs = set(fx.S3_GRID.values())
+    s3_runs = set(fx.s3_grid().values())
     return {
         "s3_note": _markdown(note), "s3_verdict": _markdown(_s3_verdict(s3, pairs)),
         "collapse_note": _markdown(_collapse_note(s3)), "s3_scale_note": _markdown(scale_note),
         "ls_pairs": len(pairs), "ls_better": int((pairs["gain"] > 0).sum()),
         "ls_gain": float(pairs["gain"].mean()),
-        "fig8_minutes": float(sum(float(runs[n]["seconds"]) for n in fx.FIG8) / 60),
+        "fig8_minutes": float(sum(float(runs[n]["seconds"]) for n in fx.fig8()) / 60),
         "s3_runs": len(s3_runs),
         "s3_hours": float(sum(float(runs[n]["seconds"]) for n in s3_runs) / 3600),
     }

@@ -11,7 +11,7 @@ refuse a NaN with a ValueError that names it.
 ``m`` is :mod:`fa_lib.experiments.mnist_alignment` throughout.
 
 Claims whose effect needs the paper's training length (thousands of iterations) are
-asserted only when the scale says so (``SCALE["long_effects"]``); at the quick scale
+asserted only when the scale says so (:func:`long_asserted`); at the quick scale
 they are measured and recorded, "not checked at this scale".
 """
 
@@ -28,14 +28,13 @@ from fa_lib.experiments import mnist_alignment as m
 from fa_lib.stats import TTest
 
 __all__ = [
-    "CHAPTER", "LONG_ASSERTED", "THRESHOLDS", "acf_max_lag", "aligned", "aligned_all_along",
+    "CHAPTER", "THRESHOLDS", "acf_max_lag", "aligned", "aligned_all_along",
     "aligned_early_only", "best_is_bp", "claims", "learns", "load", "lowest",
-    "may_not_converge", "no_consistent_effect", "norms_grow_last_most",
+    "long_asserted", "may_not_converge", "no_consistent_effect", "norms_grow_last_most",
     "ordered_towards_input", "periodic", "severely_reduced", "stuck", "values",
 ]
 
 CHAPTER = m.CHAPTER
-S = m.SCALE
 
 THRESHOLDS = {
     "aligned_sems": 3.0,  # "aligned": the mean angle is below 90 degrees by more than this many SEM
@@ -51,8 +50,12 @@ THRESHOLDS = {
 makes an epoch a collapse of the test accuracy, which the BP claim reports, is the
 experiments module's too (``m.THRESHOLDS["collapse"]``, used by ``m.collapses``)."""
 
-LONG_ASSERTED: bool = S["long_effects"]
-"""Whether the claims whose effect needs the paper's training length are asserted."""
+def long_asserted() -> bool:
+    """Whether the claims whose effect needs the paper's training length are asserted.
+
+    At the current scale (``m.config()["long_effects"]``).
+    """
+    return bool(m.config()["long_effects"])
 
 
 # ---------------------------------------------------------------------------- criteria
@@ -165,27 +168,30 @@ def may_not_converge(accs: Iterable[np.ndarray]) -> bool:
 
 def load() -> dict[str, Mapping[str, np.ndarray]]:
     """The results of every run that the claims and the text use, by run name."""
-    names = dict.fromkeys([*m.FIG6, *m.FIG7_RUNS.values(), *m.S2_GRID.values()])
+    names = dict.fromkeys([*m.fig6(), *m.fig7_runs().values(), *m.s2_grid().values()])
     return {name: m.results(name) for name in names}
 
 
 def acf_max_lag(n_iter: int) -> int:
     """The largest lag of the correlograms of Fig. 7A, B: three and a half epochs, at most."""
-    return min(3 * S["n_batches"] + S["n_batches"] // 2, n_iter - 1)
+    s = m.config()
+    return min(3 * s["n_batches"] + s["n_batches"] // 2, n_iter - 1)
 
 
 def _fig7(runs: Mapping[str, Mapping[str, np.ndarray]]
           ) -> tuple[dict[str, Mapping[str, np.ndarray]], int, tuple[int, int], tuple[int, int]]:
     """The Fig. 7 runs (``"fa"``, ``"fa_wn"``), their iterations, and the early and late windows."""
-    f7 = {key: runs[name] for key, name in m.FIG7_RUNS.items()}
+    s = m.config()
+    f7 = {key: runs[name] for key, name in m.fig7_runs().items()}
     n7 = f7["fa"]["w_bt"].shape[0]
-    return f7, n7, (0, S["early"]), (n7 - S["late_epochs"] * S["n_batches"], n7)
+    return f7, n7, (0, s["early"]), (n7 - s["late_epochs"] * s["n_batches"], n7)
 
 
 def _peaks(res: Mapping[str, np.ndarray], key: str) -> tuple[np.ndarray, np.ndarray]:
     """``m.periodic_peaks`` of the correlograms of ``key`` (Fig. 7A, B)."""
+    s = m.config()
     lags, correlogram = m.correlograms(res, key, acf_max_lag(res["w_bt"].shape[0]))
-    return m.periodic_peaks(lags, correlogram, S["n_batches"])
+    return m.periodic_peaks(lags, correlogram, s["n_batches"])
 
 
 def _mean_dw(res: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -243,7 +249,7 @@ def _angle_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
               "last-epoch dW_FA∠dW_BP, l = 0..3: " + _per_layer(fa_dw, ".1f", "°"),
               ordered_towards_input(fa_dw),
               "the angle decreases strictly from l = 0 to l = 3 in every repetition",
-              asserted=LONG_ASSERTED),
+              asserted=long_asserted()),
         Claim(CHAPTER, "In the baseline, the Frobenius norms of the forward weights grow during "
               "training, the last layer's most (Fig. 6G).",
               "|W_l|_F final / initial, l = 0..4: " + _per_layer(growth, ".2f"),
@@ -252,13 +258,13 @@ def _angle_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
               "repetition"),
         dw("Matching the norm of B_l to that of W_l every iteration improves the update "
            "directions (Fig. 6C, D).", "fa_match_b", "fa", ("matched", "baseline"),
-           "smaller with matching in every repetition", LONG_ASSERTED),
+           "smaller with matching in every repetition", long_asserted()),
         dw("Neuron-wise WN (gamma = 1, B normalised at the start, Methods 4.4) improves the "
            "update directions (Fig. 6A, B vs C, D).", "fa_wn", "fa", ("WN", "baseline"),
            "smaller with WN in every repetition", True),
         dw("WN improves the update directions also when B is left as drawn (the authors' code "
            "for Figs. 4, 8, S1, S3).", "fa_wn_b_as_drawn", "fa", ("WN, B as drawn", "baseline"),
-           "smaller with WN in every repetition", LONG_ASSERTED),
+           "smaller with WN in every repetition", long_asserted()),
         dw("Neuron-wise WN aligns the update directions (a little) better than layer-wise "
            "normalisation to 7.07 (Fig. 6A, B).", "fa_wn", "fa_layer_norm",
            ("neuron-wise", "layer-wise"), "smaller with neuron-wise WN in every repetition",
@@ -280,13 +286,14 @@ def _width_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
               "layer-mean last-epoch W∠B^T: " + cmp_wb.text("width 100", "width 50")
               + "; dW_FA∠dW_BP: " + cmp_dw.text("width 100", "width 50"),
               cmp_wb.a_above_b_always and cmp_dw.a_above_b_always,
-              "both angles larger at width 100 in every repetition", asserted=LONG_ASSERTED),
+              "both angles larger at width 100 in every repetition", asserted=long_asserted()),
         Claim(CHAPTER, "At width 100, WN (gamma = 1) improves the alignment, recovering much "
               "of what the width cost (Fig. 6E, F).",
               "layer-mean last-epoch dW_FA∠dW_BP: " + cmp.text("WN", "no WN")
               + f"; width 100 without WN is {gap:.2f}° worse than width 50, WN gains "
               f"{gain:.2f}°",
-              cmp.a_below_b_always, "smaller with WN in every repetition", asserted=LONG_ASSERTED),
+              cmp.a_below_b_always, "smaller with WN in every repetition",
+              asserted=long_asserted()),
     ]
 
 
@@ -312,7 +319,7 @@ def _accuracy_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim
               f"earlier one: BP + WN {drops['bp_wn'][0]}, BP {drops['bp'][0]} "
               f"(of {drops['bp'][1]})",
               bp_wn.a_below_b_always, "lower accuracy with WN in every repetition",
-              asserted=LONG_ASSERTED,
+              asserted=long_asserted(),
               instead="no consistent effect: the accuracy with WN is higher in some "
               "repetitions and lower in others",
               instead_holds=no_consistent_effect(bp_wn)),
@@ -321,7 +328,8 @@ def _accuracy_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim
               "mean final test accuracy: "
               + ", ".join(f"{labels[n]} {means[n]:.2f}%" for n in ("bp", "fa", "fa_wn", "bp_wn")),
               lowest({n: means[n] for n in ("bp", "fa", "fa_wn", "bp_wn")}, "bp"),
-              "mean accuracy of BP below those of FA, FA + WN and BP + WN", asserted=LONG_ASSERTED,
+              "mean accuracy of BP below those of FA, FA + WN and BP + WN",
+              asserted=long_asserted(),
               instead="a BP run (with or without WN) has the highest mean accuracy of the four",
               instead_holds=best_is_bp({n: means[n] for n in ("bp", "bp_wn", "fa", "fa_wn")})),
         Claim(CHAPTER, "The network of Figs. 6-7 trains with FA at the text's eta = 0.005 "
@@ -346,6 +354,7 @@ def _fig6_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
 
 def _fig7_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
     """The claims of Fig. 7: autocorrelation and alignment terms."""
+    s = m.config()
     f7, n7, early, late = _fig7(runs)
     at, off = _peaks(f7["fa"], "trace_delta")
     sems, floor = THRESHOLDS["aligned_sems"], THRESHOLDS["no_alignment_floor"]
@@ -365,11 +374,11 @@ def _fig7_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
     t60_first, t60_last = test("t60_aln", early), test("t60_aln", late)
     sup_all, sup_late = test("t1_sup", (0, n7)), test("t1_sup", late)
     dw_by_wn, sup_by_wn = by_wn("dw_bt", late), by_wn("t1_sup", late)
-    last = f"mean over l = 1..4 and the last {S['late_epochs']} epochs: "
+    last = f"mean over l = 1..4 and the last {s['late_epochs']} epochs: "
     return [
         Claim(CHAPTER, "Elements of delta_FA show considerable autocorrelation only at lags "
               "that are multiples of the number of mini-batches, 60 (Fig. 7B).",
-              f"normalised ACF at the non-zero multiples of {S['n_batches']} (lags up to "
+              f"normalised ACF at the non-zero multiples of {s['n_batches']} (lags up to "
               f"{acf_max_lag(n7)}), l = 1..5: " + ", ".join(f"{a:.2f}" for a in at)
               + "; mean at the other lags: " + ", ".join(f"{o:+.3f}" for o in off),
               periodic(at, off),
@@ -377,26 +386,26 @@ def _fig7_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
               f"other lags below {THRESHOLDS['acf_off_ratio']} times that, in every layer"),
         Claim(CHAPTER, "T^1_aln aligns with B^T only early in training (k < 250), not after "
               "(Fig. 7C).",
-              f"angle, mean over l = 1..4 per repetition: k < {S['early']}: {below(t1_early)}; "
-              f"last {S['late_epochs']} epochs: {t1_late}",
+              f"angle, mean over l = 1..4 per repetition: k < {s['early']}: {below(t1_early)}; "
+              f"last {s['late_epochs']} epochs: {t1_late}",
               aligned_early_only(t1_early, t1_late),
               f"early: more than {sems:g} SEM below 90°; late: mean above {floor:g}°"),
         Claim(CHAPTER, "With WN too, T^1_aln aligns with B^T early in training (Fig. 7D, "
               "green dots).",
-              f"angle over k < {S['early']}, mean over l = 1..4 per repetition, with WN: "
+              f"angle over k < {s['early']}, mean over l = 1..4 per repetition, with WN: "
               f"{below(t1_wn)}; " + t1_by_wn.text("WN", "no WN"),
               aligned(t1_wn), f"more than {sems:g} SEM below 90°",
               instead="with WN, T^1_aln is less aligned early in training than without, in "
               "every repetition",
               instead_holds=t1_by_wn.a_above_b_always),
         Claim(CHAPTER, "T^60_aln aligns with B^T all along (Fig. 7C).",
-              f"angle, mean over l = 1..4 per repetition: 60 <= k < {S['early']}: "
-              f"{t60_first}; last {S['late_epochs']} epochs: {t60_last}",
+              f"angle, mean over l = 1..4 per repetition: 60 <= k < {s['early']}: "
+              f"{t60_first}; last {s['late_epochs']} epochs: {t60_last}",
               aligned_all_along(t60_first, t60_last),
               f"more than {sems:g} SEM below 90° early and late"),
         Claim(CHAPTER, "T^1_sup aligns with B^T (Fig. 7C).",
               f"angle, mean over l = 1..4 per repetition, whole run: {below(sup_all)}; "
-              f"last {S['late_epochs']} epochs: {below(sup_late)}",
+              f"last {s['late_epochs']} epochs: {below(sup_late)}",
               aligned(sup_all), f"whole run: more than {sems:g} SEM below 90°"),
         Claim(CHAPTER, "WN improves the alignment of dW_FA with B^T (Fig. 7C vs D).",
               "dW_FA∠B^T, " + last + dw_by_wn.text("WN", "no WN"),
@@ -409,11 +418,12 @@ def _fig7_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
 
 def _s2_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
     """The claims of Supp. Note 4 (Fig. S2): small gamma, large learning rates."""
-    gmin = min(S["gammas"])
-    g_small = m.final_accuracy(runs[m.S2_GRID[("gamma", gmin, True)]])
+    s = m.config()
+    gmin = min(s["gammas"])
+    g_small = m.final_accuracy(runs[m.s2_grid()[("gamma", gmin, True)]])
     reference = m.final_accuracy(runs["fa_wn"])
-    big = {(e, wn): m.final_accuracy(runs[m.S2_GRID[("eta", e, wn)]])
-           for e in S["etas"] if e > m.FA_ETA for wn in (False, True)}
+    big = {(e, wn): m.final_accuracy(runs[m.s2_grid()[("eta", e, wn)]])
+           for e in s["etas"] if e > m.FA_ETA for wn in (False, True)}
     floor = THRESHOLDS["learned_accuracy"]
     return [
         Claim(CHAPTER, "With small gamma the performance is severely reduced (Supp. Note 4, "
@@ -458,25 +468,26 @@ def values(chapter_claims: Sequence[Claim] | None = None,
 
 def _settings() -> dict[str, object]:
     """The chapter's settings at the current scale."""
+    s = m.config()
     from IPython.display import Markdown
 
-    base = m.FIG6["fa"]
+    base = m.fig6()["fa"]
     keys = ("reps", "epochs", "n_batches", "terms_every", "n_traces", "s2_reps", "early",
             "late_epochs")
     return {
-        "scale": Markdown(config.scale()), **{key: S[key] for key in keys},
+        "scale": Markdown(config.scale()), **{key: s[key] for key in keys},
         "n_iter": base.n_iter,
-        "n_test": Markdown(f"{S['n_test']:,}" if S["n_test"] else "all 10,000"),
+        "n_test": Markdown(f"{s['n_test']:,}" if s["n_test"] else "all 10,000"),
         "fa_eta": m.FA_ETA, "bp_eta": m.BP_ETA, "text_eta": m.TEXT_ETA,
         "layer_norm": m.LAYER_NORM, "init_sd": base.init_sd, "batch": base.batch_size,
         "dtype": Markdown(base.dtype),
-        "gammas": Markdown(", ".join(f"{g:g}" for g in S["gammas"])),
-        "etas": Markdown(", ".join(f"{e:g}" for e in S["etas"])),
-        "widths": Markdown(", ".join(str(w) for w in S["widths"])),
-        "late_iter": S["late_epochs"] * S["n_batches"],
+        "gammas": Markdown(", ".join(f"{g:g}" for g in s["gammas"])),
+        "etas": Markdown(", ".join(f"{e:g}" for e in s["etas"])),
+        "widths": Markdown(", ".join(str(w) for w in s["widths"])),
+        "late_iter": s["late_epochs"] * s["n_batches"],
         "fig7_runs": Markdown(
-            "the baseline FA and FA + WN runs of Fig. 6" if S["fig7_epochs"] is None
-            else f"at this scale two extra runs of {S['fig7_epochs']} epochs, without and with "
+            "the baseline FA and FA + WN runs of Fig. 6" if s["fig7_epochs"] is None
+            else f"at this scale two extra runs of {s['fig7_epochs']} epochs, without and with "
             "WN, since the other runs are too short to show the terms' late behaviour"),
         "th_floor": THRESHOLDS["no_alignment_floor"], "th_sems": THRESHOLDS["aligned_sems"],
         "drop_level": m.THRESHOLDS["collapse"],
@@ -519,11 +530,12 @@ def _fig6_values(runs: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, obje
 
 def _fig7_values(runs: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, object]:
     """The correlograms' peaks and the angles of the terms of Fig. 7."""
+    s = m.config()
     f7, n7, early, late = _fig7(runs)
     out: dict[str, object] = {
         "dw_sup_gap": float(np.nanmean(np.abs(f7["fa"]["dw_bt"] - f7["fa"]["t1_sup"]))),
         # the grid of the terms visits only these mini-batches (one track each, Fig. 7C, D)
-        "terms_tracks": len(np.unique(np.arange(0, n7, S["terms_every"]) % S["n_batches"])),
+        "terms_tracks": len(np.unique(np.arange(0, n7, s["terms_every"]) % s["n_batches"])),
     }
     for key, label in (("trace_delta", ""), ("trace_L", "_L")):
         at, off = _peaks(f7["fa"], key)
@@ -538,10 +550,11 @@ def _fig7_values(runs: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, obje
 
 def _s2_values(runs: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, object]:
     """The accuracies of Fig. S2 at the smallest gamma and at the largest learning rate."""
-    gmin, emax = min(S["gammas"]), max(S["etas"])
+    s = m.config()
+    gmin, emax = min(s["gammas"]), max(s["etas"])
 
     def acc(point: tuple[str, float, bool]) -> float:
-        return float(np.mean(m.final_accuracy(runs[m.S2_GRID[point]])))
+        return float(np.mean(m.final_accuracy(runs[m.s2_grid()[point]])))
 
     return {"s2_gmin": gmin, "s2_acc_gmin": acc(("gamma", gmin, True)),
             "s2_acc_emax": acc(("eta", emax, False)), "s2_acc_emax_wn": acc(("eta", emax, True))}
@@ -553,7 +566,7 @@ def _verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, object]:
 
     verdicts = [c.verdict for c in chapter_claims]
     unchecked = [c.statement for c in chapter_claims if c.verdict == claims_mod.NOT_CHECKED]
-    note = ("At this (paper) scale every check below is asserted." if LONG_ASSERTED else
+    note = ("At this (paper) scale every check below is asserted." if long_asserted() else
             "At this quick scale the runs are far shorter than the paper's; the effects of the "
             "following checks only appear after thousands of iterations, so they are computed "
             "and recorded in the table but not asserted: "
