@@ -87,6 +87,8 @@ from typing import Any
 
 import numpy as np
 
+from fa_lib import config
+
 __all__ = [
     "DECLARATIONS",
     "ComputeRefused",
@@ -215,12 +217,8 @@ def observe(refuse: bool = False, quiet: bool = False) -> Iterator[Observer]:
     Observer
         Filled by every :func:`cached` call until the context ends.
     """
-    observer = Observer(refuse=refuse, quiet=quiet)
-    token = _OBSERVER.set(observer)
-    try:
+    with config.bound(_OBSERVER, Observer(refuse=refuse, quiet=quiet)) as observer:
         yield observer
-    finally:
-        _OBSERVER.reset(token)
 
 
 def cache_enabled() -> bool:

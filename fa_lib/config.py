@@ -75,11 +75,29 @@ def scale_context(value: str) -> Iterator[str]:
     chosen = str(value).strip().lower()
     if chosen not in SCALES:
         raise ValueError(f"scale {value!r} is not a known scale; expected one of {SCALES}.")
-    token = _SCALE.set(chosen)
-    try:
+    with bound(_SCALE, chosen):
         yield chosen
+
+
+@contextlib.contextmanager
+def bound(variable: contextvars.ContextVar[T], value: T) -> Iterator[T]:
+    """Set a context variable to ``value`` for a block; restore it after, even on an error.
+
+    Parameters
+    ----------
+    variable : contextvars.ContextVar
+    value
+        Its value inside the block.
+
+    Yields
+    ------
+    The value.
+    """
+    token = variable.set(value)
+    try:
+        yield value
     finally:
-        _SCALE.reset(token)
+        variable.reset(token)
 
 
 def is_quick() -> bool:
