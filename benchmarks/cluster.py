@@ -15,7 +15,7 @@ the entries. Two workloads::
 ``s3``
     A slice of the Fig. S3 grid at paper scale (:mod:`benchmarks.cluster_slice`: 4 runs of
     the grid, paper-scale sizes, 10 epochs per phase instead of 100), through
-    :func:`fa_lib.reproduce.reproduce`.
+    :func:`fa_lib.runner.reproduce`.
 
 Each command runs in a process of its own with one BLAS thread per worker (under a
 subreaper, so that the CPU time of all its processes is counted). Timed: the

@@ -2,7 +2,7 @@
 
 Every training run (:func:`fa_lib.training.run`) stores the seconds it took in its
 results (``seconds``). This module reads them back for the MNIST and flexibility chapters
-at ``FA_SCALE=paper`` without computing anything (:func:`fa_lib.reproduce.read_cached`;
+at ``FA_SCALE=paper`` without computing anything (:func:`fa_lib.runner.read_cached`;
 a run that is not cached is listed as missing) and writes them into
 ``results/paper_scale.json`` under ``training_runs``::
 

@@ -5,7 +5,8 @@ for results, and every result goes through the results cache
 (:func:`fa_lib.cache.cached`, for MNIST runs :func:`fa_lib.training.cached_run`). This
 command makes exactly the calls the notebooks make, with the same configurations, so
 that a book build (``jupyter-book build .`` or ``pytest``) afterwards only reads the
-cache. The calls are listed once, in :func:`registry` (chapter -> experiments); a test
+cache. The calls are listed once, in :func:`fa_lib.catalogue.registry` (chapter ->
+experiments); the runner is :mod:`fa_lib.runner`, this module the command line; a test
 (``tests/test_reproduce.py``) checks that they cover every cache entry point the
 notebooks call.
 
@@ -18,13 +19,12 @@ Usage, from the repository root::
                                --record PATH | --check-record PATH
 
 ``--scale``
-    ``paper`` or ``quick``; sets ``FA_SCALE`` before any experiments module is imported
-    (the MNIST chapters build their run lists when imported). Default: the current
-    ``FA_SCALE`` (unset means ``paper``).
+    ``paper`` or ``quick``; sets ``FA_SCALE`` for the run (the experiments read it when
+    they are called). Default: the current ``FA_SCALE`` (unset means ``paper``).
 ``--only CHAPTER ...``
-    Run only these chapters (names as in ``book/``: ``persistent_error``,
-    ``autocorrelation``, ``acf_weight_normalisation``, ``depth``, ``mnist_alignment``,
-    ``flexibility``). Default: every chapter, in the book's order.
+    Run only these chapters (names as in ``book/``, e.g. ``persistent_error``, ``depth``,
+    ``flexibility``; :data:`fa_lib.catalogue.CHAPTERS`). Default: every chapter, in the
+    book's order.
 ``--list``
     List the experiments and whether each is already cached, computing nothing.
 ``--jobs N``
@@ -45,17 +45,17 @@ Usage, from the repository root::
     or ``--scheduler``, the results cache and the command to ``PATH`` as JSON (the
     benchmarks read it).
 ``--record PATH``
-    Write the record of this scale (:mod:`fa_lib.record`): every chapter's saved claims
-    and the headline numbers of every experiment's cache entries, with the commit, date,
-    machine and compute time, as JSON to ``PATH`` (atomically). Computes nothing: every
-    experiment must be cached and every chapter must have saved its claims at this scale
-    (a book build), else a clear error and exit status 2. With ``--only``, those
+    Write the record of this scale (:mod:`fa_lib.record`): every chapter's claims
+    (computed from the cache by its verdicts module, :mod:`fa_lib.verdicts`; no build is
+    needed) and the headline numbers of every experiment's cache entries, with the
+    commit, date, machine and compute time, as JSON to ``PATH`` (atomically). Computes
+    nothing: every experiment must be cached, else a clear error and exit status 2. With ``--only``, those
     chapters are written into the record at ``PATH``, which keeps its other chapters.
 ``--check-record PATH``
-    Compare this scale's results cache and saved claims with the record at ``PATH``:
+    Compare this scale's results cache and claims with the record at ``PATH``:
     verdicts identical, numbers within the tolerances of :data:`fa_lib.record.TOLERANCES`.
     Prints each difference; exit status 0 when they agree, 1 on a difference, 2 when
-    the record is missing or malformed or the cache or claims are incomplete. Computes
+    the record is missing or malformed or the cache is incomplete. Computes
     nothing. With ``--only``, those chapters only.
 ``--no-progress``
     No progress bars (by default a bar over the experiments, and the experiments' own
@@ -84,12 +84,12 @@ Examples::
 
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
-book's order (:func:`chapters`); each module lists its experiments with ``experiments()``
+book's order (:func:`fa_lib.catalogue.chapters`); each module lists its experiments with ``experiments()``
 (name -> a call without arguments that returns the cached results, at the scale read
 when it is called), its configuration in ``config()`` and the kind of the numbers of
-every array its cache entries hold in ``KINDS`` (:func:`declared_kinds`, read by
-:mod:`fa_lib.record`). A new chapter is its notebook, its experiments module and one line
-in ``_toc.yml``.
+every array its cache entries hold in ``KINDS`` (:func:`fa_lib.catalogue.declared_kinds`,
+read by :mod:`fa_lib.record`). A new chapter is its notebook, its experiments module, its
+verdicts module and one line in ``_toc.yml``.
 
 How it observes the cache: each experiment runs under :func:`fa_lib.cache.observe`, a
 context variable that :func:`fa_lib.cache.cached` reports to (entries asked for,
@@ -99,8 +99,9 @@ entries in place, so listing reads and reports but never computes or deletes. No
 is replaced in any module and no key changes (this module and ``fa_lib.cache`` are
 bookkeeping, outside every code fingerprint).
 
-Reliability: before anything is computed the cache directory must be writable (else a
-clear error and exit status 2); an entry computed but not written fails its experiment;
+Reliability: before anything is computed the cache directory must be writable and have
+room for what the run writes (:func:`fa_lib.runner.check_writable`; else a clear error
+and exit status 2); an entry computed but not written fails its experiment;
 the temporary files of killed writers are removed at the start of a run
 (:func:`fa_lib.cache.remove_stale_temporaries`); with ``--jobs`` every experiment runs
 in a worker process of its own, so a worker killed (e.g. by the out-of-memory killer)
