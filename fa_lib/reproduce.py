@@ -49,8 +49,9 @@ Usage, from the repository root::
     (computed from the cache by its verdicts module, :mod:`fa_lib.verdicts`; no build is
     needed) and the headline numbers of every experiment's cache entries, with the
     commit, date, machine and compute time, as JSON to ``PATH`` (atomically). Computes
-    nothing: every experiment must be cached, else a clear error and exit status 2. With ``--only``, those
-    chapters are written into the record at ``PATH``, which keeps its other chapters.
+    nothing: every experiment must be cached, else a clear error and exit status 2.
+    With ``--only``, those chapters are written into the record at ``PATH``, which keeps
+    its other chapters.
 ``--check-record PATH``
     Compare this scale's results cache and claims with the record at ``PATH``:
     verdicts identical, numbers within the tolerances of :data:`fa_lib.record.TOLERANCES`.
@@ -84,8 +85,8 @@ Examples::
 
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
-book's order (:func:`fa_lib.catalogue.chapters`); each module lists its experiments with ``experiments()``
-(name -> a call without arguments that returns the cached results, at the scale read
+book's order (:func:`fa_lib.catalogue.chapters`); each module lists its experiments with
+``experiments()`` (name -> a call without arguments that returns the cached results, at the scale read
 when it is called), its configuration in ``config()`` and the kind of the numbers of
 every array its cache entries hold in ``KINDS`` (:func:`fa_lib.catalogue.declared_kinds`,
 read by :mod:`fa_lib.record`). A new chapter is its notebook, its experiments module, its
