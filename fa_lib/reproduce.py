@@ -86,8 +86,8 @@ Examples::
 The chapters are those of ``_toc.yml`` that have an experiments module
 (``book/<chapter>.ipynb`` listed there and ``fa_lib/experiments/<chapter>.py``), in the
 book's order (:func:`fa_lib.catalogue.chapters`); each module lists its experiments with
-``experiments()`` (name -> a call without arguments that returns the cached results, at the scale read
-when it is called), its configuration in ``config()`` and the kind of the numbers of
+``experiments()`` (name -> a call without arguments that returns the cached results, at
+the scale read when it is called), its configuration in ``config()`` and the kind of the numbers of
 every array its cache entries hold in ``KINDS`` (:func:`fa_lib.catalogue.declared_kinds`,
 read by :mod:`fa_lib.record`). A new chapter is its notebook, its experiments module, its
 verdicts module and one line in ``_toc.yml``.
