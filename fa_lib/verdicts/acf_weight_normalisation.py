@@ -19,6 +19,7 @@ from fa_lib import config, stats
 from fa_lib.book import describe, pstr
 from fa_lib.claims import Claim
 from fa_lib.experiments import acf_weight_normalisation as m
+from fa_lib.verdicts import common
 
 CHAPTER = m.CHAPTER
 
@@ -57,22 +58,22 @@ S1_CLAIMS = (
 
 def below0(d: stats.TTest, z: float = THRESHOLDS["n_sem"]) -> bool:
     """A (paired) difference below 0 by more than ``z`` SEMs (t < -z); NaN gives False."""
-    return bool(d.mean < -z * d.sem)
+    return common.below(d, 0.0, z)
 
 
 def above0(d: stats.TTest, z: float = THRESHOLDS["n_sem"]) -> bool:
     """A (paired) difference above 0 by more than ``z`` SEMs (t > z); NaN gives False."""
-    return bool(d.mean > z * d.sem)
+    return common.above(d, 0.0, z)
 
 
 def not_below(t: stats.TTest, target: float = 90.0, z: float = THRESHOLDS["n_sem"]) -> bool:
     """The mean is not below ``target`` by more than ``z`` SEMs; NaN gives False."""
-    return bool(t.mean > target - z * t.sd / np.sqrt(t.n))
+    return common.above(t, target, -z)
 
 
 def below(t: stats.TTest, target: float = 90.0, z: float = THRESHOLDS["n_sem"]) -> bool:
     """The mean is below ``target`` by more than ``z`` SEMs; NaN gives False."""
-    return bool(t.mean < target - z * t.sd / np.sqrt(t.n))
+    return common.below(t, target, z)
 
 
 def trend_holds(t: m.Trend) -> bool:

@@ -18,6 +18,7 @@ from fa_lib import config, stats
 from fa_lib.book import describe, pstr
 from fa_lib.claims import Claim
 from fa_lib.experiments import autocorrelation as ac
+from fa_lib.verdicts.common import below
 
 CHAPTER = ac.CHAPTER
 
@@ -59,7 +60,7 @@ def no_alignment(test: stats.TTest, margin: float, target: float = 90.0) -> bool
 def aligned(test: stats.TTest, n_sem: float = THRESHOLDS["aligned_sems"],
             target: float = 90.0) -> bool:
     """Criterion for "alignment": the mean lies below ``target`` by more than ``n_sem`` SEMs."""
-    return bool(test.mean + n_sem * test.sem < target)
+    return below(test, target, n_sem)
 
 
 def no_evidence_of_alignment(test: stats.TTest, margin: float, target: float = 90.0) -> bool:

@@ -10,13 +10,14 @@ notebook with the prefix ``dn_``), from the chapter's runs read from the results
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
 from fa_lib import config, stats
 from fa_lib.claims import Claim
 from fa_lib.experiments import deep_networks as dn
+from fa_lib.verdicts.common import complete, markdown
 
 CHAPTER = dn.CHAPTER
 
@@ -26,13 +27,6 @@ where the hypotheses state them); the design's claim compares with none."""
 
 Runs = Mapping[str, Mapping[str, np.ndarray]]
 """Run name -> the arrays the run recorded."""
-
-
-def _markdown(text: str) -> object:
-    """``text`` for ``{glue:md}`` (IPython's ``Markdown``; the book's kernel has IPython)."""
-    from IPython.display import Markdown
-
-    return Markdown(text)
 
 
 def load() -> dict[str, Mapping[str, np.ndarray]]:
@@ -76,11 +70,6 @@ def undefined_values(runs: Runs) -> list[str]:
     return undefined
 
 
-def complete(missing: Sequence[str], undefined: Sequence[str]) -> bool:
-    """The whole design was computed: no run missing, no value undefined."""
-    return not missing and not undefined
-
-
 # -------------------------------------------------------------------------------- claims
 
 
@@ -119,9 +108,9 @@ def setup_values() -> dict[str, object]:
         "eta_fa": f"{dn.FA_ETA:g}", "eta_bp": f"{dn.BP_ETA:g}",
         "reps": str(s["reps"]), "epochs": str(s["epochs"]),
         "margin": float(THRESHOLDS["prediction"]),
-        "hypotheses": _markdown("\n".join(f"- **{key}**: {text}."
+        "hypotheses": markdown("\n".join(f"- **{key}**: {text}."
                                           for key, text in dn.HYPOTHESES.items())),
-        "scale_note": _markdown(
+        "scale_note": markdown(
             "" if config.scale() == "paper" else
             "At the quick scale the networks train for a few hundred steps and fewer depths, so "
             "the verdicts below describe early training."),
@@ -199,6 +188,6 @@ def values(runs: Runs | None = None) -> dict[str, object]:
     """
     runs = load() if runs is None else runs
     dw = update_angles(runs)
-    return {"follow_text": _markdown(_follow_text(runs, dw)),
-            "pred_text": _markdown(_prediction_text(product_errors(runs))),
-            "rise_text": _markdown(_depth_text(runs, dw))}
+    return {"follow_text": markdown(_follow_text(runs, dw)),
+            "pred_text": markdown(_prediction_text(product_errors(runs))),
+            "rise_text": markdown(_depth_text(runs, dw))}

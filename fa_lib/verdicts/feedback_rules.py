@@ -19,6 +19,7 @@ import pandas as pd
 from fa_lib import config, stats, tables
 from fa_lib.claims import REPRODUCED, Claim
 from fa_lib.experiments import feedback_rules as fr
+from fa_lib.verdicts.common import complete, markdown, mean_sd
 
 CHAPTER = fr.CHAPTER
 
@@ -40,22 +41,9 @@ Runs = Mapping[str, Mapping[str, np.ndarray]]
 """Run name -> the arrays the run recorded."""
 
 
-def _markdown(text: str) -> object:
-    """``text`` for ``{glue:md}`` (IPython's ``Markdown``; the book's kernel has IPython)."""
-    from IPython.display import Markdown
-
-    return Markdown(text)
-
-
 def load() -> dict[str, Mapping[str, np.ndarray]]:
     """Every run of the chapter (:func:`fa_lib.experiments.feedback_rules.names`), by name."""
     return {name: fr.results(name) for name in fr.names()}
-
-
-def mean_sd(x: np.ndarray, unit: str = "", digits: int = 1) -> str:
-    """``"mean ± SD"`` over the repetitions, NaN left out."""
-    x = np.asarray(x, dtype=float)
-    return f"{np.nanmean(x):.{digits}f} ± {np.nanstd(x, ddof=1):.{digits}f}{unit}"
 
 
 def accuracy_runs(runs: Runs) -> dict[str, Mapping[str, np.ndarray]]:
@@ -109,11 +97,6 @@ def undefined_values(runs: Runs) -> list[str]:
                 np.isfinite(fr.phase_accuracy(res)["drop"])):
             undefined.append(f"{n}: phase accuracies")
     return undefined
-
-
-def complete(missing: Sequence[str], undefined: Sequence[str]) -> bool:
-    """The whole design was computed: no run missing, no value undefined."""
-    return not missing and not undefined
 
 
 # -------------------------------------------------------------------------------- claims
@@ -214,12 +197,12 @@ def setup_values() -> dict[str, object]:
         **{key: str(s[key]) for key in ("reps", "epochs", "tune_reps", "tune_epochs")},
         "tune_images": f"{s['tune_batches'] * 1000:,}", "holdout": f"{s['holdout']:,}",
         "flex_reps": str(flex["reps"]), "flex_phase": str(flex["phase_epochs"]),
-        "scale_note": _markdown(
+        "scale_note": markdown(
             "" if config.scale() == "paper" else
             "At the quick scale the networks train for a few hundred steps only, so the verdicts "
             "below describe early training and can differ from the paper-scale ones."),
-        "own_design": _markdown(fr.OWN_RATE_DESIGN),
-        "hypotheses": _markdown("\n".join(f"- **{key}**: {text}."
+        "own_design": markdown(fr.OWN_RATE_DESIGN),
+        "hypotheses": markdown("\n".join(f"- **{key}**: {text}."
                                           for key, text in fr.HYPOTHESES.items())),
     }
 
@@ -324,16 +307,16 @@ def values(runs: Runs | None = None) -> dict[str, object]:
     f = _findings(runs)
     first = {key: ", ".join(labels) or "no rule" for key, labels in f["first"].items()}
     return {
-        "tune_note": _markdown(_tune_note(runs, f["chosen"])),
-        "angle_text": _markdown(
+        "tune_note": markdown(_tune_note(runs, f["chosen"])),
+        "angle_text": markdown(
             "With WN ($B$ as drawn), the first layer's update angle to BP falls by more than "
             f"{THRESHOLDS['angle_gain']:g}° for: {first['lowered']}; the hypothesis is "
             f"rejected for: {first['not_lowered']}; undecided for: {first['undecided']}. WN "
             f"raises the final test accuracy by more than {THRESHOLDS['acc_gain']:g} points "
             f"for: {first['raised']} (table of paired differences above)."),
-        "own_text": _markdown(_own_text(f)),
+        "own_text": markdown(_own_text(f)),
         "summary": tables.table(_summary(runs, f)),
-        "summary_caption": _markdown(
+        "summary_caption": markdown(
             f"Every rule without and with WN (γ = {fr.GAMMA:g}, B as drawn), at the rate chosen "
             "without WN and, for the rules tuned here, at the rate chosen with WN (own rate): "
             "final test accuracy and update angle to BP of the first layer (mean ± SD over the "
@@ -381,4 +364,4 @@ def verdict_values(chapter_claims: Sequence[Claim], runs: Runs | None = None
         + _own_text(f) + " " + f"{n_holds} of the {len(chapter_claims)} checks hold (table "
         "below). " + ("" if config.scale() == "paper" else "These are quick-scale numbers: the "
                       "paper-scale build gives the chapter's verdicts."))
-    return {"literature": _markdown("\n".join(lines)), "found": _markdown(found)}
+    return {"literature": markdown("\n".join(lines)), "found": markdown(found)}

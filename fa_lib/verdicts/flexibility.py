@@ -20,6 +20,7 @@ import pandas as pd
 from fa_lib import config, stats
 from fa_lib.claims import REPRODUCED, Claim
 from fa_lib.experiments import flexibility as fx
+from fa_lib.verdicts.common import markdown, mean_sd
 
 CHAPTER = fx.CHAPTER
 
@@ -40,13 +41,6 @@ Runs = Mapping[str, Mapping[str, np.ndarray]]
 """Run name -> the arrays the run recorded."""
 
 
-def _markdown(text: str) -> object:
-    """``text`` for ``{glue:md}`` (IPython's ``Markdown``; the book's kernel has IPython)."""
-    from IPython.display import Markdown
-
-    return Markdown(text)
-
-
 def load() -> dict[str, Mapping[str, np.ndarray]]:
     """Every run of the chapter (:func:`fa_lib.experiments.flexibility.configs`), by name."""
     return {name: fx.results(name) for name in fx.configs()}
@@ -60,11 +54,6 @@ def gamma_name(gamma: float | None) -> str:
 def loss(phase: Mapping[str, np.ndarray]) -> float:
     """Points of test accuracy lost after the change: minus the mean of ``phase["drop"]``."""
     return float(-np.mean(phase["drop"]))
-
-
-def mean_sd(x: np.ndarray) -> str:
-    """``"mean ± SD%"`` of per-repetition accuracies (%), one decimal."""
-    return f"{np.mean(x):.1f} ± {np.std(x, ddof=1):.1f}%"
 
 
 # ------------------------------------------------------------------------------ criteria
@@ -172,7 +161,8 @@ def s3_tables(runs: Runs) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def _phase_change(phase: Mapping[str, dict[str, np.ndarray]], name: str) -> str:
     a = phase[name]
-    return (f"{fx.LABELS[name]}: {mean_sd(a['before_last'])} -> {mean_sd(a['after_last'])} "
+    before, after = mean_sd(a["before_last"], "%"), mean_sd(a["after_last"], "%")
+    return (f"{fx.LABELS[name]}: {before} -> {after} "
             f"(change {np.mean(a['drop']):+.1f}, lower in {int(np.sum(a['drop'] < 0))} of "
             f"{len(a['drop'])} repetitions)")
 
@@ -325,19 +315,19 @@ def setup_values() -> dict[str, object]:
                * len(fx.PAPER["s3_gammas"]) * len(fx.PAPER["s3_ls"]))
     sizes = ("reps", "phase_epochs", "n_batches", "batch_size", "last", "s3_reps", "text_reps")
     return {
-        "scale": _markdown(config.scale()),
+        "scale": markdown(config.scale()),
         **{key: s[key] for key in sizes},
-        "n_test": _markdown(f"{s['n_test']:,}" if s["n_test"] else "all 10,000"),
+        "n_test": markdown(f"{s['n_test']:,}" if s["n_test"] else "all 10,000"),
         "eta": fx.AUTHORS_ETA, "eta_used": base.rule.eta, "text_eta": fx.TEXT_ETA,
         "text_eta_used": fx.fig8_variants()["fa_text_eta"].rule.eta, "gamma": fx.GAMMA,
         "init_sd": base.init_sd, "epochs": base.epochs,
         "images": s["n_batches"] * s["batch_size"], "sat_df": fx.SATURATION_DF,
         "sat_z": float(np.arccosh(1 / np.sqrt(fx.SATURATION_DF))),
-        "s3_gammas": _markdown(", ".join(gamma_name(g) for g in s["s3_gammas"])),
-        "s3_etas": _markdown(", ".join(f"{e:g}" for e in s["s3_etas"])),
-        "s3_methods": _markdown(", ".join(m.upper() for m in s["s3_methods"])),
+        "s3_gammas": markdown(", ".join(gamma_name(g) for g in s["s3_gammas"])),
+        "s3_etas": markdown(", ".join(f"{e:g}" for e in s["s3_etas"])),
+        "s3_methods": markdown(", ".join(m.upper() for m in s["s3_methods"])),
         "s3_points": len(fx.s3_grid()),
-        "ls": _markdown(f"zeros → {fx.LS_CODE[0]:g}, ones → {fx.LS_CODE[1]:g}"),
+        "ls": markdown(f"zeros → {fx.LS_CODE[0]:g}, ones → {fx.LS_CODE[1]:g}"),
         "s3_n_paper": n_paper, "s3_factor": n_paper // len(fx.fig8()),
     }
 
@@ -356,7 +346,7 @@ def _fig8_values(runs: Runs, phase: Mapping[str, dict[str, np.ndarray]]) -> dict
     mostly_silent = all(np.mean(states[n]["saturated"]) < MOSTLY_SILENT
                         * np.mean(states[n]["silent"]) for n in ("bp", "fa"))
     # Glued Markdown is rendered as CommonMark: no math, so the symbols are written out.
-    out["mech"] = _markdown(
+    out["mech"] = markdown(
         "the entries whose *f′* vanishes are almost all silent (*z* ≤ 0, where *f′* = 0 "
         "exactly), not saturated at the top of tanh." if mostly_silent
         else "silent and saturated entries both contribute to the vanishing *f′*.")
@@ -373,7 +363,7 @@ def _fig8_values(runs: Runs, phase: Mapping[str, dict[str, np.ndarray]]) -> dict
         + ("Without WN FA is inferior to BP, as the paper says." if cmp.ci99[1] < 0
            else "The contrast the paper draws does not appear either: without WN FA is not "
            f"inferior to BP (99% CI of the difference [{cmp.ci99[0]:.1f}, {cmp.ci99[1]:.1f}])."))
-    out["match_verdict"] = _markdown(verdict if config.scale() == "paper" else "")
+    out["match_verdict"] = markdown(verdict if config.scale() == "paper" else "")
     return out
 
 
@@ -396,10 +386,10 @@ def _variant_values(phase: Mapping[str, dict[str, np.ndarray]]) -> dict[str, obj
         "lost_bn": loss(phase["fa_wn_b_normalised"]),
         "bn_diff": loss(phase["fa_wn_b_normalised"]) - loss(phase["fa_wn"]),
         "lost_wn": loss(phase["fa_wn"]),
-        "text_summary": _markdown(
+        "text_summary": markdown(
             ", ".join(f"{fx.LABELS[n]} {np.mean(text[n]['before_last']):.1f}%" for n in fx.fig8())
             + f" (n = {fx.config()['text_reps']})"),
-        "text_verdict": _markdown(
+        "text_verdict": markdown(
             "; ".join(parts) + "." + (
                 f" The paper's {' and '.join(dead)} curve{'s' if len(dead) > 1 else ''} "
                 "cannot have been made with the text's rate (the authors' notebook uses 0.0003)."
@@ -466,8 +456,8 @@ def _s3_values(runs: Runs) -> dict[str, object]:
                        "show only these points; the paper-scale build shows the whole grid.")
     s3_runs = set(fx.s3_grid().values())
     return {
-        "s3_note": _markdown(note), "s3_verdict": _markdown(_s3_verdict(s3, pairs)),
-        "collapse_note": _markdown(_collapse_note(s3)), "s3_scale_note": _markdown(scale_note),
+        "s3_note": markdown(note), "s3_verdict": markdown(_s3_verdict(s3, pairs)),
+        "collapse_note": markdown(_collapse_note(s3)), "s3_scale_note": markdown(scale_note),
         "ls_pairs": len(pairs), "ls_better": int((pairs["gain"] > 0).sum()),
         "ls_gain": float(pairs["gain"].mean()),
         "fig8_minutes": float(sum(float(runs[n]["seconds"]) for n in fx.fig8()) / 60),
@@ -492,5 +482,5 @@ def verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, object]:
     holds = [c.statement for c in chapter_claims if c.verdict == REPRODUCED]
     fails = [c.statement for c in chapter_claims if c.verdict != REPRODUCED]
     return {"n_claims": len(chapter_claims), "n_holds": len(holds),
-            "list_holds": _markdown("; ".join(holds) or "none."),
-            "list_fails": _markdown("; ".join(fails) or "none.")}
+            "list_holds": markdown("; ".join(holds) or "none."),
+            "list_fails": markdown("; ".join(fails) or "none.")}
