@@ -49,6 +49,14 @@ class Claim:
         assert instead.
     instead_holds : bool or None
         Whether ``instead`` holds; None when there is no ``instead``.
+    kind : {"claim", "hypothesis"}
+        A claim of the paper or a published statement (``"claim"``: reproduced or
+        not), or one of the book's own pre-registered hypotheses (``"hypothesis"``:
+        supported, rejected or undecided against its margin). The report counts the two
+        apart.
+    outcome : str
+        For a hypothesis, its verdict: one of :data:`HYPOTHESIS_VERDICTS` (``holds`` is
+        then ``outcome == "supported"``); empty for a claim.
     """
 
     chapter: str
@@ -59,9 +67,11 @@ class Claim:
     asserted: bool = True
     instead: str = ""
     instead_holds: bool | None = None
+    kind: str = "claim"
+    outcome: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("chapter", "statement", "measured", "criterion", "instead"):
+        for name in ("chapter", "statement", "measured", "criterion", "instead", "outcome"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"Claim.{name} must be a str, got {getattr(self, name)!r}.")
         for name in ("holds", "asserted"):
@@ -72,18 +82,64 @@ class Claim:
         if self.instead_holds is not None:
             object.__setattr__(self, "instead_holds",
                                _truth(self.instead_holds, "instead_holds"))
+        if self.kind not in KINDS:
+            raise ValueError(f"Claim.kind must be one of {KINDS}, got {self.kind!r}.")
+        if self.kind == HYPOTHESIS:
+            if self.outcome not in HYPOTHESIS_VERDICTS:
+                raise ValueError(f"a hypothesis needs an outcome of {HYPOTHESIS_VERDICTS}, "
+                                 f"got {self.outcome!r} (statement {self.statement!r}).")
+            if self.holds != (self.outcome == SUPPORTED):
+                raise ValueError("a hypothesis holds when it is supported and only then "
+                                 f"(statement {self.statement!r}).")
+        elif self.outcome:
+            raise ValueError("only a hypothesis has an outcome; a claim is reproduced or not "
+                             f"(statement {self.statement!r}).")
 
     @property
     def verdict(self) -> str:
-        """``"reproduced"``, ``"not reproduced"`` or ``"not checked at this scale"``."""
-        return verdict(self.holds, self.asserted)
+        """``"reproduced"``, ``"not reproduced"`` or ``"not checked at this scale"``.
+
+        For a hypothesis: its outcome (``"supported"``, ``"rejected"``, ``"undecided"``),
+        or ``"not checked at this scale"`` when it is not asserted.
+        """
+        return verdict(self.holds, self.asserted, self.outcome)
 
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 NOT_CHECKED = "not checked at this scale"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_CHECKED)
+CLAIM_VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_CHECKED)
 """The three verdicts of a claim."""
+SUPPORTED = "supported"
+REJECTED = "rejected"
+UNDECIDED = "undecided"
+HYPOTHESIS_VERDICTS = (SUPPORTED, REJECTED, UNDECIDED)
+"""The verdicts of a hypothesis against its pre-registered margin (:func:`fa_lib.stats.beyond`)."""
+VERDICTS = (*CLAIM_VERDICTS, *HYPOTHESIS_VERDICTS)
+"""Every verdict a claim or a hypothesis can have."""
+CLAIM = "claim"
+HYPOTHESIS = "hypothesis"
+KINDS = (CLAIM, HYPOTHESIS)
+"""What a :class:`Claim` can be: a claim (of the paper or a published statement) or one of
+the book's own hypotheses."""
+
+
+def hypothesis(chapter: str, statement: str, measured: str, outcome: str, criterion: str,
+               asserted: bool = True) -> Claim:
+    """A pre-registered hypothesis with its verdict (``outcome``), as a :class:`Claim`.
+
+    Parameters
+    ----------
+    chapter, statement, measured, criterion : str
+        As for :class:`Claim`; ``criterion`` states the margin and the test.
+    outcome : {"supported", "rejected", "undecided"}
+        The test's verdict (:func:`fa_lib.stats.beyond`, :func:`fa_lib.stats.within`).
+    asserted : bool
+        False when the test needs values that are not defined (say every network of a
+        run collapsed): the verdict is then "not checked at this scale".
+    """
+    return Claim(chapter, statement, measured, outcome == SUPPORTED, criterion,
+                 asserted=asserted, kind=HYPOTHESIS, outcome=outcome)
 
 
 def _truth(value: object, name: str) -> bool:
@@ -93,10 +149,15 @@ def _truth(value: object, name: str) -> bool:
     raise TypeError(f"Claim.{name} must be a bool (a comparison's result), got {value!r}.")
 
 
-def verdict(holds: bool, asserted: bool = True) -> str:
-    """The verdict of a claim: :data:`NOT_CHECKED` unless asserted, else whether it holds."""
+def verdict(holds: bool, asserted: bool = True, outcome: str = "") -> str:
+    """The verdict of a claim: :data:`NOT_CHECKED` unless asserted, else whether it holds.
+
+    A hypothesis (``outcome`` given) has its outcome as its verdict when asserted.
+    """
     if not asserted:
         return NOT_CHECKED
+    if outcome:
+        return outcome
     return REPRODUCED if holds else NOT_REPRODUCED
 
 
@@ -120,7 +181,9 @@ def require(chapter_claims: Sequence[Claim]) -> None:
     twice = sorted({s for s in statements if statements.count(s) > 1})
     if twice:
         raise ValueError(f"claims stated twice: {twice}")
-    failed = [c for c in chapter_claims if c.asserted and not c.holds and not c.instead_holds]
+    # a hypothesis is asserted only to be decided: any of its outcomes is a result
+    failed = [c for c in chapter_claims if c.kind == CLAIM and c.asserted and not c.holds
+              and not c.instead_holds]
     if failed:
         raise AssertionError("\n".join(
             f"{c.chapter}: {c.statement!r} does not hold: {c.measured}"
@@ -130,14 +193,18 @@ def require(chapter_claims: Sequence[Claim]) -> None:
 def table(chapter_claims: Sequence[Claim]) -> pd.DataFrame:
     """The "Reproduced?" table of a chapter's claims: claim, measured, criterion, verdict.
 
+    The first column is headed "hypothesis" when every row is one of the book's
+    hypotheses.
+
     Parameters
     ----------
     chapter_claims : sequence of Claim
     """
     rows = list(chapter_claims)
+    first = "hypothesis" if rows and all(c.kind == HYPOTHESIS for c in rows) else "claim"
     return pd.DataFrame(
         [(c.statement, c.measured, c.criterion, c.verdict) for c in rows],
-        columns=["claim", "measured", "criterion", "verdict"],
+        columns=[first, "measured", "criterion", "verdict"],
     )
 
 
@@ -204,4 +271,11 @@ def saved_claims(chapter: str, payload: Any) -> list[dict[str, Any]]:
             raise ValueError(f"claim {i} in {where} has no true/false 'holds'.")
         if not isinstance(entry.get("asserted", True), bool):
             raise ValueError(f"claim {i} in {where} has a non-boolean 'asserted'.")
+        if entry.get("kind", CLAIM) not in KINDS:
+            raise ValueError(f"claim {i} in {where} has the kind {entry.get('kind')!r}; "
+                             f"expected one of {KINDS}.")
+        if entry.get("kind", CLAIM) == HYPOTHESIS and entry.get("outcome") not in \
+                HYPOTHESIS_VERDICTS:
+            raise ValueError(f"hypothesis {i} in {where} has the outcome "
+                             f"{entry.get('outcome')!r}; expected one of {HYPOTHESIS_VERDICTS}.")
     return list(entries)

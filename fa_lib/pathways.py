@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from scipy import special
 
 from fa_lib import _checks, linalg
 
@@ -175,14 +176,43 @@ class DFA(Pathway):
 
     name: ClassVar[str] = "dfa"
     layerwise: ClassVar[bool] = False
+    uniform_from: float | None = None
+
+    def __post_init__(self) -> None:  # noqa: D105
+        if self.uniform_from is not None:
+            object.__setattr__(self, "uniform_from", _checks.real(
+                "uniform_from (the SD D was drawn with)", self.uniform_from, low=0.0,
+                strict=True))
+
+    def params(self) -> dict[str, Any]:
+        """The parameters; ``uniform_from`` only when set (the cache keys of plain DFA stay)."""
+        return {} if self.uniform_from is None else {"uniform_from": self.uniform_from}
 
     def feedback_shape(self, sizes: Sequence[int], l: int) -> tuple[int, int]:
         """``D_l``: ``n_d x n_l``."""
         return (sizes[-1], sizes[l])
 
+    def start(self, net: Network) -> None:
+        """With ``uniform_from``: Nøkland's scale, ``D_l`` uniform on ``±1/sqrt(n_l)``.
+
+        Each number drawn ``N(0, uniform_from^2)`` goes through the normal CDF to a uniform
+        number (``2 Phi(x / sd) - 1``, one to one), so the run keeps its draw and its seed.
+        """
+        if self.uniform_from is None:
+            return
+        for l in range(1, net.depth):
+            b = net.B[l]
+            u = 2.0 * special.ndtr(np.asarray(b, dtype=np.float64) / self.uniform_from) - 1.0
+            net.B[l] = (u / np.sqrt(b.shape[-1])).astype(b.dtype)
+
     def backward(self, net: Network, l: int, delta: list[np.ndarray | None]) -> np.ndarray:
         """Return ``delta_d D_l``."""
         return delta[-1] @ net.B[l]
+
+
+def _column_norms(w: np.ndarray) -> np.ndarray:
+    """The norm of every column of ``W`` (``R x n_{l+1}``): what WN (eq. 32) rescales to gamma."""
+    return np.sqrt(np.einsum("...ij,...ij->...j", w, w))
 
 
 def _signs(net: Network, l: int) -> np.ndarray:
@@ -299,12 +329,20 @@ class KolenPollack(Pathway):
     name: ClassVar[str] = "kp"
     fixed_b: ClassVar[bool] = False
     decay: float = 1e-3
+    follow_wn: bool = False
 
     def __post_init__(self) -> None:  # noqa: D105
         lam = _checks.real("Kolen-Pollack decay (lambda)", self.decay, low=0.0, strict=False)
         if lam >= 1.0:
             raise ValueError(f"Kolen-Pollack decay (lambda) must be < 1; got {self.decay!r}.")
         object.__setattr__(self, "decay", lam)
+        if not isinstance(self.follow_wn, bool | np.bool_):
+            raise TypeError(f"follow_wn must be a bool; got {self.follow_wn!r}.")
+        object.__setattr__(self, "follow_wn", bool(self.follow_wn))
+
+    def params(self) -> dict[str, Any]:
+        """The parameters; ``follow_wn`` only when set (the cache keys of plain KP stay)."""
+        return {"decay": self.decay, **({"follow_wn": True} if self.follow_wn else {})}
 
     def apply(self, net: Network, dW: list[np.ndarray]) -> None:
         """``W <- (1 - lambda) W + dW``, ``B_l <- (1 - lambda) B_l + dW_l^T``."""
@@ -312,6 +350,22 @@ class KolenPollack(Pathway):
         net.W = [keep * w + dw for w, dw in zip(net.W, dW, strict=True)]
         net.B = [None if b is None else keep * b + linalg.transpose(dW[l])
                  for l, b in enumerate(net.B)]
+        if self.follow_wn:
+            net.state["kp_norms"] = [_column_norms(w) for w in net.W]
+
+    def sync(self, net: Network, dW: list[np.ndarray]) -> None:
+        """With ``follow_wn``: row ``j`` of ``B_l`` takes WN's factor of column ``j`` of ``W_l``.
+
+        WN (eq. 32) rescales the columns of ``W`` after :meth:`apply`; ``B`` receives the
+        same rescaling, so that ``W_l^T - B_l`` keeps shrinking by ``(1 - lambda)`` times
+        WN's factors at every step. Without a normalisation the factors are 1.
+        """
+        if not self.follow_wn:
+            return
+        before = net.state.pop("kp_norms")
+        for l in range(1, net.depth):
+            factor = _column_norms(net.W[l]) / before[l]
+            net.B[l] = net.B[l] * factor[..., :, None].astype(net.B[l].dtype)
 
 
 @dataclass(frozen=True)

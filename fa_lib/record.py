@@ -101,6 +101,7 @@ __all__ = [
     "compare",
     "cpu_model",
     "describe",
+    "drop_chapters",
     "headline",
     "kind_of",
     "load_record",
@@ -285,7 +286,7 @@ def read_entries(chapters: Sequence[str], modules: Mapping[str, str] | None = No
 def _claim_row(claim: claims.Claim) -> dict[str, Any]:
     return {"statement": claim.statement, "measured": claim.measured,
             "criterion": claim.criterion, "holds": claim.holds, "asserted": claim.asserted,
-            "verdict": claim.verdict}
+            "verdict": claim.verdict, "kind": claim.kind}
 
 
 def _computed_claims(chapters: Sequence[str], scale: str,
@@ -556,6 +557,38 @@ def merge_records(old: Mapping[str, Any], new: Mapping[str, Any],
     return _with_header(body, provenance, known)
 
 
+def drop_chapters(record: Mapping[str, Any], names: Sequence[str],
+                  known: Sequence[str] | None = None) -> dict[str, Any]:
+    """Return the record without the chapters ``names``, until they are recorded again.
+
+    A chapter whose claims changed (new claims, new statements) no longer matches its
+    recorded claims; taking it out of the record says so (``complete`` false, the chapter
+    in ``missing_chapters``) instead of keeping verdicts of another design. The other
+    chapters keep their claims, entries and provenance (a chapter without its own
+    ``recorded`` gets the record's).
+
+    Raises
+    ------
+    RecordError
+        If a chapter of ``names`` is not in the record.
+    """
+    absent = [n for n in names if n not in record["chapters"]]
+    if absent:
+        raise RecordError(f"the record holds no chapter {absent}; it holds "
+                          f"{sorted(record['chapters'])}.")
+    known = list(catalogue.CHAPTERS if known is None else known)
+    inherited = {k: record.get(k) for k in ("commit", "uncommitted_changes", "date", "machine")}
+    chapters = {n: {**body, "recorded": body.get("recorded") or
+                    {**inherited, "compute_seconds": record.get("compute_seconds")}}
+                for n, body in record["chapters"].items() if n not in names}
+    kept = _referenced(chapters)
+    seconds = record.get("entry_seconds", {})
+    body = {"scale": record["scale"], "chapters": chapters,
+            "entries": {n: record["entries"][n] for n in kept},
+            "entry_seconds": {n: seconds[n] for n in kept if n in seconds}}
+    return _with_header(body, inherited, known)
+
+
 def write_record(record: Mapping[str, Any], path: Path | str) -> Path:
     """Write a record atomically as JSON (its directory is created); return the path.
 
@@ -718,7 +751,8 @@ _PROVENANCE = {
     }),
 }
 _CLAIM = _Object({"statement": _TEXT, "measured": _TEXT, "criterion": _TEXT, "holds": _BOOL,
-                  "asserted": _BOOL, "verdict": _one_of(*claims.VERDICTS)})
+                  "asserted": _BOOL, "verdict": _one_of(*claims.VERDICTS)},
+                 optional={"kind": _one_of(*claims.KINDS)})
 _HEADLINE = _Object({"kind": _one_of(*TOLERANCES), "final": _NUMBER_OR_NULL,
                      "mean": _NUMBER_OR_NULL},
                     optional={"final_per_run": _ListOf(_NUMBER_OR_NULL)})

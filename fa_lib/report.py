@@ -55,7 +55,9 @@ NOT_CHECKED = claims.NOT_CHECKED
 ALL = "all chapters"
 """Label of the row of overall totals in :attr:`Report.totals`."""
 
-_COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5"}
+_COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5",
+            claims.SUPPORTED: "#d4edda", claims.REJECTED: "#f8d7da",
+            claims.UNDECIDED: "#e2e3e5"}
 _NOTE_COLOUR = "#fff3cd"
 
 
@@ -153,7 +155,10 @@ class Report:
         The chapters in the order shown: those of the table of contents, then any
         other chapter that saved claims.
     claims : pandas.DataFrame
-        One row per claim: ``chapter``, ``claim``, ``measured``, ``criterion``, ``verdict``.
+        One row per claim or hypothesis: ``chapter``, ``claim``, ``measured``,
+        ``criterion``, ``verdict``, ``kind`` (``"claim"`` or ``"hypothesis"``). The counts
+        (:attr:`totals`, :attr:`n_checked`, ...) are of the claims; the book's own
+        hypotheses are counted apart (:attr:`hypotheses`).
     totals : pandas.DataFrame
         One row per chapter and a last row :data:`ALL`, indexed by chapter, with
         the columns ``scale`` (at which the claims were measured), ``saved (UTC)``,
@@ -178,6 +183,10 @@ class Report:
         write that recorded the chapter, :func:`fa_lib.record.chapter_provenance`;
         ``"not recorded"``; in the last row, how many of the chapters the record
         holds). A record made chapter by chapter has no single commit.
+    hypotheses : pandas.DataFrame or None
+        The book's own hypotheses counted per chapter that tests any, and over them all
+        (last row :data:`ALL`), indexed by chapter: ``tested``, ``supported``,
+        ``rejected``, ``undecided`` and ``not checked at this scale``.
     """
 
     scale: str
@@ -189,38 +198,53 @@ class Report:
     not_in_toc: tuple[str, ...]
     paper_column: str | None = None
     paper_totals: pd.DataFrame | None = None
+    hypotheses: pd.DataFrame | None = None
+
+    @property
+    def _claims_only(self) -> pd.DataFrame:
+        return self.claims[self.claims["kind"] == claims.CLAIM]
 
     @property
     def n_checked(self) -> int:
-        """The number of claims checked over all chapters."""
-        return len(self.claims)
+        """The number of claims checked over all chapters (the book's hypotheses apart)."""
+        return len(self._claims_only)
 
     @property
     def n_reproduced(self) -> int:
         """The number of claims that reproduced."""
-        return int((self.claims["verdict"] == REPRODUCED).sum())
+        return int((self._claims_only["verdict"] == REPRODUCED).sum())
 
     @property
     def n_not_reproduced(self) -> int:
         """The number of claims that did not reproduce."""
-        return int((self.claims["verdict"] == NOT_REPRODUCED).sum())
+        return int((self._claims_only["verdict"] == NOT_REPRODUCED).sum())
 
     @property
     def n_not_checked(self) -> int:
         """The number of claims measured but not asserted at their scale."""
-        return int((self.claims["verdict"] == NOT_CHECKED).sum())
+        return int((self._claims_only["verdict"] == NOT_CHECKED).sum())
+
+    @property
+    def n_hypotheses(self) -> int:
+        """The number of the book's own hypotheses tested over all chapters."""
+        return int((self.claims["kind"] == claims.HYPOTHESIS).sum())
 
     @property
     def n_run(self) -> int:
         """The number of chapters with a claims file."""
         return len(self.chapters) - len(self.missing)
 
-    def chapter_claims(self, chapter: str) -> pd.DataFrame:
-        """Return the claims of one chapter: claim, measured, criterion, verdict."""
+    def chapter_claims(self, chapter: str, kind: str = claims.CLAIM) -> pd.DataFrame:
+        """Return the claims (or, with ``kind="hypothesis"``, the hypotheses) of one chapter.
+
+        Columns: claim, measured, criterion, verdict (and the paper-scale column).
+        """
         if chapter not in self.chapters:
             raise ValueError(f"{chapter!r} is not a chapter of this report: {self.chapters}.")
-        rows = self.claims[self.claims["chapter"] == chapter]
-        return rows.drop(columns="chapter").reset_index(drop=True)
+        if kind not in claims.KINDS:
+            raise ValueError(f"kind must be one of {claims.KINDS}, not {kind!r}.")
+        rows = self.claims[(self.claims["chapter"] == chapter) & (self.claims["kind"] == kind)]
+        return rows.drop(columns=["chapter", "kind"]).reset_index(drop=True)
 
 
 def build_report(
@@ -276,32 +300,40 @@ def build_report(
 
     extra = [name for name in sorted(saved) if name not in expected]
     order = [*expected, *extra]
-    rows, totals = [], []
+    rows, totals, hypotheses = [], [], []
     for name in order:
         if name not in saved:
             totals.append((name, None, None, pd.NA, pd.NA, pd.NA, pd.NA,
                            "no claims file: not run with this results cache"))
             continue
         entries = claims.saved_claims(name, saved[name])
-        verdicts = [claims.verdict(e["holds"], e.get("asserted", True)) for e in entries]
+        kinds = [e.get("kind", claims.CLAIM) for e in entries]
+        every = [claims.verdict(e["holds"], e.get("asserted", True), e.get("outcome", ""))
+                 for e in entries]
         rows += [
-            (name, e["statement"], e["measured"], e["criterion"], v)
-            for e, v in zip(entries, verdicts, strict=True)
+            (name, e["statement"], e["measured"], e["criterion"], v, k)
+            for e, v, k in zip(entries, every, kinds, strict=True)
         ]
+        verdicts = [v for v, k in zip(every, kinds, strict=True) if k == claims.CLAIM]
+        tested = [v for v, k in zip(every, kinds, strict=True) if k == claims.HYPOTHESIS]
+        if tested:
+            hypotheses.append((name, len(tested), *(tested.count(v) for v in (
+                claims.SUPPORTED, claims.REJECTED, claims.UNDECIDED, NOT_CHECKED))))
         notes = []
         if saved[name]["scale"] != scale:
             notes.append(f"measured at the {saved[name]['scale']} scale, not {scale}")
         if name in extra:
             notes.append("not in the table of contents")
-        if not entries:
-            notes.append("no claims recorded")
+        if not verdicts:
+            notes.append("no claims recorded" if not entries else
+                         "no claims, only the book's own hypotheses")
         when = saved_at.get(name)
         totals.append(
             (
                 name,
                 saved[name]["scale"],
                 None if when is None else when.strftime("%Y-%m-%d %H:%M"),
-                len(entries),
+                len(verdicts),
                 verdicts.count(REPRODUCED),
                 verdicts.count(NOT_REPRODUCED),
                 verdicts.count(NOT_CHECKED),
@@ -309,8 +341,10 @@ def build_report(
             )
         )
     claim_table = pd.DataFrame(
-        rows, columns=["chapter", "claim", "measured", "criterion", "verdict"]
+        rows, columns=["chapter", "claim", "measured", "criterion", "verdict", "kind"]
     )
+    hypothesis_totals = _hypothesis_totals(hypotheses)
+    rows = [r for r in rows if r[5] == claims.CLAIM]
     counts = ["checked", REPRODUCED, NOT_REPRODUCED, NOT_CHECKED]
     columns = ["chapter", "scale", "saved (UTC)", *counts, "note"]
     total_table = pd.DataFrame(totals, columns=columns)
@@ -343,7 +377,8 @@ def build_report(
     if recorded is not None and scale != "paper":
         column = paper_column(recorded)
         verdicts_then = record.recorded_verdicts(recorded)
-        claim_table[column] = [verdicts_then.get((r[0], r[1]), "\u2014") for r in rows]
+        claim_table[column] = [verdicts_then.get((c, s), "\u2014") for c, s in
+                               zip(claim_table["chapter"], claim_table["claim"], strict=True)]
         paper_totals = _paper_totals(recorded, order)
     return Report(
         scale=scale,
@@ -355,7 +390,22 @@ def build_report(
         not_in_toc=tuple(extra),
         paper_column=column,
         paper_totals=paper_totals,
+        hypotheses=hypothesis_totals,
     )
+
+
+HYPOTHESIS_COUNTS = ["tested", claims.SUPPORTED, claims.REJECTED, claims.UNDECIDED, NOT_CHECKED]
+"""The columns of :attr:`Report.hypotheses`."""
+
+
+def _hypothesis_totals(rows: Sequence[tuple]) -> pd.DataFrame:
+    """:attr:`Report.hypotheses` from one ``(chapter, *counts)`` row per chapter."""
+    rows = list(rows)
+    if rows:
+        rows.append((ALL, *(sum(r[i] for r in rows) for i in range(1, 6))))
+    table = pd.DataFrame(rows, columns=["chapter", *HYPOTHESIS_COUNTS])
+    table[HYPOTHESIS_COUNTS] = table[HYPOTHESIS_COUNTS].astype("Int64")
+    return table.set_index("chapter")
 
 
 def _paper_totals(recorded: Mapping[str, Any], order: Sequence[str]) -> pd.DataFrame:
@@ -365,7 +415,8 @@ def _paper_totals(recorded: Mapping[str, Any], order: Sequence[str]) -> pd.DataF
         if name not in recorded["chapters"]:
             rows.append((name, pd.NA, pd.NA, pd.NA, "not recorded"))
             continue
-        verdicts = [c["verdict"] for c in recorded["chapters"][name]["claims"]]
+        verdicts = [c["verdict"] for c in recorded["chapters"][name]["claims"]
+                    if c.get("kind", claims.CLAIM) == claims.CLAIM]
         k, bad = verdicts.count(REPRODUCED), verdicts.count(NOT_REPRODUCED)
         rows.append((name, k + bad, k, bad, record.chapter_provenance(recorded, name)))
     held = [r for r in rows if r[1] is not pd.NA]

@@ -130,11 +130,74 @@ def test_second_design_runs(monkeypatch):
     assert fr.config_of("wm_wn_own").rule.eta == 0.0005
     assert fr.config_of("wm_wn").rule.eta == 0.002
     assert fr.config_of("flex_wm_wn_own") != fr.config_of("flex_wm_wn")
-    assert fr.own_rate_run("wm_wn", 2) == "wm_wn_own"
-    assert fr.own_rate_run("flex_wm_wn", 2) == "flex_wm_wn_own"
-    assert fr.own_rate_run("fa_wn", 2) == "fa_wn" and fr.own_rate_run("wm_wn", 1) == "wm_wn"
+    assert fr.design_run("wm_wn", 2) == "wm_wn_own"
+    assert fr.design_run("flex_wm_wn", 2) == "flex_wm_wn_own"
+    assert fr.design_run("fa_wn", 2) == "fa_wn" and fr.design_run("wm_wn", 1) == "wm_wn"
+    assert fr.design_run("wm", 2) == "wm" and fr.design_run("wm", 3) == "wm_stable"
+    assert fr.design_run("flex_wm_wn", 3) == "flex_wm_wn_stable"
+    assert fr.design_run("fa_wn", 3) == "fa_wn"  # FA keeps the book's rate
     with pytest.raises(ValueError, match="design"):
-        fr.own_rate_run("wm_wn", 3)
+        fr.design_run("wm_wn", 4)
+
+
+def test_third_design_runs(monkeypatch):
+    """The stable rate: tuning steps below the short choice, runs that share where rates agree."""
+    assert fr.stable_tune_name("dfa", 1, "wn_bn") == "stable_dfa_wn_bn_s1"
+    assert len(fr.stable_tuning_names()) == fr.STABLE_STEPS * sum(
+        len(fr.variants(p)) for p in fr.TUNED)
+    assert fr.step_eta(0.001, 1) == 0.0005 and fr.step_eta(0.0003, 5) == fr.ETA_GRID[0]
+    assert "kp_wn_bf_stable" in fr.stable_names() and "fa_stable" not in fr.stable_names()
+    monkeypatch.setattr(fr, "chosen_eta", lambda p, v="none": 0.001)
+    stable = {("dfa", "none"): 0.0005}
+    monkeypatch.setattr(fr, "stable_eta", lambda p, v="none": fr.BOOK_ETA.get(
+        p, stable.get((p, v), 0.001)))
+    sizes = fr.config()
+    tune = fr.config_of("stable_dfa_s1")
+    assert tune.rule.eta == 0.0005 and tune.reps == sizes["stable_reps"]
+    assert tune.epochs == sizes["stable_epochs"] and tune.holdout == sizes["holdout"]
+    assert fr.config_of("dfa_stable").rule.eta == 0.0005
+    assert fr.same_as("dfa_stable") == "dfa_stable"
+    assert fr.same_as("usf_stable") == "usf"  # the stable rate is the short one: one run
+    assert fr.same_as("usf_wn_stable") == "usf_wn"
+    assert fr.config_of("flex_dfa_stable").rule.eta != fr.config_of("flex_dfa").rule.eta
+    nok = fr.config_of("dfa_nok")
+    assert nok.rule.pathway.uniform_from == nok.init_sd and nok.rule.eta == 0.0005
+    assert fr.config_of("dfa_nok_wn").rule.wn_gamma == fr.GAMMA
+    assert fr.config_of("kp_wn_bf").rule.pathway.follow_wn
+    assert not fr.config_of("kp_wn").rule.pathway.follow_wn
+
+
+def _curve(values: list[list[float]], diverged: int = -1, key: str = "val_acc") -> dict:
+    """A run whose accuracy after each epoch (rows, row 0 before training) is ``values`` (%)."""
+    return {key: np.array(values, dtype=float) / 100, "diverged_at": np.array(diverged)}
+
+
+def test_collapse_and_the_stable_choice():
+    res = _curve([[10, 10, 10], [80, 80, 90], [95, 40, 70]])  # ends low; ends 20 below its best
+    assert fr.collapsed(res).tolist() == [False, True, True]
+    assert fr.collapsed(_curve([[10, 10], [90, 90]], diverged=3)).all()
+    assert fr.collapsed(_curve([[10, 10], [90, np.nan]])).tolist() == [False, True]
+    good = _curve([[10, 10, 10], [90, 91, 92], [93, 94, 95]])
+    better_but_unstable = _curve([[10, 10, 10], [97, 97, 97], [98, 98, 30]])
+    worse = _curve([[10, 10, 10], [80, 80, 80], [85, 85, 85]])
+    tuned = {fr.stable_tune_name("dfa", 0): better_but_unstable,
+             fr.stable_tune_name("dfa", 1): good, fr.stable_tune_name("dfa", 2): worse}
+    choice = fr.stable_choice("dfa", "none", tuned, 0.001)
+    assert choice["eta"] == 0.0005 and choice["stable"]
+    assert [r["collapsed"] for r in choice["rows"]] == [1, 0, 0]
+    assert choice["rows"][1]["median"] == pytest.approx(94.0)
+    tuned[fr.stable_tune_name("dfa", 1)] = better_but_unstable
+    tuned[fr.stable_tune_name("dfa", 2)] = better_but_unstable
+    choice = fr.stable_choice("dfa", "none", tuned, 0.001)
+    assert choice["eta"] == 0.0003 and not choice["stable"]  # every rate collapses: the smallest
+    low = fr.stable_choice("dfa", "none", tuned, fr.ETA_GRID[0])  # no rate below: one row
+    assert len(low["rows"]) == 1 and low["eta"] == fr.ETA_GRID[0]
+
+
+def test_epochs_to_a_level():
+    res = _curve([[10, 10, 10], [85, 91, 50], [92, 96, 60], [96, 97, 70]], key="test_acc")
+    assert fr.epochs_to(res, 90).tolist() == [2.0, 1.0, 4.0]  # never: one past the end
+    assert fr.reached(res, 95).tolist() == [True, True, False]
 
 
 def _flex(before: float, after: float, reps: int = 3, p: int = 4) -> dict:

@@ -333,7 +333,7 @@ def test_the_record_computes_claims_from_the_cache_without_a_build(toy, monkeypa
     rec = record.build_record(modules=MODULES, verdict_modules={"toy": "toy_record.verdicts"})
     assert rec["chapters"]["toy"]["claims"] == [
         {"statement": "Angles fall.", "measured": "10 deg", "criterion": "below 45",
-         "holds": True, "asserted": True, "verdict": "reproduced"}]
+         "holds": True, "asserted": True, "verdict": "reproduced", "kind": "claim"}]
     assert not record.check_record(rec, modules=MODULES,
                                    verdict_modules={"toy": "toy_record.verdicts"})
     # Results the claims need but the cache lacks: a clear error, nothing computed.
@@ -566,7 +566,7 @@ def test_report_shows_the_recorded_paper_verdicts_beside_the_quick_ones(tmp_path
     for rep in (at_paper, without):
         assert rep.paper_column is None and rep.paper_totals is None
         assert list(rep.claims.columns) == ["chapter", "claim", "measured", "criterion",
-                                            "verdict"]
+                                            "verdict", "kind"]
     with pytest.raises(record.RecordError, match="results of the quick scale"):
         report.build_report(saved, chapters=["a"], scale="quick", saved_at={},
                             paper={**fake, "scale": "quick"})

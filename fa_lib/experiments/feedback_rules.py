@@ -27,10 +27,20 @@ results cache:
    WN runs of stages 2 and 3 again, each at the rate chosen for that WN variant
    (:func:`chosen_eta` with ``variant``); a run whose rate is the one of stage 2 or 3
    is that run (:func:`same_as`).
+5. **A stable rate** (:func:`stable_names`, names ``*_stable``): the third design
+   (:data:`STABLE_DESIGN`). Every tuned pathway and normalisation is tuned again over
+   the main runs' horizon with more networks (:func:`stable_tuning_names`), at the rate
+   of stage 1 and the grid points below it, and the rate with the best median
+   validation accuracy among those without a collapsed network (:func:`collapsed`,
+   :func:`stable_choice`) is used for every run of stages 2 and 3 again.
+6. **Pre-registered variants**: Kolen-Pollack with ``B`` rescaled as WN rescales ``W``
+   (normalisation ``wn_bf``, run in every stage) and DFA with Nøkland's feedback scale
+   (:data:`EXTRA`, at DFA's stable rates).
 
 The hypotheses and literature claims the chapter checks, with their criteria, are
-:data:`HYPOTHESES` and :data:`LITERATURE`; :func:`fa_lib.stats.beyond` decides a hypothesis from the
-99% confidence interval of a paired difference.
+:data:`HYPOTHESES`, :data:`LATER_HYPOTHESES` and :data:`LITERATURE`;
+:func:`fa_lib.stats.beyond` decides a hypothesis from the 99% confidence interval of a
+paired difference.
 """
 
 from __future__ import annotations
@@ -80,14 +90,20 @@ PARAMS: dict[str, dict] = {"kp": {"decay": 1e-3},
                            "wm": {"eta_b": 2e-4, "decay_b": 0.01, "noise_sd": 1.0, "batch": 50}}
 """Parameters of the pathways that have them (the chapter's "Paper vs this book" box
 says where they come from)."""
-VARIANTS = {"none": "no WN", "wn": "WN, B as drawn", "wn_bn": "WN, B normalised"}
-"""The normalisations of the accuracy runs: run name suffix -> label."""
+VARIANTS = {"none": "no WN", "wn": "WN, B as drawn", "wn_bn": "WN, B normalised",
+            "wn_bf": "WN, B rescaled as W"}
+"""The normalisations of the accuracy runs: run name suffix -> label. ``wn_bf`` is
+Kolen-Pollack's only: ``B`` receives WN's rescaling of ``W`` at every step
+(:class:`fa_lib.pathways.KolenPollack`, ``follow_wn``), added on 2026-12-07 before any
+of its runs."""
 
 _SIZES = ("reps", "epochs", "n_batches", "n_test")  # the MNIST chapter's
 PAPER = {**{k: mnist_alignment.PAPER[k] for k in _SIZES}, "tune_reps": 3, "tune_epochs": 30,
-         "tune_batches": 50, "holdout": 10000}
+         "tune_batches": 50, "holdout": 10000,
+         "stable_reps": 5, "stable_epochs": 100, "stable_batches": 50}
 QUICK = {**{k: mnist_alignment.QUICK[k] for k in _SIZES}, "tune_reps": 2, "tune_epochs": 5,
-         "tune_batches": 10, "holdout": 2000}
+         "tune_batches": 10, "holdout": 2000,
+         "stable_reps": 2, "stable_epochs": 10, "stable_batches": 10}
 
 
 def config() -> dict:
@@ -115,6 +131,11 @@ THRESHOLDS = {
     "close_to_bp": 3.0,  # points of test accuracy: "close to BP" (literature claims)
     "kp_aligned": 5.0,  # degrees: Kolen-Pollack's B "comes into alignment with W^T"
     "wm_aligned": 15.0,  # degrees: the weight mirror's B "comes into alignment with W^T"
+    "collapse_below": 50.0,  # %: a network "collapses" when it ends below this accuracy,
+    "collapse_lost": 10.0,  # points: or ends this far below its best epoch (or diverges)
+    "speed_gain": 5.0,  # epochs: "WN reaches 90% test accuracy sooner by more than"
+    "readout_gain": 1.0,  # points: "WN raises the first hidden layer's read-out by more than"
+    "scale_same": 1.0,  # points: "DFA's accuracy does not depend on its feedback scale" (±)
     "drop": flexibility.THRESHOLDS["drop"],
     "restored": flexibility.THRESHOLDS["restored"],
     "restored_ratio": flexibility.THRESHOLDS["restored_ratio"],
@@ -138,6 +159,28 @@ are decided by the 99% CI of the paired difference over repetitions (:func:`fa_l
 *supported* when the whole interval lies beyond the margin, *rejected* when it lies on
 the other side, *undecided* otherwise. WN means gamma = 1 with ``B`` as drawn; for the
 fixed random ``B`` the runs with ``B`` normalised are tested as well."""
+
+LATER_HYPOTHESES = {
+    "speed": ("WN (B as drawn) reaches 90% test accuracy sooner, by more than "
+              f"{THRESHOLDS['speed_gain']:g} epochs, for rule X (third design; a network that "
+              "never reaches it counts as one epoch past the end)"),
+    "kp_bf_aligned": ("With WN and B rescaled as W at every step, Kolen-Pollack's feedback "
+                      f"comes back into alignment: W_l ∠ B_l^T below {THRESHOLDS['kp_aligned']:g}° "
+                      "in every layer (third design)"),
+    "kp_bf_acc": ("With WN and B rescaled as W, Kolen-Pollack's final test accuracy is within "
+                  f"±{THRESHOLDS['acc_gain']:g} point of its accuracy without WN (third design)"),
+    "dfa_scale": ("DFA's final test accuracy without WN does not depend on its feedback scale: "
+                  "with Nøkland's D (uniform on ±1/√n_l) it is within "
+                  f"±{THRESHOLDS['scale_same']:g} point of DFA with D drawn N(0, 0.1²), at DFA's "
+                  "stable rate"),
+    "dfa_scale_wn": ("The same with WN (D as drawn): within "
+                     f"±{THRESHOLDS['scale_same']:g} point, at the stable rate of DFA with WN"),
+}
+"""The questions added on 2026-12-07 with the third design and the variants, before any of
+their runs. "speed" is decided like "acc" (the paired difference's 99% CI beyond the margin);
+"kp_bf_aligned" is supported when every layer's 99% CI lies below the margin and rejected
+when some layer's lies above it; "kp_bf_acc", "dfa_scale" and "dfa_scale_wn" are supported
+when the paired difference's 99% CI lies inside ±margin (:func:`fa_lib.stats.within`)."""
 
 OWN_RATE_DESIGN = (
     "The first design tests WN at the rate chosen without it. Its first paper-scale run "
@@ -183,7 +226,9 @@ def pathway(name: str) -> pathways.Pathway:
 
 def variants(name: str) -> tuple[str, ...]:
     """The normalisations run for pathway ``name`` (keys of :data:`VARIANTS`)."""
-    return ("none", "wn", "wn_bn") if name in FIXED_RANDOM_B else ("none", "wn")
+    if name in FIXED_RANDOM_B:
+        return ("none", "wn", "wn_bn")
+    return ("none", "wn", "wn_bf") if name == "kp" else ("none", "wn")
 
 
 def run_name(name: str, variant: str = "none") -> str:
@@ -194,7 +239,10 @@ def run_name(name: str, variant: str = "none") -> str:
 def _rule(name: str, variant: str, eta: float) -> Rule:
     if variant not in VARIANTS:
         raise ValueError(f"unknown normalisation {variant!r}; expected one of {tuple(VARIANTS)}.")
-    return Rule(pathway(name), eta=eta, wn_gamma=None if variant == "none" else GAMMA,
+    path = pathway(name)
+    if variant == "wn_bf":
+        path = pathways.get(name, **{**PARAMS.get(name, {}), "follow_wn": True})
+    return Rule(path, eta=eta, wn_gamma=None if variant == "none" else GAMMA,
                 normalise_b=variant == "wn_bn")
 
 
@@ -327,10 +375,14 @@ SHARED: dict[str, tuple[str, str]] = {
 """Runs of this chapter that are other chapters' runs: name -> (chapter, run)."""
 
 
-def _main_config(name: str, variant: str, eta: float) -> TrainConfig:
+def _main_config(name: str, variant: str, eta: float, nokland: bool = False) -> TrainConfig:
     sizes = config()
-    return TrainConfig(rule=_rule(name, variant, eta), reps=sizes["reps"], epochs=sizes["epochs"],
-                       n_batches=sizes["n_batches"], n_test=sizes["n_test"], record_bp=True)
+    cfg = TrainConfig(rule=_rule(name, variant, eta), reps=sizes["reps"], epochs=sizes["epochs"],
+                      n_batches=sizes["n_batches"], n_test=sizes["n_test"], record_bp=True)
+    if nokland:
+        path = pathways.get(name, uniform_from=cfg.init_sd)
+        cfg = cfg.replace(rule=cfg.rule.replace(pathway=path))
+    return cfg
 
 
 def _flex_config(name: str, wn: bool, eta: float) -> TrainConfig:
@@ -360,29 +412,204 @@ def own_names() -> list[str]:
             *(f"flex_{p}_wn{OWN_RATE}" for p in TUNED)]
 
 
-def own_rate_run(name: str, design: int) -> str:
-    """The WN run ``name`` (``"usf_wn"``, ``"flex_dfa_wn"``) of the first or second design."""
-    if design not in (1, 2):
-        raise ValueError(f"design must be 1 or 2, not {design!r}.")
-    if design == 2 and name.removeprefix("flex_") in {run_name(p, v) for p in TUNED
-                                                      for v in variants(p) if v != "none"}:
+# ------------------------------------------------------- the third design: a stable rate
+
+STABLE = "_stable"
+"""Suffix of the runs of the third design (every run at its stable rate, :func:`stable_eta`)."""
+STABLE_STEPS = 3
+"""Rates tried per rule and normalisation in the third design's tuning: the rate the short
+tuning chose (:func:`chosen_eta`) and the grid points below it."""
+STABLE_DESIGN = (
+    "The first paper-scale run (2026-12-03 to 2026-12-05) chose rates on a short horizon "
+    "(the best mean validation accuracy after a fraction of the training) and some networks "
+    "collapsed later in training at those rates: DFA, chosen at 0.001 (0.002 already "
+    "collapses in tuning), ended three of its ten networks below 90%, while DFA with WN and "
+    "normalised D at 0.0005 lost none. The third design, written on 2026-12-07 before any of "
+    "its runs, chooses every rate over the whole training horizon and against instability: "
+    "for every tuned rule and normalisation, the rate chosen on the short horizon and the "
+    f"{STABLE_STEPS - 1} grid points below it are trained for as many epochs as the main "
+    "runs, with more networks, on the same validation split. A network collapses when it "
+    "diverges, ends below {below:g}% validation accuracy, or ends more than {lost:g} points "
+    "below its best epoch. The rate chosen is the one with the best median validation "
+    "accuracy among those at which no network collapses (ties: the smaller rate); when every "
+    "rate tried has a collapse, the smallest. Every run of the chapter is then made again at "
+    "these rates (a run whose rate is unchanged is the earlier design's run) and the three "
+    "questions are asked with the same margins and tests."
+).format(below=THRESHOLDS["collapse_below"], lost=THRESHOLDS["collapse_lost"])
+"""Why and when the third design (a stable rate) was added, before its runs, and its rule."""
+DESIGNS = {1: "rate chosen without WN", 2: "WN at its own rate", 3: "stable rate"}
+"""The chapter's three designs, by number."""
+
+
+def stable_tune_name(name: str, step: int, variant: str = "none") -> str:
+    """The name of a third-design tuning run: ``step`` grid points below the short choice.
+
+    ``stable_dfa_s0`` (the rate the short tuning chose), ``stable_dfa_wn_bn_s2``.
+    """
+    return f"stable_{run_name(name, variant)}_s{step}"
+
+
+def _stable_index() -> dict[str, tuple[str, str, int]]:
+    return {stable_tune_name(p, k, v): (p, v, k)
+            for p in TUNED for v in variants(p) for k in range(STABLE_STEPS)}
+
+
+def stable_tuning_names() -> list[str]:
+    """The third design's tuning runs, in the order of :data:`TUNED`, :func:`variants`, steps."""
+    return list(_stable_index())
+
+
+def step_eta(base: float, step: int) -> float:
+    """The rate ``step`` grid points below ``base`` in :data:`ETA_GRID` (at least the first)."""
+    return ETA_GRID[max(ETA_GRID.index(base) - int(step), 0)]
+
+
+def _stable_tune_config(name: str, variant: str, eta: float) -> TrainConfig:
+    sizes = config()
+    return TrainConfig(rule=_rule(name, variant, eta), reps=sizes["stable_reps"],
+                       epochs=sizes["stable_epochs"], n_batches=sizes["stable_batches"],
+                       holdout=sizes["holdout"])
+
+
+def accuracy_curve_of(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Accuracy (%) after every epoch (row 0: before training), per repetition.
+
+    The validation accuracy of a tuning run, else the test accuracy.
+    """
+    return 100.0 * np.asarray(res["val_acc" if "val_acc" in res else "test_acc"], dtype=float)
+
+
+def collapsed(res: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per repetition, whether the network collapsed (the third design's criterion).
+
+    It collapsed when the run diverged, when its final accuracy
+    (:func:`accuracy_curve_of`) is below ``THRESHOLDS["collapse_below"]`` or NaN, or when
+    it ends more than ``THRESHOLDS["collapse_lost"]`` points below its best epoch.
+    """
+    curve = accuracy_curve_of(res)
+    if int(res["diverged_at"]) >= 0:
+        return np.ones(curve.shape[1], dtype=bool)
+    final = curve[-1]
+    best = np.max(np.where(np.isnan(curve[1:]), -np.inf, curve[1:]), axis=0)
+    with np.errstate(invalid="ignore"):
+        low = ~(final >= THRESHOLDS["collapse_below"])
+        return low | (final < best - THRESHOLDS["collapse_lost"])
+
+
+def stable_choice(name: str, variant: str, tuned: Mapping[str, Mapping[str, np.ndarray]],
+                  base: float) -> dict:
+    """The third design's choice for pathway ``name`` with ``variant``.
+
+    Parameters
+    ----------
+    tuned : mapping
+        The third design's tuning runs by name (:func:`stable_tuning_names`).
+    base : float
+        The rate the short tuning chose (:func:`chosen_eta`), the first of the rates tried.
+
+    Returns
+    -------
+    dict
+        ``eta`` (the rate chosen), ``stable`` (whether no network collapsed at it) and
+        ``rows``: per rate tried, ``eta``, ``median``, ``mean``, ``sd`` of the final
+        validation accuracy and ``collapsed`` (networks).
+    """
+    rows, seen = [], set()
+    for k in range(STABLE_STEPS):
+        eta = step_eta(base, k)
+        if eta in seen:
+            continue
+        seen.add(eta)
+        res = tuned[stable_tune_name(name, k, variant)]
+        final = accuracy_curve_of(res)[-1]
+        rows.append({"eta": eta, "median": float(np.nanmedian(final)) if np.any(
+            np.isfinite(final)) else float("nan"), "mean": float(np.nanmean(final)) if np.any(
+            np.isfinite(final)) else float("nan"), "sd": stats.sample_sd(final)
+            if np.all(np.isfinite(final)) else float("nan"),
+            "collapsed": int(np.sum(collapsed(res))), "networks": int(final.size)})
+    ok = [r for r in rows if r["collapsed"] == 0 and np.isfinite(r["median"])]
+    if ok:
+        best = max(r["median"] for r in ok)
+        eta = min(r["eta"] for r in ok if r["median"] == best)
+    else:
+        eta = min(r["eta"] for r in rows)
+    return {"eta": eta, "stable": bool(ok), "rows": rows}
+
+
+def stable_eta(name: str, variant: str = "none") -> float:
+    """The rate of pathway ``name`` with ``variant`` in the third design (:func:`stable_choice`).
+
+    FA and BP keep the book's rates. Reads the tuning runs of both kinds at the current
+    scale, computing them if they are not cached (once per scale).
+    """
+    if name in BOOK_ETA:
+        return BOOK_ETA[name]
+    return _stable_eta(name, variant, scale())
+
+
+@functools.cache
+def _stable_eta(name: str, variant: str, at: str) -> float:
+    if name not in TUNED:
+        raise ValueError(f"unknown rule {name!r}; expected one of {RULES}.")
+    with scale_context(at):
+        base = chosen_eta(name, variant)
+        names = [stable_tune_name(name, k, variant) for k in range(STABLE_STEPS)]
+        tuned = {n: results(n) for n in names}
+        return stable_choice(name, variant, tuned, base)["eta"]
+
+
+def stable_names() -> list[str]:
+    """The runs of the third design: every tuned pathway's runs at their stable rates.
+
+    Accuracy runs ``<rule>[_<variant>]_stable`` and flexibility runs
+    ``flex_<rule>[_wn]_stable``.
+    """
+    return [*(run_name(p, v) + STABLE for p in TUNED for v in variants(p)),
+            *(f"flex_{p}{s}{STABLE}" for p in TUNED for s in ("", "_wn"))]
+
+
+EXTRA = {"dfa_nok": "none", "dfa_nok_wn": "wn"}
+"""DFA with Nøkland's feedback scale (``D`` uniform on ``±1/sqrt(n_l)``, the same draw
+mapped through the normal CDF, :class:`fa_lib.pathways.DFA`): run name -> normalisation,
+at DFA's stable rates. Added on 2026-12-07, before any of its runs."""
+
+
+def extra_names() -> list[str]:
+    """The runs of the pre-registered variants that are not a normalisation (:data:`EXTRA`)."""
+    return list(EXTRA)
+
+
+def design_run(name: str, design: int) -> str:
+    """The run ``name`` (``"usf"``, ``"usf_wn"``, ``"flex_dfa_wn"``) of design 1, 2 or 3.
+
+    Design 2 changes the WN runs of the tuned pathways (:func:`own_names`), design 3 every
+    run of the tuned pathways (:func:`stable_names`); every other run is the first design's.
+    """
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {tuple(DESIGNS)}, not {design!r}.")
+    if design == 2 and name + OWN_RATE in own_names():
         return name + OWN_RATE
+    if design == 3 and name + STABLE in stable_names():
+        return name + STABLE
     return name
 
 
 def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
     """The configuration of run ``name`` at the current scale.
 
-    A learning-rate, accuracy or flexibility run, of either design.
+    A learning-rate, accuracy or flexibility run, of any design, or a run of
+    :data:`EXTRA`.
 
     Building the configuration of a tuned pathway's run reads the learning-rate runs
-    (:func:`chosen_eta`), computing them if they are not cached, unless ``eta`` gives the
-    pathway's rate, for every design (the benchmarks' budget does: the cost of a run does
-    not depend on it).
+    (:func:`chosen_eta`, :func:`stable_eta`), computing them if they are not cached, unless
+    ``eta`` gives the pathway's rate, for every design (the benchmarks' budget does: the
+    cost of a run does not depend on it).
     """
 
-    def rate(p: str, variant: str = "none") -> float:
-        return eta[p] if eta is not None and p in eta else chosen_eta(p, variant)
+    def rate(p: str, variant: str = "none", design: int = 1) -> float:
+        if eta is not None and p in eta:
+            return eta[p]
+        return stable_eta(p, variant) if design == 3 else chosen_eta(p, variant)
 
     tuned = tuning()
     if name in tuned:
@@ -391,32 +618,50 @@ def config_of(name: str, eta: Mapping[str, float] | None = None) -> TrainConfig:
         chapter, other = SHARED[name]
         module = mnist_alignment if chapter == "mnist_alignment" else flexibility
         return module.configs()[other]
-    own = name.endswith(OWN_RATE) and name in own_names()
-    base = name.removesuffix(OWN_RATE) if own else name
+    index = _stable_index()
+    if name in index:
+        p, v, k = index[name]
+        return _stable_tune_config(p, v, step_eta(rate(p, v), k))
+    if name in EXTRA:
+        return _main_config("dfa", EXTRA[name], rate("dfa", EXTRA[name], 3), nokland=True)
+    design = 2 if name in own_names() else 3 if name in stable_names() else 1
+    base = name.removesuffix(OWN_RATE if design == 2 else STABLE if design == 3 else "")
     if base in flex_names():
         rule = base.removeprefix("flex_").removesuffix("_wn")
         wn = base.endswith("_wn")
-        return _flex_config(rule, wn, rate(rule, "wn" if own else "none"))
+        return _flex_config(rule, wn, rate(rule, "wn" if wn and design > 1 else "none", design))
     for p in RULES:
         for v in variants(p):
             if base == run_name(p, v):
-                return _main_config(p, v, rate(p, v if own else "none"))
-    raise ValueError(f"unknown run {name!r}; expected a name of tuning(), main_names(), "
-                     "flex_names() or own_names().")
+                return _main_config(p, v, rate(p, v if design > 1 else "none", design))
+    raise ValueError(f"unknown run {name!r}; expected a name of names().")
 
 
 def same_as(name: str) -> str:
     """The run whose results run ``name`` shares (one computation for both).
 
-    Itself, or for a run of the second design (:func:`own_names`) whose rate is the first
-    design's, that run.
+    Itself, or for a run of a later design whose configuration is an earlier design's
+    run's, that run; for a third-design tuning run whose rate is at the grid's end, the
+    run of the same rate.
 
-    Reads the learning-rate runs (:func:`chosen_eta`) for a run of the second design.
+    Reads the learning-rate runs (:func:`chosen_eta`) for a run of a later design.
     """
-    if name.endswith(OWN_RATE) and name in own_names():
+    index = _stable_index()
+    if name in index:
+        p, v, k = index[name]
+        for j in range(k):
+            other = stable_tune_name(p, j, v)
+            if config_of(other) == config_of(name):
+                return other
+        return name
+    if name in own_names():
         base = name.removesuffix(OWN_RATE)
-        if config_of(name) == config_of(base):
-            return base
+        return base if config_of(name) == config_of(base) else name
+    if name in stable_names():
+        base = name.removesuffix(STABLE)
+        for other in (base, *([base + OWN_RATE] if base + OWN_RATE in own_names() else [])):
+            if config_of(other) == config_of(name):
+                return same_as(other)
     return name
 
 
@@ -441,8 +686,8 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
 def own_configs(eta: Mapping[str, float] | None = None) -> dict[str, TrainConfig]:
     """Every run this chapter computes itself (not :data:`SHARED`), by name.
 
-    ``eta`` as in :func:`config_of`. Runs of the second design count even where they
-    turn out to be first-design runs (:func:`same_as`): an upper bound of the work.
+    ``eta`` as in :func:`config_of`. Runs of the later designs count even where they
+    turn out to be earlier runs (:func:`same_as`): an upper bound of the work.
     """
     return {n: config_of(n, eta) for n in names() if n not in SHARED}
 
@@ -450,9 +695,11 @@ def own_configs(eta: Mapping[str, float] | None = None) -> dict[str, TrainConfig
 def names() -> list[str]:
     """Every run of the chapter.
 
-    Learning rates first, then accuracy, then flexibility, then the second design.
+    Learning rates first (both tunings), then accuracy, then flexibility, then the
+    second and third designs, then the pre-registered variants of :data:`EXTRA`.
     """
-    return [*tuning(), *main_names(), *flex_names(), *own_names()]
+    return [*tuning(), *stable_tuning_names(), *main_names(), *flex_names(), *own_names(),
+            *stable_names(), *extra_names()]
 
 
 def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
@@ -517,13 +764,12 @@ def angle_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarr
                design: int = 1) -> stats.TTest:
     """Paired difference (no WN - WN ``variant``) of the first-layer update angle to BP.
 
-    The WN run is that of the first design (the rate chosen without WN) or of the second
-    (its own rate, :func:`own_rate_run`); ``runs`` maps run names to results. A repetition
-    whose network fell silent in the last epoch (no update, so no angle) is left out of
-    the pairs.
+    Both runs are those of ``design`` (:func:`design_run`: design 2 changes the WN run,
+    design 3 both); ``runs`` maps run names to results. A repetition whose network fell
+    silent in the last epoch (no update, so no angle) is left out of the pairs.
     """
-    a = update_angles(runs[run_name(name)], name)[:, 0]
-    b = update_angles(runs[own_rate_run(run_name(name, variant), design)], name)[:, 0]
+    a = update_angles(runs[design_run(run_name(name), design)], name)[:, 0]
+    b = update_angles(runs[design_run(run_name(name, variant), design)], name)[:, 0]
     return stats.paired(a, b, finite_only=True)
 
 
@@ -531,10 +777,42 @@ def accuracy_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.nd
                   design: int = 1) -> stats.TTest:
     """Paired difference (WN ``variant`` - no WN) of the final test accuracy (points).
 
-    ``design`` and ``runs`` as in :func:`angle_test`.
+    ``design`` and ``runs`` as in :func:`angle_test`; a repetition of a diverged run (no
+    accuracy) is left out of the pairs.
     """
-    return stats.paired(final_accuracy(runs[own_rate_run(run_name(name, variant), design)]),
-                        final_accuracy(runs[run_name(name)]))
+    return stats.paired(final_accuracy(runs[design_run(run_name(name, variant), design)]),
+                        final_accuracy(runs[design_run(run_name(name), design)]),
+                        finite_only=True)
+
+
+def epochs_to(res: Mapping[str, np.ndarray], level: float) -> np.ndarray:
+    """Per repetition, the first epoch after which the test accuracy is at least ``level`` %.
+
+    A network that never reaches it counts as one epoch past the end (``epochs + 1``), so
+    that it can be compared; :func:`reached` says which did.
+    """
+    curve = accuracy_curve_of(res)[1:]
+    with np.errstate(invalid="ignore"):
+        hit = curve >= level
+    first = np.argmax(hit, axis=0) + 1.0
+    return np.where(hit.any(axis=0), first, curve.shape[0] + 1.0)
+
+
+def reached(res: Mapping[str, np.ndarray], level: float) -> np.ndarray:
+    """Per repetition, whether the test accuracy reached ``level`` % after some epoch."""
+    with np.errstate(invalid="ignore"):
+        return np.any(accuracy_curve_of(res)[1:] >= level, axis=0)
+
+
+def speed_test(name: str, variant: str, runs: Mapping[str, Mapping[str, np.ndarray]],
+               level: float = 90.0, design: int = 3) -> stats.TTest:
+    """Paired difference (no WN - WN ``variant``) of the epochs to ``level`` %.
+
+    Epochs as :func:`epochs_to` counts them; ``design`` as in :func:`angle_test`.
+    """
+    return stats.paired(epochs_to(runs[design_run(run_name(name), design)], level),
+                        epochs_to(runs[design_run(run_name(name, variant), design)], level),
+                        finite_only=True)
 
 
 def flexibility_outcome(plain: Mapping[str, np.ndarray], wn: Mapping[str, np.ndarray],
