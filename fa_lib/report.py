@@ -438,7 +438,7 @@ def style_claims(table: pd.DataFrame) -> tables.Table:
 
     The recorded paper-scale verdicts (:attr:`Report.paper_column`) are coloured too.
     """
-    text = [c for c in ("claim", "measured", "criterion") if c in table.columns]
+    text = [c for c in ("claim", "hypothesis", "measured", "criterion") if c in table.columns]
     styles = {c: _verdict_colour for c in table.columns
               if c == "verdict" or str(c).startswith("paper scale (recorded")}
     return tables.table(table, wrap=text, styles=styles)

@@ -134,3 +134,43 @@ def test_claims_not_asserted_at_this_scale_have_their_own_verdict():
     with pytest.raises(ValueError, match="asserted"):
         saved["a"]["claims"][0]["asserted"] = "no"
         report.build_report(saved, chapters=["a"], scale="quick", saved_at={})
+
+
+def test_hypotheses_are_counted_apart_from_the_claims():
+    """The book's own hypotheses never pass for claims: their verdicts and counts are apart."""
+    beyond = [claims.Claim("b", "A claim.", "m", True),
+              claims.hypothesis("b", "H1.", "m", claims.SUPPORTED, "c"),
+              claims.hypothesis("b", "H2.", "m", claims.REJECTED, "c"),
+              claims.hypothesis("b", "H3.", "m", claims.UNDECIDED, "c", asserted=False)]
+    saved = {"a": payload("a", "quick", [True, False]),
+             "b": {"chapter": "b", "scale": "quick",
+                   "claims": [dict(vars(c)) for c in beyond]}}
+    rep = report.build_report(saved, chapters=["a", "b"], scale="quick", saved_at={})
+    assert (rep.n_checked, rep.n_reproduced, rep.n_not_reproduced) == (3, 2, 1)
+    assert rep.n_hypotheses == 3
+    assert rep.totals.loc["b", ["checked", "reproduced"]].tolist() == [1, 1]
+    h = rep.hypotheses
+    assert list(h.index) == ["b", report.ALL]
+    assert h.loc["b", ["tested", "supported", "rejected", "undecided",
+                       claims.NOT_CHECKED]].tolist() == [3, 1, 1, 0, 1]
+    found = rep.chapter_claims("b", "hypothesis")
+    assert found["verdict"].tolist() == ["supported", "rejected", claims.NOT_CHECKED]
+    assert rep.chapter_claims("b")["claim"].tolist() == ["A claim."]
+    with pytest.raises(ValueError, match="kind"):
+        rep.chapter_claims("b", "nonsense")
+
+
+def test_a_hypothesis_is_decided_not_asserted():
+    h = claims.hypothesis("c", "H.", "m", claims.REJECTED, "c")
+    assert h.kind == claims.HYPOTHESIS and not h.holds and h.verdict == "rejected"
+    claims.require([h])  # any outcome of a hypothesis is a result
+    assert claims.table([h]).columns[0] == "hypothesis"
+    with pytest.raises(ValueError, match="outcome"):
+        claims.hypothesis("c", "H.", "m", "maybe", "c")
+    with pytest.raises(ValueError, match="only a hypothesis"):
+        claims.Claim("c", "C.", "m", True, outcome="supported")
+    with pytest.raises(ValueError, match="holds when it is supported"):
+        claims.Claim("c", "H.", "m", True, kind="hypothesis", outcome="rejected")
+    bad = {"scale": "quick", "claims": [{**vars(h), "outcome": "perhaps"}]}
+    with pytest.raises(ValueError, match="outcome"):
+        claims.saved_claims("c", bad)
