@@ -132,9 +132,9 @@ docstring): angles in degrees, accuracies as fractions, other numbers relative."
 _DIGITS = {"angle": 3, "accuracy": 5}
 _SIGNIFICANT = 7  # other numbers: significant digits kept
 
-SKIPPED = re.compile(r"^(seconds|codes.*|z_snapshot|trace_.*)$")
+SKIPPED = re.compile(r"^(seconds|codes.*|z_snapshot|trace_.*|final_[wb]\d+)$")
 """Names of arrays without headline numbers: compute times, label codes, snapshots of
-activity, traces (the last part of a name ``case__array`` is matched)."""
+activity, traces, final weights (the last part of a name ``case__array`` is matched)."""
 
 _PER_RUN_MAX = 50
 

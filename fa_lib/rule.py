@@ -9,7 +9,9 @@ one update with it, for every pathway of :mod:`fa_lib.pathways`:
 2. directions ``dW_l = eta L_l^T delta_{l+1}`` (eqs. 14, 19) and, when asked, the BP
    directions for comparison, with the weights before the update;
 3. the update (eq. 13; Kolen-Pollack also updates ``B``) and the biases;
-4. neuron-wise WN (eq. 32) or layer-wise normalisation of ``W``; B-norm matching;
+4. neuron-wise WN (eq. 32) or layer-wise normalisation of ``W``; B-norm matching
+   (at the start also the rescaling of ``B``: by column, ``normalise_b``, or as a whole,
+   ``scale_b``);
 5. the pathway's own step on ``B`` (sign-symmetric feedback follows ``W``'s signs, the
    weight mirror runs its mirror phase).
 
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from fa_lib import _checks, pathways
+from fa_lib.linalg import frobenius_norm
 from fa_lib.network import (
     Network,
     bias_updates,
@@ -71,6 +74,16 @@ class Rule:
     match_b : bool
         B-norm matching ``B_l <- B_l |W_l|_F / |B_l|_F`` (Sec. 2.5) at the start and after
         every update; only for a fixed ``B`` of ``W^T``'s shape (FA).
+    scale_b : float or None
+        A feedback-magnitude control: once at the start, every ``B_l`` is multiplied by
+        one number per repetition so that its Frobenius norm is ``scale_b * sqrt(n)``
+        (``n`` the number of columns of ``B_l``), the norm that ``B_l`` has after its
+        columns were rescaled to norm ``scale_b`` (``normalise_b``). Unlike
+        ``normalise_b`` it keeps the direction of ``B_l`` (every column is scaled by the
+        same number) and it needs no WN. ``None``: ``B`` as drawn. Only for a pathway
+        that reads ``B`` and keeps numbers of its own in it; not with ``normalise_b`` or
+        ``match_b``, which set the norm of ``B`` otherwise. Left out of :meth:`as_dict`
+        when ``None``, so that the cache keys of the rules without it stay as they were.
 
     Raises
     ------
@@ -87,12 +100,13 @@ class Rule:
     normalise_b: bool = False
     layer_norm: float | None = None
     match_b: bool = False
+    scale_b: float | None = None
 
     def __post_init__(self) -> None:  # noqa: D105
         p = pathways.get(self.pathway)
         object.__setattr__(self, "pathway", p)
         object.__setattr__(self, "eta", _checks.real("eta", self.eta, low=0.0, strict=True))
-        for name in ("wn_gamma", "layer_norm"):
+        for name in ("wn_gamma", "layer_norm", "scale_b"):
             value = getattr(self, name)
             if value is not None:
                 label = "gamma" if name == "wn_gamma" else name
@@ -111,6 +125,25 @@ class Rule:
                 f"normalise_b does not apply to the {p.name!r} pathway: its B is computed from "
                 "W (and redrawn) at every step, so a normalisation at the start is lost."
             )
+        if self.scale_b is not None:
+            if self.normalise_b or self.match_b:
+                raise ValueError(
+                    "scale_b sets the norm of B at the start; choose it or "
+                    + ("normalise_b (B's columns to gamma)" if self.normalise_b else
+                       "match_b (B's norm to W's)") + ", not both."
+                )
+            if not (p.keeps_b and p.uses_b):
+                raise ValueError(
+                    f"scale_b does not apply to the {p.name!r} pathway: "
+                    + ("its B is not used by the learning" if not p.uses_b else
+                       "its B is computed from W (and redrawn) at every step, so a rescaling "
+                       "at the start is lost") + "."
+                )
+        if (self.normalise_b or self.scale_b is not None) and \
+                getattr(p, "uniform_from", None) is not None:
+            raise ValueError("DFA's uniform_from sets D at the start, and so does "
+                             + ("normalise_b" if self.normalise_b else "scale_b")
+                             + ": choose one.")
         if self.match_b and not (p.fixed_b and p.layerwise):
             raise ValueError(
                 f"match_b (B-norm matching) does not apply to the {p.name!r} pathway: it "
@@ -125,9 +158,15 @@ class Rule:
         return self.pathway.name
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the rule as plain types (the pathway as ``{"name": ..., **params}``)."""
+        """Return the rule as plain types (the pathway as ``{"name": ..., **params}``).
+
+        ``scale_b`` is left out when it is ``None`` (the cache keys of the rules without
+        it are those written before it existed).
+        """
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["pathway"] = self.pathway.as_dict()
+        if out["scale_b"] is None:
+            del out["scale_b"]
         return out
 
     def replace(self, **changes: Any) -> Rule:
@@ -197,6 +236,8 @@ def _normalise(net: Network, stack: RuleStack, start: bool) -> None:
     if start:
         nb = [(at, r) for at, r in wn if r.normalise_b]
         _on(nb, net.B, lambda b, r: normalise_columns(b, r.wn_gamma))
+        sb = [(at, r) for at, r in stack.blocks if r.scale_b is not None]
+        _on(sb, net.B, lambda b, r: _scale_norm(b, r.scale_b * np.sqrt(b.shape[-1])))
     ln = [(at, r) for at, r in stack.blocks if r.layer_norm is not None]
     _on(ln, net.W, lambda w, r: normalise_layer(w, r.layer_norm))
     for at, r in stack.blocks:
@@ -208,14 +249,42 @@ def _normalise(net: Network, stack: RuleStack, start: bool) -> None:
                     net.B[l][at] = match_norm(net.B[l][at], net.W[l][at])
 
 
+def _scale_norm(b: np.ndarray, norm: float) -> np.ndarray:
+    """``b`` scaled as a whole to Frobenius norm ``norm`` (over its last two axes).
+
+    One factor per matrix (per repetition), so that the direction of ``b`` is kept.
+
+    Parameters
+    ----------
+    b : ndarray, shape (..., m, n)
+    norm : float
+        The Frobenius norm wanted (> 0).
+
+    Returns
+    -------
+    ndarray
+        ``b * norm / |b|_F``, of ``b``'s shape and dtype.
+
+    Raises
+    ------
+    ValueError
+        If a matrix of ``b`` is all zeros (it has no direction to keep).
+    """
+    f = frobenius_norm(b)
+    if np.any(f == 0):
+        raise ValueError("cannot scale a matrix of zeros to a norm.")
+    return b * (norm / f)[..., None, None].astype(b.dtype, copy=False)
+
+
 def prepare(net: Network, rule: Rule | RuleStack,
             rng: Sequence[np.random.Generator] | None = None) -> Network:
     """Apply the start-of-learning normalisations in place, set up the pathway, return ``net``.
 
     With WN: the columns of every ``W_l`` (and of every ``B_l`` if ``normalise_b``) are
-    rescaled to gamma (Methods 4.4); with layer-wise normalisation ``W_l`` takes norm
-    ``c``; with B-norm matching ``B_l`` takes ``|W_l|_F``. Then the pathway's
-    :meth:`~fa_lib.pathways.Pathway.start` (e.g. sign-symmetric ``B`` from ``W``).
+    rescaled to gamma (Methods 4.4); with ``scale_b`` every ``B_l`` is scaled as a whole
+    to the Frobenius norm ``scale_b * sqrt(columns)``; with layer-wise normalisation
+    ``W_l`` takes norm ``c``; with B-norm matching ``B_l`` takes ``|W_l|_F``. Then the
+    pathway's :meth:`~fa_lib.pathways.Pathway.start` (e.g. sign-symmetric ``B`` from ``W``).
 
     Parameters
     ----------

@@ -41,10 +41,17 @@ key                 shape                        content
 ``acc_relabel``     ``R``                        test accuracy with the new codes at the change
 ``z_snapshot``      ``R x batch_size x width``   ``Z_d`` at the last iteration of ``snapshot_epoch``
 ``diverged_at``     ``()``                       first iteration with NaN/Inf weights, or -1
+``final_w{l}``      ``R x n_l x n_{l+1}``        ``W_l`` after the last iteration, ``l = 0..d-1``,
+                                                 in the run's dtype (``record_final``)
+``final_b{l}``      ``R x 1 x n_l``              the bias ``b_l`` after the last iteration,
+                                                 ``l = 1..d`` (``record_final`` with ``biases``)
 ==================  ===========================  ==============================================
 
 Entries that were not computed (terms off the ``terms_every`` grid, iterations
-before ``o``, iterations after a divergence, angles with a zero matrix) are NaN.
+before ``o``, iterations after a divergence, angles with a zero matrix) are NaN. A run
+stopped on a divergence never reaches its end: its ``final_w{l}`` and ``final_b{l}``
+are NaN in every repetition (like the last row of ``test_acc``), not the weights at
+the stop.
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ from fa_lib.rule import Rule, Step, learn, prepare
 
 N_CLASSES = 10
 """Number of MNIST classes."""
+
+ACTIVATION = "tanh_relu"
+"""The activation of every layer of the trained networks (:mod:`fa_lib.activations`)."""
 
 DTYPES = ("float32", "float64")
 
@@ -132,6 +142,11 @@ class TrainConfig:
         (0: none). The mini-batches are cut from the images before them, and accuracy is
         measured on the held-out images (``val_acc``) instead of the test set, which such
         a run never reads: for choosing learning rates.
+    record_final : bool
+        Keep the weights (and biases) of every repetition after the last iteration
+        (``final_w{l}``, ``final_b{l}``), e.g. for the linear read-outs of
+        :mod:`fa_lib.readout`. Left out of :meth:`as_dict` when False, so the cache keys
+        of the runs without it are those written before it existed.
     """
 
     width: int = 50
@@ -159,6 +174,7 @@ class TrainConfig:
     snapshot_epoch: int | None = None
     record_products: bool = False
     holdout: int = 0
+    record_final: bool = False
 
     def __post_init__(self) -> None:  # noqa: D105
         if not isinstance(self.rule, Rule):
@@ -171,6 +187,8 @@ class TrainConfig:
         _checks.whole("seed", self.seed, 0, floats=False)
         _checks.whole("n_traces", self.n_traces, 0, floats=False)
         _checks.whole("holdout", self.holdout, 0, floats=False)
+        if not isinstance(self.record_final, bool | np.bool_):
+            raise TypeError(f"record_final must be a bool; got {self.record_final!r}.")
         for name in ("n_test", "n_hot"):  # None: all test images; width // 10
             if getattr(self, name) is not None:
                 _checks.whole(name, getattr(self, name), floats=False)
@@ -232,9 +250,17 @@ class TrainConfig:
         return self.epochs * self.n_batches
 
     def as_dict(self) -> dict:
-        """Return the configuration as a plain dict (the cache key); the rule as a dict too."""
+        """Return the configuration as a plain dict (the cache key); the rule as a dict too.
+
+        ``record_final`` is left out when it is False (the cache keys of the runs without
+        it are those written before it existed).
+        """
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["rule"] = self.rule.as_dict()
+        if not out["record_final"]:
+            del out["record_final"]
+        else:
+            out["record_final"] = True
         return out
 
     def replace(self, **changes) -> TrainConfig:
@@ -418,7 +444,8 @@ KINDS: dict[str, str] = {
 """The kind of the numbers of each array of :func:`run` (see the module's table), which
 sets how :mod:`fa_lib.record` compares them: ``angle`` (degrees), ``accuracy`` (a
 fraction) or ``other``; ``t*_aln`` stands for every order (``t1_aln``, ``t60_aln``).
-Traces, codes and the snapshot have no headline numbers."""
+Traces, codes, the snapshot and the final weights (``final_w{l}``, ``final_b{l}``) have
+no headline numbers (:data:`fa_lib.record.SKIPPED`)."""
 
 
 def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
@@ -444,6 +471,16 @@ def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
         out["trace_L"] = np.full((n, r, d, cfg.n_traces), np.nan)
         out["trace_delta"] = np.full((n, r, d, cfg.n_traces), np.nan)
     return out
+
+
+def _final_weights(net: Network, diverged: bool) -> dict[str, np.ndarray]:
+    """``final_w{l}`` and ``final_b{l}`` (copies), all NaN when the run stopped on a divergence."""
+    arrays = {f"final_w{ell}": w for ell, w in enumerate(net.W)}
+    if net.b is not None:
+        arrays.update({f"final_b{ell}": b for ell, b in enumerate(net.b) if b is not None})
+    if diverged:
+        return {k: np.full_like(a, np.nan) for k, a in arrays.items()}
+    return {k: a.copy() for k, a in arrays.items()}
 
 
 def _progress(iterable: range, show: bool | None, desc: str):
@@ -540,7 +577,7 @@ def run(
     acc_key = "val_acc" if cfg.holdout else "test_acc"
 
     subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
-    net = init_network([s[0] for s in subs], cfg.sizes, "tanh_relu", sd=cfg.init_sd,
+    net = init_network([s[0] for s in subs], cfg.sizes, ACTIVATION, sd=cfg.init_sd,
                        biases=cfg.biases, dtype=dtype, pathway=cfg.rule.pathway)
     rule = cfg.rule
     prepare(net, rule, rng=[s[3] for s in subs])
@@ -612,6 +649,8 @@ def run(
                                else mnist.label_smoothing(codes, *ls).astype(dtype))
                     out["codes_after"] = codes
                     out["acc_relabel"] = accuracy(net, codes, x_test, y_test)
+    if cfg.record_final:
+        out.update(_final_weights(net, diverged_at >= 0))
     out["diverged_at"] = np.array(diverged_at)
     out["seconds"] = np.array(time.perf_counter() - t0)
     return out

@@ -1,8 +1,15 @@
-"""Shared pytest setup: make ``fa_lib`` importable from a bare ``pytest`` run in any directory."""
+"""Shared pytest setup: make ``fa_lib`` importable from a bare ``pytest`` run in any directory.
+
+When the run executes chapter notebooks at the quick scale, their experiments are computed
+first on every core (:func:`pytest_collection_finish`), so that the notebooks, which run
+one after another, read them from the results cache.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +39,34 @@ def pytest_collection_modifyitems(session, config, items):
         return 0
 
     items.sort(key=rank)
+
+
+def pytest_collection_finish(session):
+    """Fill the quick-scale results cache of the collected chapters on every core.
+
+    The chapter notebooks (nbval) compute their experiments in one kernel each, one
+    notebook after another, on one core. With more cores, the runner computes the
+    chapters' experiments first, ``os.cpu_count()`` at a time, through the same calls and
+    the same results cache (``python -m fa_lib reproduce --jobs N``); the notebooks then
+    read them. Nothing is asserted here: an experiment that fails fails again in its
+    notebook, with the notebook's error. ``FA_PREFILL=0`` turns it off; only a quick-scale
+    run with the cache on, and with notebooks collected, does it.
+    """
+    from fa_lib import catalogue, config, runner
+
+    chapters = [c for c in catalogue.CHAPTERS
+                if any(Path(item.path).name == f"{c}.ipynb" for item in session.items)]
+    jobs = os.cpu_count() or 1
+    if (not chapters or jobs < 2 or config.scale() != "quick"
+            or os.environ.get("FA_PREFILL", "1").strip() == "0"
+            or os.environ.get("FA_CACHE", "").strip().lower() == "off"
+            or session.config.option.collectonly):
+        return
+    start = time.perf_counter()
+    rows, failures = runner.reproduce(chapters, jobs=jobs, progress=False)
+    print(f"\nprefilled the quick results cache: {len(rows)} experiments of "
+          f"{len(chapters)} chapters on {jobs} cores in {time.perf_counter() - start:.0f} s"
+          + (f"; {len(failures)} failed (their notebooks will say why)" if failures else ""))
 
 
 @pytest.fixture

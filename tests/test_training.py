@@ -154,6 +154,35 @@ def test_divergence_raises_or_is_recorded():
     assert np.all(np.isnan(out["loss"][1:])) and np.all(np.isnan(out["test_acc"][1:]))
 
 
+def test_record_final_keeps_the_final_weights_and_only_then():
+    cfg = _cfg(record_final=True, dtype="float32", biases=True)
+    out = training.run(cfg, _data())
+    d, r = cfg.depth, cfg.reps
+    assert sorted(k for k in out if k.startswith("final_")) == sorted(
+        [f"final_w{ell}" for ell in range(d)] + [f"final_b{ell}" for ell in range(1, d + 1)])
+    for ell in range(d):
+        w = out[f"final_w{ell}"]
+        assert w.shape == (r, cfg.sizes[ell], cfg.sizes[ell + 1]) and w.dtype == np.float32
+        assert np.all(np.isfinite(w))
+    for ell in range(1, d + 1):
+        assert out[f"final_b{ell}"].shape == (r, 1, cfg.sizes[ell])
+    # The norms recorded at iteration k are those of the weights before its update: the
+    # final weights moved on from the last of them.
+    np.testing.assert_allclose(out["norm_w"][-1], np.stack(
+        [linalg.frobenius_norm(out[f"final_w{ell}"]) for ell in range(d)], axis=-1), rtol=0.1)
+    plain = training.run(cfg.replace(record_final=False), _data())
+    assert not any(k.startswith("final_") for k in plain)
+    np.testing.assert_array_equal(plain["loss"], out["loss"])  # recording changes nothing
+    assert "record_final" not in cfg.replace(record_final=False).as_dict()
+    assert cfg.as_dict()["record_final"] is True
+
+
+def test_final_weights_have_no_headline_numbers():
+    out = training.run(_cfg(record_final=True, biases=True, epochs=1), _data())
+    finals = [k for k in out if k.startswith("final_")]
+    assert finals and all(record.headline(k, out[k]) is None for k in finals)
+
+
 def test_float32_and_float64_runs_agree():
     a = training.run(_cfg(record_bp=True), _data())
     b = training.run(_cfg(record_bp=True, dtype="float32"), _data())

@@ -51,7 +51,7 @@ def test_claims_at_the_quick_scale():
     wn = {p: len(fr.variants(p)) - 1 for p in fr.RULES}
     assert per_design[1] == sum(2 * wn[p] + 1 for p in fr.RULES) - wn["bp"]  # BP: no angle
     assert per_design[2] == sum(2 * wn[p] + 1 for p in fr.TUNED)
-    assert per_design[3] == sum(2 * wn[p] + 1 for p in fr.TUNED) + len(fr.RULES) + 2
+    assert per_design[3] == sum(2 * wn[p] + 1 for p in fr.TUNED) + 2 * len(fr.RULES) + 2
     assert len(hypotheses) == sum(per_design.values()) + 2  # and the two DFA-scale ones
     frv.check_design(frv.load())
 

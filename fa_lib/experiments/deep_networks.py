@@ -11,6 +11,16 @@ chapter's approximation predicts from the factors' angles,
 
 WN is the MNIST chapter's primary WN run: gamma = 1, ``B`` normalised (Methods 4.4).
 The BP run with four hidden layers is the MNIST chapter's ``bp``.
+
+A feedback-magnitude control, ``fa_bsize``: normalising ``B``'s columns to gamma = 1
+multiplies the feedback of every hidden layer by about 1.41 at the MNIST initial SD 0.1
+(a column of 50 numbers of SD 0.1 has norm about 0.71), so part of what WN changes could
+be the size of the error signals alone. The control is FA at FA's rate without WN, with
+every ``B_l`` scaled as a whole to the Frobenius norm that the column-normalised ``B_l``
+has (:attr:`fa_lib.rule.Rule.scale_b`): the feedback's size of the WN run, its own
+directions. Its two hypotheses ("size_angle", "size_acc" of :data:`HYPOTHESES`) and
+their margins were written on 2026-12-07, before any run of the control at the paper
+scale (the paper record of 2026-12-05 holds the FA, FA + WN and BP runs, not this one).
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ from fa_lib.training import TrainConfig
 
 CHAPTER = "deep_networks"
 
-RULES = {"fa": "FA", "fa_wn": "FA + WN", "bp": "BP"}
-"""The rules compared: run-name prefix -> label."""
+RULES = {"fa": "FA", "fa_wn": "FA + WN", "bp": "BP", "fa_bsize": "FA, B scaled (no WN)"}
+"""The rules compared: run-name prefix -> label. ``fa_bsize`` is the feedback-magnitude
+control (FA without WN, ``B`` scaled to the column-normalised ``B``'s norm)."""
 FA_ETA = mnist_alignment.FA_ETA
 """FA's learning rate (the MNIST chapter's, per batch of 1000)."""
 BP_ETA = mnist_alignment.BP_ETA
@@ -56,14 +67,18 @@ THRESHOLDS = {
     "layer_rise": 5.0,  # degrees: "the update angle grows from the last to the first hidden layer"
     "gap_growth": 2.0,  # points: "FA falls further behind BP with depth by more than"
     "learns": mnist_alignment.THRESHOLDS["learned_accuracy"],
+    # the feedback-magnitude control (2026-12-07, before its paper-scale runs)
+    "size_angle": 3.0,  # degrees: "scaling B lowers the first-layer update angle by more than"
+    "size_acc": 1.0,  # points: "scaling B raises the final test accuracy by more than"
 }
 """The margins of the chapter's hypotheses (degrees or percentage points)."""
 
 HYPOTHESES = {
     "prediction": ("The depth chapter's approximation holds in trained FA networks: at the "
                    "last epoch the measured angle of every backward product "
-                   "B_{d-1}...B_l ∠ W_{d-1}^T...W_l^T lies within "
-                   f"±{THRESHOLDS['prediction']:g}° of arccos(prod_k cos(B_k ∠ W_k^T))"),
+                   r"$B_{d-1}\cdots B_\ell \angle W_{d-1}^T\cdots W_\ell^T$ lies within "
+                   f"±{THRESHOLDS['prediction']:g}° of "
+                   r"$\arccos\prod_{k=\ell}^{d-1}\cos(B_k \angle W_k^T)$"),
     "rise": ("In the deepest FA network (no WN), the update angle to BP of the first hidden "
              f"layer exceeds that of the last hidden layer by more than "
              f"{THRESHOLDS['layer_rise']:g}°"),
@@ -72,11 +87,37 @@ HYPOTHESES = {
     "gap": ("FA's test-accuracy gap to BP grows with depth: the gap with the most hidden "
             f"layers exceeds the gap with one hidden layer by more than "
             f"{THRESHOLDS['gap_growth']:g} points"),
+    "size_angle": ("At the largest depth, scaling FA's $B$ to the norm of the normalised $B$ "
+                   "(no WN) lowers the first hidden layer's update angle to BP by more than "
+                   f"{THRESHOLDS['size_angle']:g}° (paired over the repetitions)"),
+    "size_acc": ("At the largest depth, scaling FA's $B$ to the norm of the normalised $B$ "
+                 "(no WN) raises FA's final test accuracy by more than "
+                 f"{THRESHOLDS['size_acc']:g} point (paired over the repetitions)"),
 }
-"""The chapter's questions, written before the paper-scale runs. Each is decided by a
-99% confidence interval (of the mean error, of a paired or of a Welch difference):
-*supported* when the interval lies beyond the margin, *rejected* when it lies on the
-other side, *undecided* otherwise."""
+"""The chapter's questions with their margins, in Markdown (math in ``$...$``). The first
+four were written before the paper-scale runs; "size_angle" and "size_acc" (the
+feedback-magnitude control, rule ``fa_bsize``) on 2026-12-07, before the control's
+paper-scale runs. Each is decided by a 99% confidence interval (of the mean error, of a
+paired or of a Welch difference): *supported* when the interval lies beyond the margin,
+*rejected* when it lies on the other side, *undecided* otherwise."""
+
+STATEMENTS = {
+    "prediction": ("In trained FA networks the angle of every backward product lies within "
+                   "the margin of the depth chapter's prediction from its factors' angles."),
+    "rise": ("In the deepest FA network the first hidden layer's update angle to BP exceeds "
+             "the last hidden layer's by more than the margin."),
+    "wn": "WN lowers FA's first-hidden-layer update angle to BP by more than the margin at "
+          "every depth.",
+    "gap": ("FA's test-accuracy gap to BP grows with depth: the gap of the deepest network "
+            "exceeds that of the shallowest by more than the margin."),
+    "size_angle": ("At the largest depth, scaling B to the normalised B's norm (no WN) lowers "
+                   "FA's first-hidden-layer update angle to BP by more than the margin."),
+    "size_acc": ("At the largest depth, scaling B to the normalised B's norm (no WN) raises "
+                 "FA's final test accuracy by more than the margin."),
+}
+"""The statement each hypothesis of :data:`HYPOTHESES` is recorded under, as a
+:func:`fa_lib.claims.hypothesis`: plain words without numbers (the margin is in the
+claim's criterion), so that the record matches it from scale to scale."""
 
 
 def run_name(rule: str, hidden: int) -> str:
@@ -87,7 +128,8 @@ def run_name(rule: str, hidden: int) -> str:
 def _config(rule: str, hidden: int, sizes: Mapping) -> TrainConfig:
     fa = rule != "bp"
     r = Rule("fa" if fa else "bp", eta=mnist_alignment.FA_ETA if fa else mnist_alignment.BP_ETA,
-             wn_gamma=GAMMA if rule == "fa_wn" else None, normalise_b=rule == "fa_wn")
+             wn_gamma=GAMMA if rule == "fa_wn" else None, normalise_b=rule == "fa_wn",
+             scale_b=GAMMA if rule == "fa_bsize" else None)
     return TrainConfig(depth=hidden + 1, rule=r, reps=sizes["reps"], epochs=sizes["epochs"],
                        n_batches=sizes["n_batches"], n_test=sizes["n_test"],
                        record_bp=fa, record_products=fa)

@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from fa_lib import pathways, stats, training
+from fa_lib import cache, pathways, readout, stats, training
 from fa_lib.config import pick, scale, scale_context
 from fa_lib.experiments import flexibility, mnist_alignment
 from fa_lib.rule import Rule
@@ -161,6 +161,9 @@ the other side, *undecided* otherwise. WN means gamma = 1 with ``B`` as drawn; f
 fixed random ``B`` the runs with ``B`` normalised are tested as well."""
 
 LATER_HYPOTHESES = {
+    "readout": ("WN (B as drawn) raises the test accuracy of a linear read-out of the first "
+                f"hidden layer by more than {THRESHOLDS['readout_gain']:g} point, for rule X "
+                "(third design; logistic regression fit on the validation images)"),
     "speed": ("WN (B as drawn) reaches 90% test accuracy sooner, by more than "
               f"{THRESHOLDS['speed_gain']:g} epochs, for rule X (third design; a network that "
               "never reaches it counts as one epoch past the end)"),
@@ -378,7 +381,8 @@ SHARED: dict[str, tuple[str, str]] = {
 def _main_config(name: str, variant: str, eta: float, nokland: bool = False) -> TrainConfig:
     sizes = config()
     cfg = TrainConfig(rule=_rule(name, variant, eta), reps=sizes["reps"], epochs=sizes["epochs"],
-                      n_batches=sizes["n_batches"], n_test=sizes["n_test"], record_bp=True)
+                      n_batches=sizes["n_batches"], n_test=sizes["n_test"], record_bp=True,
+                      record_final=True)
     if nokland:
         path = pathways.get(name, uniform_from=cfg.init_sd)
         cfg = cfg.replace(rule=cfg.rule.replace(pathway=path))
@@ -579,6 +583,40 @@ def extra_names() -> list[str]:
     return list(EXTRA)
 
 
+READOUT = "readout_"
+"""Prefix of the read-out experiments (:func:`readout_names`)."""
+
+
+def readout_names() -> list[str]:
+    """The linear read-outs: every rule without and with WN (``B`` as drawn), third design.
+
+    ``readout_<run>``: the test accuracy of a linear read-out of each hidden layer of the
+    run's final networks (:func:`fa_lib.readout.readout_accuracy`), added on 2026-12-07
+    before any of its runs.
+    """
+    return [READOUT + design_run(run_name(p, v), 3) for p in RULES for v in ("none", "wn")]
+
+
+def readout_results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
+    """The read-out ``name`` of :func:`readout_names` (cached, or computed from its run).
+
+    Returns ``readout_acc``: per repetition and hidden layer ``l = 1..d-1``, the test
+    accuracy of the read-out as a fraction (the runs' ``test_acc`` convention).
+    """
+    if name not in readout_names():
+        raise ValueError(f"unknown read-out {name!r}; expected one of {readout_names()}.")
+    run = name.removeprefix(READOUT)
+    cfg = config_of(same_as(run))
+    key = {"run": cfg.as_dict(), "C": readout.C, "max_iter": readout.MAX_ITER,
+           "n_fit": readout.n_fit(cfg)}
+
+    def compute() -> dict[str, np.ndarray]:
+        res = results(run, progress)
+        return {"readout_acc": readout.readout_accuracy(res, cfg) / 100.0}
+
+    return cache.cached(f"{CHAPTER}-{name}", key, compute)
+
+
 def design_run(name: str, design: int) -> str:
     """The run ``name`` (``"usf"``, ``"usf_wn"``, ``"flex_dfa_wn"``) of design 1, 2 or 3.
 
@@ -673,6 +711,8 @@ def results(name: str, progress: bool | None = None) -> dict[str, np.ndarray]:
     """
     if name in tuning():
         return tuning_results(name, progress)
+    if name.startswith(READOUT):
+        return readout_results(name, progress)
     if name in SHARED:
         chapter, other = SHARED[name]
         module = mnist_alignment if chapter == "mnist_alignment" else flexibility
@@ -689,17 +729,19 @@ def own_configs(eta: Mapping[str, float] | None = None) -> dict[str, TrainConfig
     ``eta`` as in :func:`config_of`. Runs of the later designs count even where they
     turn out to be earlier runs (:func:`same_as`): an upper bound of the work.
     """
-    return {n: config_of(n, eta) for n in names() if n not in SHARED}
+    return {n: config_of(n, eta) for n in names()
+            if n not in SHARED and not n.startswith(READOUT)}
 
 
 def names() -> list[str]:
     """Every run of the chapter.
 
     Learning rates first (both tunings), then accuracy, then flexibility, then the
-    second and third designs, then the pre-registered variants of :data:`EXTRA`.
+    second and third designs, then the pre-registered variants of :data:`EXTRA`, then the
+    read-outs.
     """
     return [*tuning(), *stable_tuning_names(), *main_names(), *flex_names(), *own_names(),
-            *stable_names(), *extra_names()]
+            *stable_names(), *extra_names(), *readout_names()]
 
 
 def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
@@ -708,9 +750,10 @@ def experiments() -> dict[str, Callable[..., dict[str, np.ndarray]]]:
     return {name: (lambda progress=False, name=name: results(name, progress=progress))
             for name in names()}
 
-KINDS: dict[str, str] = training.KINDS
+KINDS: dict[str, str] = {**training.KINDS, "readout_acc": "accuracy"}
 """The kind of the numbers of every array of the chapter's cache entries (training runs,
-:data:`fa_lib.training.KINDS`), which sets how :mod:`fa_lib.record` compares them."""
+:data:`fa_lib.training.KINDS`, and the read-outs), which sets how :mod:`fa_lib.record`
+compares them."""
 
 
 # ---------------------------------------------------------------------------- summaries

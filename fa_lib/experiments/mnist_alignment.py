@@ -97,11 +97,13 @@ def _fig6(sizes: Mapping) -> dict[str, TrainConfig]:
     fig6_terms = terms if sizes["fig7_epochs"] is None else {}
     return {
         # Fig. 6C, D (and 7C): baseline FA; FA with B-norm matching.
-        "fa": _base(record_bp=True, **fig6_terms),
+        # (final weights: the read-out of the feedback-rules chapter, which shares these runs)
+        "fa": _base(record_bp=True, record_final=True, **fig6_terms),
         "fa_match_b": _base(match_b=True, record_bp=True),
         # Fig. 6A, B (and 7D): neuron-wise WN gamma = 1 (B normalised / as drawn); layer-wise.
-        "fa_wn": _base(wn_gamma=1.0, record_bp=True, **fig6_terms),
-        "fa_wn_b_as_drawn": _base(wn_gamma=1.0, normalise_b=False, record_bp=True),
+        "fa_wn": _base(wn_gamma=1.0, record_bp=True, record_final=True, **fig6_terms),
+        "fa_wn_b_as_drawn": _base(wn_gamma=1.0, normalise_b=False, record_bp=True,
+                                  record_final=True),
         "fa_layer_norm": _base(layer_norm=LAYER_NORM, record_bp=True),
         # Fig. 6E, F: width 100 (10-hot codes).
         "fa_w100": _base(width=100, record_bp=True),
@@ -109,8 +111,8 @@ def _fig6(sizes: Mapping) -> dict[str, TrainConfig]:
         "fa_w100_wn_b_as_drawn": _base(width=100, wn_gamma=1.0, normalise_b=False,
                                        record_bp=True),
         # Fig. 6H: BP with and without WN.
-        "bp": _base(method="bp", eta=BP_ETA),
-        "bp_wn": _base(method="bp", eta=BP_ETA, wn_gamma=1.0),
+        "bp": _base(method="bp", eta=BP_ETA, record_final=True),
+        "bp_wn": _base(method="bp", eta=BP_ETA, wn_gamma=1.0, record_final=True),
         # The text's learning rate.
         "fa_eta_text": _base(eta=TEXT_ETA, record_bp=True),
     }

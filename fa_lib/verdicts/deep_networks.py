@@ -1,29 +1,42 @@
-"""The claims of the chapter "Alignment and depth in trained networks", and its numbers.
+"""The hypotheses of the chapter "Alignment and depth in trained networks", and its numbers.
 
-The chapter is beyond the paper: its own hypotheses
-(:data:`fa_lib.experiments.deep_networks.HYPOTHESES`) are decided in its tables; the
-claim it checks is the completeness of its design (:func:`claims`). The sentences its
-text quotes are computed here too (:func:`setup_values`, :func:`values`; glued by the
-notebook with the prefix ``dn_``), from the chapter's runs read from the results cache
-(:func:`load`).
+The chapter is beyond the paper: it tests its own pre-registered hypotheses
+(:data:`fa_lib.experiments.deep_networks.HYPOTHESES`), each decided here once
+(:func:`decisions`) and recorded as a :func:`fa_lib.claims.hypothesis` (:func:`claims`)
+under its statement of :data:`fa_lib.experiments.deep_networks.STATEMENTS`. The
+completeness of the design is a bookkeeping check, not a claim (:func:`check_design`).
+The sentences its text quotes are computed here too, from the same decisions
+(:func:`setup_values`, :func:`values`; glued by the notebook with the prefix ``dn_``),
+from the chapter's runs read from the results cache (:func:`load`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
+from fa_lib import claims as claims_mod
 from fa_lib import config, stats
-from fa_lib.claims import Claim
+from fa_lib.claims import REJECTED, SUPPORTED, UNDECIDED, Claim
 from fa_lib.experiments import deep_networks as dn
 from fa_lib.verdicts.common import complete, markdown
+
+__all__ = ["CHAPTER", "THRESHOLDS", "Decision", "check_design", "claims", "complete",
+           "decisions", "gain_share", "load", "prediction_table", "product_errors",
+           "setup_values", "undefined_values", "update_angles", "values"]
 
 CHAPTER = dn.CHAPTER
 
 THRESHOLDS = dn.THRESHOLDS
 """The margins of the chapter's hypotheses (:data:`fa_lib.experiments.deep_networks.THRESHOLDS`,
-where the hypotheses state them); the design's claim compares with none."""
+where the hypotheses state them)."""
+
+PREDICTION_RULES = ("fa", "fa_wn")
+"""The rules whose backward products hypothesis "prediction" tests (the control's are
+left out: the hypothesis was written for FA without and with WN)."""
 
 Runs = Mapping[str, Mapping[str, np.ndarray]]
 """Run name -> the arrays the run recorded."""
@@ -47,7 +60,7 @@ def product_errors(runs: Runs) -> dict[str, np.ndarray]:
     return {n: dn.product_error(res) for n, res in runs.items() if "prod_bt" in res}
 
 
-# ------------------------------------------------------------------------------ criteria
+# ------------------------------------------------------------------ the design's bookkeeping
 
 
 def undefined_values(runs: Runs) -> list[str]:
@@ -70,46 +83,340 @@ def undefined_values(runs: Runs) -> list[str]:
     return undefined
 
 
+def check_design(runs: Runs) -> list[str]:
+    """Check that the whole design was computed: every run, every value that is defined.
+
+    A bookkeeping check, not one of the chapter's claims: the notebook calls it before
+    it asserts and saves the hypotheses.
+
+    Parameters
+    ----------
+    runs : mapping
+        The chapter's runs by name (:func:`load`).
+
+    Returns
+    -------
+    list of str
+        The runs that diverged (a result, not a gap in the design).
+
+    Raises
+    ------
+    AssertionError
+        Naming every run of :func:`fa_lib.experiments.deep_networks.configs` that is
+        missing and every value that should be defined and is not
+        (:func:`undefined_values`).
+    """
+    missing = [n for n in dn.configs() if n not in runs]
+    undefined = undefined_values(runs)
+    if not complete(missing, undefined):
+        raise AssertionError(
+            f"{CHAPTER}: the design was not computed in full: missing runs: "
+            f"{', '.join(missing) or 'none'}; undefined values: {', '.join(undefined) or 'none'}.")
+    return [n for n, res in runs.items() if int(res["diverged_at"]) >= 0]
+
+
+# -------------------------------------------------------------------------------- tests
+
+
+def _test(fn: Callable[..., stats.TTest], *args: np.ndarray) -> stats.TTest | None:
+    """``fn(*args)``, or None when fewer than two values (pairs) are finite."""
+    try:
+        return fn(*args)
+    except ValueError as e:
+        if "at least 2" in str(e):
+            return None
+        raise
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float).ravel()
+    return x[np.isfinite(x)]
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> stats.TTest | None:
+    return _test(lambda x, y: stats.paired(x, y, finite_only=True), a, b)
+
+
+def _welch(a: np.ndarray, b: np.ndarray) -> stats.TTest | None:
+    return _test(stats.ttest_ind, _finite(a), _finite(b))
+
+
+def _beyond(t: stats.TTest | None, margin: float) -> str:
+    return UNDECIDED if t is None else stats.beyond(t, margin)
+
+
+def _all_of(outcomes: Sequence[str]) -> str:
+    """Supported when every test is, rejected when any is, undecided otherwise (or if none)."""
+    if outcomes and all(v == SUPPORTED for v in outcomes):
+        return SUPPORTED
+    return REJECTED if REJECTED in outcomes else UNDECIDED
+
+
+def _ci(t: stats.TTest | None, unit: str) -> str:
+    """``"+4.2° [99% CI +1.0, +7.4], n = 3"``; ``"not defined"`` without a test."""
+    if t is None:
+        return "not defined (fewer than two repetitions with a value)"
+    return (f"{t.mean:+.1f}{unit} [99% CI {t.ci99[0]:+.1f}, {t.ci99[1]:+.1f}], "
+            f"n = {t.n}")
+
+
+def _points(x: float) -> str:
+    """``"1 point"``, ``"2 points"``, ``"1.5 points"``."""
+    return f"{x:g} point" + ("" if x == 1 else "s")
+
+
+def _layers(h: int) -> str:
+    return f"{h} hidden layer" + ("" if h == 1 else "s")
+
+
+def _beyond_criterion(what: str, margin: str) -> str:
+    return (f"99% CI of the mean {what}: supported when it lies wholly above {margin}, "
+            f"rejected when wholly below, undecided when it contains it")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One hypothesis decided: its outcome and what decided it.
+
+    Attributes
+    ----------
+    key : str
+        The hypothesis' key in :data:`fa_lib.experiments.deep_networks.HYPOTHESES`.
+    outcome : {"supported", "rejected", "undecided"}
+    measured : str
+        The numbers (mean, 99% CI, n), plain text.
+    criterion : str
+        The pre-registered margin and the test, plain text.
+    defined : bool
+        Whether any of its tests had the values it needs (False: not checked).
+    tests : dict
+        The t-tests behind the outcome, by name (None where undefined), for the text.
+    """
+
+    key: str
+    outcome: str
+    measured: str
+    criterion: str
+    defined: bool
+    tests: dict = field(default_factory=dict)
+
+    def claim(self) -> Claim:
+        """The decision as a :func:`fa_lib.claims.hypothesis` of the chapter."""
+        return claims_mod.hypothesis(CHAPTER, dn.STATEMENTS[self.key], self.measured,
+                                     self.outcome, self.criterion, asserted=self.defined)
+
+
+def prediction_table(err: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Hypothesis "prediction", product by product: the test of every product's mean error.
+
+    Parameters
+    ----------
+    err : mapping
+        Per FA run, measured minus predicted product angle (:func:`product_errors`).
+
+    Returns
+    -------
+    DataFrame
+        One row per product with more than one factor of the rules of
+        :data:`PREDICTION_RULES` at every depth: ``rule``, ``hidden layers``, ``layer ℓ``,
+        ``measured − predicted (°)`` (mean [99% CI], n), ``verdict``
+        (:func:`fa_lib.stats.within` the margin; undecided without two values) and the
+        test itself (``test``, a :class:`~fa_lib.stats.TTest` or None).
+    """
+    rows = []
+    for rule in PREDICTION_RULES:
+        for h in dn.config()["hidden"]:
+            e = err[dn.run_name(rule, h)]
+            for ell in range(e.shape[1] - 1):
+                t = _test(lambda x: stats.ttest_1samp(x, 0.0, finite_only=True), e[:, ell])
+                rows.append({"rule": dn.RULES[rule], "hidden layers": h, "layer ℓ": ell + 1,
+                             "measured − predicted (°)": _ci(t, "°"),
+                             "verdict": UNDECIDED if t is None else
+                             stats.within(t, THRESHOLDS["prediction"]),
+                             "test": t})
+    return pd.DataFrame(rows, columns=["rule", "hidden layers", "layer ℓ",
+                                       "measured − predicted (°)", "verdict", "test"])
+
+
+def _prediction(err: Mapping[str, np.ndarray]) -> Decision:
+    table = prediction_table(err)
+    outcomes = list(table["verdict"])
+    count = {v: outcomes.count(v) for v in (SUPPORTED, REJECTED, UNDECIDED)}
+    tests = [t for t in table["test"] if t is not None]
+    margin = THRESHOLDS["prediction"]
+    if tests:
+        worst = int(np.argmax([abs(t.mean) if t is not None else -1.0 for t in table["test"]]))
+        row = table.iloc[worst]
+        measured = (f"{count[SUPPORTED]} of {len(table)} products within ±{margin:g}°, "
+                    f"{count[REJECTED]} outside, {count[UNDECIDED]} undecided; furthest from "
+                    f"its prediction: {row['rule']}, {_layers(row['hidden layers'])}, "
+                    f"ℓ = {row['layer ℓ']}: {_ci(row['test'], '°')}")
+    else:
+        measured = "no product with more than one factor has a defined error at this scale"
+    return Decision(
+        "prediction", _all_of(outcomes), measured,
+        f"for every product with more than one factor (FA and FA + WN, every depth), the 99% "
+        f"CI of the mean measured − predicted angle (last epoch, over the repetitions) inside "
+        f"±{margin:g}°: supported when every product's test is, rejected when any product's "
+        f"CI lies wholly outside, undecided otherwise",
+        bool(tests), {"products": table})
+
+
+def _rise(dw: Mapping[str, np.ndarray], deepest: int) -> Decision:
+    a = dw[dn.run_name("fa", deepest)]
+    t = _paired(a[:, 0], a[:, deepest - 1]) if deepest >= 2 else None
+    margin = THRESHOLDS["layer_rise"]
+    return Decision(
+        "rise", _beyond(t, margin),
+        f"first − last hidden layer's update angle to BP, FA with {_layers(deepest)}: "
+        f"{_ci(t, '°')}",
+        _beyond_criterion("paired difference (first − last hidden layer, last epoch, over "
+                          "the repetitions)", f"{margin:g}°"),
+        t is not None, {"rise": t})
+
+
+def _wn(dw: Mapping[str, np.ndarray], hidden: Sequence[int]) -> Decision:
+    margin = THRESHOLDS["angle_gain"]
+    tests = {h: _paired(dw[dn.run_name("fa", h)][:, 0], dw[dn.run_name("fa_wn", h)][:, 0])
+             for h in hidden}
+    outcomes = [_beyond(t, margin) for t in tests.values()]
+    return Decision(
+        "wn", _all_of(outcomes),
+        "first hidden layer's update angle to BP, no WN − WN: "
+        + "; ".join(f"{_layers(h)}: {_ci(t, '°')}" for h, t in tests.items()),
+        _beyond_criterion("paired difference (no WN − WN, last epoch, over the repetitions) "
+                          "at each depth", f"{margin:g}°")
+        + "; overall supported when every depth is, rejected when any depth is, undecided "
+          "otherwise",
+        any(t is not None for t in tests.values()), tests)
+
+
+def _gap(acc: Mapping[str, np.ndarray], deepest: int, shallow: int) -> Decision:
+    margin = THRESHOLDS["gap_growth"]
+    deep = acc[dn.run_name("bp", deepest)] - acc[dn.run_name("fa", deepest)]
+    flat = acc[dn.run_name("bp", shallow)] - acc[dn.run_name("fa", shallow)]
+    t = _welch(deep, flat)
+    return Decision(
+        "gap", _beyond(t, margin),
+        f"BP − FA final test accuracy, {_layers(deepest)} minus {_layers(shallow)}: "
+        f"{_ci(t, ' points')} (Welch)",
+        _beyond_criterion(f"difference of FA's accuracy gap to BP ({deepest} hidden layers "
+                          f"minus {shallow}; Welch, per-repetition gaps)", _points(margin)),
+        t is not None, {"gap": t, "deep": float(np.nanmean(deep)),
+                        "shallow": float(np.nanmean(flat))})
+
+
+def _size(dw: Mapping[str, np.ndarray], acc: Mapping[str, np.ndarray], deepest: int
+          ) -> tuple[Decision, Decision]:
+    fa, scaled = dn.run_name("fa", deepest), dn.run_name("fa_bsize", deepest)
+    t_angle = _paired(dw[fa][:, 0], dw[scaled][:, 0])
+    t_acc = _paired(acc[scaled], acc[fa])
+    m_angle, m_acc = THRESHOLDS["size_angle"], THRESHOLDS["size_acc"]
+    angle = Decision(
+        "size_angle", _beyond(t_angle, m_angle),
+        f"first hidden layer's update angle to BP with {_layers(deepest)}, FA − FA with B "
+        f"scaled: {_ci(t_angle, '°')}",
+        _beyond_criterion("paired difference (FA − FA with B scaled, last epoch, over the "
+                          "repetitions)", f"{m_angle:g}°"),
+        t_angle is not None, {"angle": t_angle})
+    accuracy = Decision(
+        "size_acc", _beyond(t_acc, m_acc),
+        f"final test accuracy with {_layers(deepest)}, FA with B scaled − FA: "
+        f"{_ci(t_acc, ' points')}",
+        _beyond_criterion("paired difference (FA with B scaled − FA, over the repetitions)",
+                          _points(m_acc)),
+        t_acc is not None, {"acc": t_acc})
+    return angle, accuracy
+
+
+def decisions(runs: Runs) -> dict[str, Decision]:
+    """Decide every hypothesis of :data:`fa_lib.experiments.deep_networks.HYPOTHESES`.
+
+    The one computation of the verdicts: the claims (:func:`claims`) and the text
+    (:func:`values`) both read it.
+
+    Parameters
+    ----------
+    runs : mapping
+        The chapter's runs by name (every run of
+        :func:`fa_lib.experiments.deep_networks.configs`).
+
+    Returns
+    -------
+    dict
+        Hypothesis key -> :class:`Decision`, in the order of ``HYPOTHESES``.
+
+    Raises
+    ------
+    ValueError
+        If a run of the design is missing.
+    """
+    missing = [n for n in dn.configs() if n not in runs]
+    if missing:
+        raise ValueError(f"{CHAPTER}: the hypotheses need every run; missing: {missing}.")
+    hidden = dn.config()["hidden"]
+    deepest, shallow = max(hidden), min(hidden)
+    dw = update_angles(runs)
+    acc = {n: dn.final_accuracy(res) for n, res in runs.items()}
+    size_angle, size_acc = _size(dw, acc, deepest)
+    out = {"prediction": _prediction(product_errors(runs)), "rise": _rise(dw, deepest),
+           "wn": _wn(dw, hidden), "gap": _gap(acc, deepest, shallow),
+           "size_angle": size_angle, "size_acc": size_acc}
+    return {key: out[key] for key in dn.HYPOTHESES}
+
+
 # -------------------------------------------------------------------------------- claims
 
 
 def claims(runs: Runs | None = None) -> list[Claim]:
-    """The chapter's claim: every rule at every depth computed, every defined value defined.
+    """The chapter's hypotheses with their verdicts, as :func:`fa_lib.claims.hypothesis`.
+
+    One per hypothesis of :data:`fa_lib.experiments.deep_networks.HYPOTHESES`, stated as
+    in :data:`fa_lib.experiments.deep_networks.STATEMENTS`; not asserted ("not checked at
+    this scale") when its test has no defined values.
 
     Parameters
     ----------
     runs : mapping, optional
         The chapter's runs by name; None reads them from the results cache (:func:`load`).
+
+    Returns
+    -------
+    list of Claim
     """
     runs = load() if runs is None else runs
-    missing = [n for n in dn.configs() if n not in runs]
-    undefined = undefined_values(runs)
-    diverged = [n for n, res in runs.items() if int(res["diverged_at"]) >= 0]
-    return [Claim(
-        CHAPTER,
-        "The whole design was computed: every rule at every depth, with every value "
-        "that is defined.",
-        f"{len(runs)} runs ({len(dn.config()['hidden'])} depths x {len(dn.RULES)} rules); missing: "
-        f"{missing or 'none'}; undefined values: {undefined or 'none'}; diverged: "
-        f"{diverged or 'none'}",
-        complete(missing, undefined),
-        "no run missing, no NaN where a value is defined")]
+    return [d.claim() for d in decisions(runs).values()]
 
 
 # ------------------------------------------------------------------------ the text's numbers
 
 
 def setup_values() -> dict[str, object]:
-    """The chapter's settings at the current scale, by glue name (without the ``dn_`` prefix)."""
+    """The chapter's settings at the current scale, by glue name (without the ``dn_`` prefix).
+
+    Returns
+    -------
+    dict
+        Numbers and text for ``{glue:text}``; Markdown for ``{glue:md}`` (``hypotheses``,
+        the pre-registered list with its margins; ``control_criteria``; ``scale_note``).
+    """
     s = dn.config()
+    control = ("size_angle", "size_acc")
     return {
         "scale": config.scale(), "gamma": float(dn.GAMMA),
         "hidden": ", ".join(str(h) for h in s["hidden"]),
         "eta_fa": f"{dn.FA_ETA:g}", "eta_bp": f"{dn.BP_ETA:g}",
         "reps": str(s["reps"]), "epochs": str(s["epochs"]),
         "margin": float(THRESHOLDS["prediction"]),
-        "hypotheses": markdown("\n".join(f"- **{key}**: {text}."
-                                          for key, text in dn.HYPOTHESES.items())),
+        "hypotheses": markdown("\n".join(
+            f"- **{key}**: {text}." + (" *(Added with the feedback-magnitude control on "
+                                       "2026-12-07, before its paper-scale runs.)*"
+                                       if key in control else "")
+            for key, text in dn.HYPOTHESES.items())),
+        "control_criteria": markdown(
+            f'"size_angle": the scaled $B$ lowers the first hidden layer\'s update angle to '
+            f"BP by more than {THRESHOLDS['size_angle']:g}°; \"size_acc\": it raises the "
+            f"final test accuracy by more than {_points(THRESHOLDS['size_acc'])}"),
         "scale_note": markdown(
             "" if config.scale() == "paper" else
             "At the quick scale the networks train for a few hundred steps and fewer depths, so "
@@ -120,74 +427,231 @@ def setup_values() -> dict[str, object]:
 def _follow_text(runs: Runs, dw: Mapping[str, np.ndarray]) -> str:
     """How closely the update angles follow the angles of the products carrying their errors."""
     xs, ys = [], []
-    for rule in ("fa", "fa_wn"):
+    for rule in PREDICTION_RULES:
         for h in dn.config()["hidden"]:
             n = dn.run_name(rule, h)
             xs.append(dn.last_epoch(runs[n], "prod_bt").ravel())  # columns l = 1..d-1
             ys.append(dw[n][:, :h].ravel())  # dW_0 .. dW_{d-2}, made from delta_1 .. delta_{d-1}
     x, y = np.concatenate(xs), np.concatenate(ys)
     ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return "Too few update and product angles are defined to compare them."
     r = float(np.corrcoef(x[ok], y[ok])[0, 1])
+    diff = float(np.mean(y[ok] - x[ok]))
     return (
-        f"Over every FA network, layer and repetition, the last-epoch update angle "
-        f"$dW_\\ell \\angle dW_{{\\ell,BP}}$ and the angle of the product that carries its error "
-        f"correlate with r = {r:.2f} (n = {int(ok.sum())}); the update angle is "
-        f"{np.mean(y[ok] - x[ok]):+.1f}° from the product angle on average (the masks "
-        "$f'(Z)$ and the layer's input add to the product's misalignment).")
+        f"Over every FA network without and with WN, every layer and repetition, the "
+        f"last-epoch update angle $dW_\\ell \\angle dW_{{\\ell,\\mathrm{{BP}}}}$ and the angle "
+        f"of the product that carries its error correlate with r = {r:.2f} "
+        f"(n = {int(ok.sum())}). On average the update angle minus the product angle is "
+        f"{diff:+.1f}°: "
+        + ("the masks $f'(Z_\\ell)$ and the layer's input add to the product's misalignment."
+           if diff > 0 else
+           "the updates are better aligned with BP's than the products that carry their "
+           "errors."))
 
 
-def _prediction_text(err: Mapping[str, np.ndarray]) -> str:
+def _verdict(outcome: str, defined: bool = True) -> str:
+    return f"**{outcome}**" if defined else "**not checked at this scale**"
+
+
+def _prediction_text(d: Decision, err: Mapping[str, np.ndarray]) -> str:
     """Hypothesis "prediction" over every product with more than one factor."""
-    hidden = dn.config()["hidden"]
-    verdicts = [stats.within(stats.ttest_1samp(e[:, ell], 0.0, finite_only=True),
-                             THRESHOLDS["prediction"])
-                for rule in ("fa", "fa_wn") for h in hidden
-                for e in [err[dn.run_name(rule, h)]] for ell in range(e.shape[1] - 1)]
-    if not verdicts:
-        return "At this scale no network has two hidden layers or more."
-    share = {v: verdicts.count(v) for v in ("supported", "rejected", "undecided")}
-    fa_err = [np.nanmean(err[dn.run_name("fa", h)][:, :-1]) for h in hidden if h >= 2]
+    table = d.tests["products"]
+    if table.empty:
+        return ("At this scale no network has two hidden layers or more, so hypothesis "
+                '"prediction" is not checked.')
+    outcomes = list(table["verdict"])
+    n, margin = len(outcomes), THRESHOLDS["prediction"]
+    parts = []
+    for outcome, words in ((SUPPORTED, f"lies within ±{margin:g}° of the prediction"),
+                           (REJECTED, f"lies wholly outside ±{margin:g}°"),
+                           (UNDECIDED, "straddles the margin's edge")):
+        k = outcomes.count(outcome)
+        if k:
+            parts.append(f"{words} for {'all ' if k == n and n > 1 else ''}{k}")
+    listing = _and(parts)
+    fa_err = [float(np.mean(e)) for h in dn.config()["hidden"] if h >= 2
+              for e in [_finite(err[dn.run_name("fa", h)][:, :-1])] if e.size]
+    mean = (f"For FA without WN the mean error over its products is {np.mean(fa_err):+.1f}°"
+            + (" (negative: the trained products are better aligned than independent factors "
+               "with the same angles would be)." if np.mean(fa_err) < 0 else
+               " (positive: the trained products are less aligned than independent factors "
+               "with the same angles would be).")) if fa_err else ""
+    product_s = "product" if n == 1 else "products"
     return (
-        f"Over the {len(verdicts)} products with more than one factor (both rules, every depth), "
-        f"the prediction holds within ±{THRESHOLDS['prediction']:g}° for {share['supported']}, "
-        f"fails for {share['rejected']} and is undecided for {share['undecided']} (99% CI of "
-        "the mean error over the repetitions). For FA without WN the mean error is "
-        + (f"{np.mean(fa_err):+.1f}° " if fa_err else "not defined ")
-        + "(negative: the trained products are better aligned than independent factors).")
+        f"Of the {n} backward {product_s} with more than one factor (FA without and with WN, "
+        f"every depth), the 99% confidence interval of the mean error {listing}. "
+        f'Hypothesis "prediction" (every product within the margin) is '
+        f"{_verdict(d.outcome, d.defined)}. "
+        + mean)
 
 
-def _depth_text(runs: Runs, dw: Mapping[str, np.ndarray]) -> str:
-    """Hypotheses "rise", "wn" and "gap" (paired within repetitions, or Welch)."""
+def _depth_text(ds: Mapping[str, Decision]) -> str:
+    """Hypotheses "rise", "wn" and "gap" in words."""
     hidden = dn.config()["hidden"]
     deepest, shallow = max(hidden), min(hidden)
-    a = dw[dn.run_name("fa", deepest)]
-    rise = stats.paired(a[:, 0], a[:, deepest - 1], finite_only=True)
-    wn = [stats.beyond(stats.paired(dw[dn.run_name("fa", h)][:, 0],
-                                    dw[dn.run_name("fa_wn", h)][:, 0], finite_only=True),
-                       THRESHOLDS["angle_gain"]) for h in hidden]
-    overall = ("supported" if all(v == "supported" for v in wn)
-               else "rejected" if "rejected" in wn else "undecided")
-    acc = {n: dn.final_accuracy(runs[dn.run_name(rule, h)])
-           for n, rule, h in (("bp_deep", "bp", deepest), ("fa_deep", "fa", deepest),
-                              ("bp_shallow", "bp", shallow), ("fa_shallow", "fa", shallow))}
-    growth = stats.ttest_ind(acc["bp_deep"] - acc["fa_deep"], acc["bp_shallow"] - acc["fa_shallow"])
-    return (
-        f"In the deepest FA network ({deepest} hidden layers) the first layer's update angle "
-        f"exceeds the last hidden layer's by {rise.mean:.1f}° (99% CI [{rise.ci99[0]:.1f}, "
-        f'{rise.ci99[1]:.1f}]): hypothesis "rise" is '
-        f"**{stats.beyond(rise, THRESHOLDS['layer_rise'])}**. WN lowers the first layer's angle "
-        f"at every depth by more than {THRESHOLDS['angle_gain']:g}°: **{overall}**. FA's "
-        f"accuracy gap to BP grows with depth by more than {THRESHOLDS['gap_growth']:g} points: "
-        f"**{stats.beyond(growth, THRESHOLDS['gap_growth'])}**.")
+    out = []
+    rise = ds["rise"].tests["rise"]
+    if rise is None:
+        out.append(f'Hypothesis "rise" is not checked at this scale: the deepest FA network '
+                   f"({_layers(deepest)}) has too few repetitions with defined angles.")
+    else:
+        out.append(
+            f"In the deepest FA network ({_layers(deepest)}) the first hidden layer's update "
+            f"angle to BP minus the last hidden layer's is {rise.mean:+.1f}° (99% CI "
+            f"{rise.ci99[0]:+.1f}° to {rise.ci99[1]:+.1f}°, n = {rise.n}): hypothesis \"rise\" "
+            f"(more than {THRESHOLDS['layer_rise']:g}°) is {_verdict(ds['rise'].outcome)}.")
+    wn = {h: t for h, t in ds["wn"].tests.items() if t is not None}
+    if wn:
+        each = [f"{t.mean:+.1f}° with {_layers(h)}" for h, t in wn.items()]
+        listing = _and(each)
+        out.append(
+            f"Without WN minus with WN, the first hidden layer's update angle differs by "
+            f"{listing}; hypothesis \"wn\" (WN lowers it by more than "
+            f"{THRESHOLDS['angle_gain']:g}° at every depth) is {_verdict(ds['wn'].outcome)}.")
+    else:
+        out.append('Hypothesis "wn" is not checked at this scale: no depth has two '
+                   "repetitions with defined angles.")
+    gap = ds["gap"].tests
+    if gap["gap"] is None:
+        out.append('Hypothesis "gap" is not checked at this scale: too few accuracies are '
+                   "defined.")
+    else:
+        t = gap["gap"]
+        out.append(
+            f"FA's accuracy gap to BP (BP's final test accuracy minus FA's) is "
+            f"{gap['deep']:+.1f} points with {_layers(deepest)} and {gap['shallow']:+.1f} points "
+            f"with {_layers(shallow)}; from the shallowest to the deepest network it grows by "
+            f"{t.mean:+.1f} points (99% CI "
+            f"{t.ci99[0]:+.1f} to {t.ci99[1]:+.1f}, Welch), so hypothesis \"gap\" (more than "
+            f"{_points(THRESHOLDS['gap_growth'])}) is {_verdict(ds['gap'].outcome)}.")
+    return " ".join(out)
+
+
+def gain_share(runs: Runs) -> dict[str, float]:
+    """How much of WN's accuracy gain at the largest depth the scaled-B control reaches.
+
+    Parameters
+    ----------
+    runs : mapping
+        The chapter's runs by name.
+
+    Returns
+    -------
+    dict
+        ``wn_gain`` (points: mean accuracy of FA + WN minus FA's), ``size_gain`` (the same
+        for FA with ``B`` scaled) and ``share`` = ``size_gain / wn_gain``, NaN unless WN's
+        gain is positive. Means over the repetitions, NaN left out.
+    """
+    deepest = max(dn.config()["hidden"])
+    acc = {}
+    for rule in ("fa", "fa_wn", "fa_bsize"):
+        a = _finite(dn.final_accuracy(runs[dn.run_name(rule, deepest)]))
+        acc[rule] = float(np.mean(a)) if a.size else float("nan")
+    wn_gain, size_gain = acc["fa_wn"] - acc["fa"], acc["fa_bsize"] - acc["fa"]
+    share = size_gain / wn_gain if wn_gain > 0 else float("nan")
+    return {"wn_gain": wn_gain, "size_gain": size_gain, "share": share}
+
+
+def _size_text(ds: Mapping[str, Decision], runs: Runs) -> str:
+    """The control's two hypotheses and the share of WN's gain that it reaches, in words."""
+    deepest = max(dn.config()["hidden"])
+    out = []
+    angle, acc = ds["size_angle"].tests["angle"], ds["size_acc"].tests["acc"]
+    if angle is None:
+        out.append('Hypothesis "size_angle" is not checked at this scale: too few repetitions '
+                   "have a defined update angle.")
+    else:
+        out.append(
+            f"With {_layers(deepest)}, scaling $B$ changes the first hidden layer's update "
+            f"angle to BP by {-angle.mean:+.1f}° (99% CI {-angle.ci99[1]:+.1f}° to "
+            f"{-angle.ci99[0]:+.1f}°, n = {angle.n}); hypothesis \"size_angle\" (lower by more "
+            f"than {THRESHOLDS['size_angle']:g}°) is {_verdict(ds['size_angle'].outcome)}.")
+    if acc is None:
+        out.append('Hypothesis "size_acc" is not checked at this scale: too few repetitions '
+                   "have a defined accuracy.")
+    else:
+        out.append(
+            f"It changes the final test accuracy by {acc.mean:+.1f} points (99% CI "
+            f"{acc.ci99[0]:+.1f} to {acc.ci99[1]:+.1f}, n = {acc.n}); hypothesis \"size_acc\" "
+            f"(higher by more than {_points(THRESHOLDS['size_acc'])}) is "
+            f"{_verdict(ds['size_acc'].outcome)}.")
+    g = gain_share(runs)
+    if not np.isfinite(g["wn_gain"]) or not np.isfinite(g["size_gain"]):
+        out.append("The share of WN's accuracy gain that the scaled $B$ reaches is not "
+                   "defined: a run has no defined accuracy at this depth.")
+    elif not np.isfinite(g["share"]):
+        out.append(
+            f"WN does not raise FA's mean accuracy at this depth ({g['wn_gain']:+.1f} points), "
+            "so there is no gain of WN to share out between the feedback's size and the rest.")
+    else:
+        share = g["share"]
+        if share >= 1:
+            reading = "the larger feedback alone gains at least as much as WN here."
+        elif share >= 0:
+            reading = ("the larger feedback alone accounts for "
+                       + ("most" if share >= 0.75 else "part" if share >= 0.25 else "little")
+                       + " of WN's gain here; the rest comes from what the control leaves out, "
+                       "the normalisation of $W$'s columns and the equal norms of $B$'s columns.")
+        else:
+            reading = ("the scaled $B$ lowers the accuracy where WN raises it, so WN's gain here "
+                       "does not come from the larger feedback.")
+        out.append(
+            f"The scaled $B$ reaches {100 * share:.0f}% of WN's accuracy gain at this depth "
+            f"({g['size_gain']:+.1f} of WN's {g['wn_gain']:+.1f} points, means over the "
+            f"repetitions): {reading} This share is a description, not a test: it has no "
+            "confidence interval"
+            + (", and WN's gain is small, so it is imprecise." if
+               g["wn_gain"] < THRESHOLDS["size_acc"] else "."))
+    return " ".join(out)
+
+
+def _found_text(ds: Mapping[str, Decision]) -> str:
+    """Which hypotheses were supported, rejected, undecided or not checked, in one sentence."""
+    groups: dict[str, list[str]] = {}
+    for key, d in ds.items():
+        groups.setdefault(d.outcome if d.defined else claims_mod.NOT_CHECKED, []).append(
+            f'"{key}"')
+    parts = []
+    for verdict in (SUPPORTED, REJECTED, UNDECIDED, claims_mod.NOT_CHECKED):
+        keys = groups.get(verdict, [])
+        if keys:
+            word = ("not checked at this scale" if verdict == claims_mod.NOT_CHECKED
+                    else f"**{verdict}**")
+            parts.append(f"{len(keys)} {'was' if len(keys) == 1 else 'were'} {word} "
+                         f"({_and(keys)})")
+    return f"Of the chapter's {len(ds)} pre-registered hypotheses, {_and(parts)}."
+
+
+def _and(items: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def values(runs: Runs | None = None) -> dict[str, object]:
-    """The sentences the chapter's text quotes from ``runs`` (as :func:`claims` takes them).
+    """The sentences the chapter's text quotes from ``runs``, from :func:`decisions`.
 
-    Returns Markdown for ``{glue:md}`` by glue name, without the prefix ``dn_``.
+    Parameters
+    ----------
+    runs : mapping, optional
+        The chapter's runs by name (as :func:`claims` takes them); None reads them from
+        the results cache (:func:`load`).
+
+    Returns
+    -------
+    dict
+        Markdown for ``{glue:md}`` (math in ``$...$``: the notebook renders it with the
+        MyST format) by glue name, without the prefix ``dn_``: ``follow_text``,
+        ``pred_text``, ``rise_text`` ("rise", "wn", "gap"), ``size_text`` (the control's
+        hypotheses and the share of WN's accuracy gain it reaches, :func:`gain_share`) and
+        ``found_text`` (which hypotheses were supported, rejected or undecided).
     """
     runs = load() if runs is None else runs
+    ds = decisions(runs)
     dw = update_angles(runs)
     return {"follow_text": markdown(_follow_text(runs, dw)),
-            "pred_text": markdown(_prediction_text(product_errors(runs))),
-            "rise_text": markdown(_depth_text(runs, dw))}
+            "pred_text": markdown(_prediction_text(ds["prediction"], product_errors(runs))),
+            "rise_text": markdown(_depth_text(ds)),
+            "size_text": markdown(_size_text(ds, runs)),
+            "found_text": markdown(_found_text(ds))}

@@ -239,8 +239,9 @@ def _points(x: float) -> str:
 def later_hypotheses(runs: Runs) -> list[Claim]:
     """The hypotheses of :data:`~fa_lib.experiments.feedback_rules.LATER_HYPOTHESES`.
 
-    "speed" for every rule (third design: the stable rates; FA and BP at the book's), the
-    Kolen-Pollack variant with ``B`` rescaled as ``W``, and DFA with Nøkland's scale.
+    "readout" and "speed" for every rule (third design: the stable rates; FA and BP at the
+    book's), the Kolen-Pollack variant with ``B`` rescaled as ``W``, and DFA with
+    Nøkland's scale.
     """
     out = []
     for p in fr.RULES:
@@ -253,6 +254,18 @@ def later_hypotheses(runs: Runs) -> list[Claim]:
             f"99% CI of the paired difference above {THRESHOLDS['speed_gain']:g} epochs: "
             "supported; below: rejected (never reaching 90% counts as one epoch past the end)",
             asserted=ok))
+    for p in fr.RULES:
+        plain = runs[fr.READOUT + fr.design_run(p, 3)]["readout_acc"][:, 0]
+        wn = runs[fr.READOUT + fr.design_run(fr.run_name(p, "wn"), 3)]["readout_acc"][:, 0]
+        t = stats.paired(100 * wn, 100 * plain, finite_only=True)
+        outcome, ok = _decided(t, stats.beyond(t, THRESHOLDS["readout_gain"]))
+        out.append(claims_.hypothesis(
+            CHAPTER, "Design 3 (stable rate): WN raises the test accuracy of a linear read-out "
+            f"of the first hidden layer by more than {_points(THRESHOLDS['readout_gain'])} "
+            f"({fr.LABELS[p]}, WN, B as drawn).",
+            f"WN − no WN: {ci_text(t)} points (mean [99% CI], n = {t.n} pairs)", outcome,
+            f"99% CI of the paired difference above {_points(THRESHOLDS['readout_gain'])}: "
+            "supported; below: rejected", asserted=ok))
     kp_bf = runs[fr.design_run("kp_wn_bf", 3)]
     angles = fr.feedback_angles(kp_bf)
     tests = [stats.ttest_1samp(angles[:, ell], 0.0, finite_only=True)
@@ -479,6 +492,19 @@ def speed_table(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def readout_table(runs: Runs) -> pd.DataFrame:
+    """Test accuracy (%) of the linear read-out of every hidden layer, every rule, no WN and WN."""
+    rows = []
+    for p in fr.RULES:
+        for v in ("none", "wn"):
+            acc = 100 * np.asarray(runs[fr.READOUT + fr.design_run(fr.run_name(p, v), 3)]
+                                   ["readout_acc"], dtype=float)
+            rows.append({"rule": fr.LABELS[p], "WN": "no" if v == "none" else "yes",
+                         **{f"layer {ell + 1} (%)": mean_sd(acc[:, ell])
+                            for ell in range(acc.shape[1])}})
+    return pd.DataFrame(rows)
+
+
 def _tune_note(runs: Runs, chosen: Mapping[str, float]) -> str:
     """The rates chosen on the validation split, at an end of the grid, or that do not learn."""
     tune = pd.DataFrame(fr.tuning_table({n: runs[n] for n in fr.tuning()}))
@@ -564,6 +590,7 @@ def values(runs: Runs | None = None) -> dict[str, object]:
             f"{d}: {label}" for d, label in fr.DESIGNS.items()]),
         "stable_table": tables.table(stable_table(runs)),
         "speed": tables.table(speed_table(runs)),
+        "readout": tables.table(readout_table(runs)),
         "summary_caption": markdown(
             f"Every rule without and with WN (γ = {fr.GAMMA:g}, $B$ as drawn) at its stable rate "
             "(the third design; FA and BP at the book's rates): final test accuracy and the "
