@@ -561,7 +561,7 @@ def _summary(runs: Runs) -> pd.DataFrame:
                 "test accuracy (%)": mean_sd(acc),
                 "collapsed": f"{int(np.sum(fr.collapsed(runs[n])))} of {acc.size}",
                 "after the change of codes (%)": f"{after:.1f}",
-                "$dW_0 \\angle dW_{0,BP}$ (°)": "0" if p == "bp"
+                "dW₀ ∠ dW₀,BP (°)": "0" if p == "bp"
                 else mean_sd(fr.update_angles(runs[n], p)[:, 0]),
             })
     return pd.DataFrame(rows)
