@@ -33,6 +33,9 @@ import pandas as pd
 from fa_lib import catalogue, claims, config, record, tables
 
 __all__ = [
+    "PAPER_DIFFERS",
+    "PAPER_MEASURED",
+    "PAPER_VERDICT",
     "REPORT_DOC",
     "Report",
     "build_report",
@@ -59,6 +62,14 @@ _COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e
             claims.SUPPORTED: "#d4edda", claims.REJECTED: "#f8d7da",
             claims.UNDECIDED: "#e2e3e5"}
 _NOTE_COLOUR = "#fff3cd"
+
+PAPER_VERDICT = "paper-scale verdict"
+"""Column of a chapter's claims table with the verdict recorded at the paper scale
+(:func:`fa_lib.verdict_box.claims_with_paper`)."""
+PAPER_MEASURED = "paper-scale measured"
+"""Column of a chapter's claims table with the value measured at the paper scale."""
+PAPER_DIFFERS = "vs. paper scale"
+"""Column of a chapter's claims table that marks a verdict differing from the record's."""
 
 
 def chapter_title(chapter: str, book_dir: Path | str | None = None) -> str:
@@ -433,14 +444,23 @@ def _verdict_colour(value: Any) -> str:
     return f"background-color: {colour}" if colour else ""
 
 
+def _differs_colour(value: Any) -> str:
+    return f"background-color: {_NOTE_COLOUR}" if value == "differs" else ""
+
+
 def style_claims(table: pd.DataFrame) -> tables.Table:
     """Return a chapter's claims table for display: verdicts coloured, long text wrapped.
 
-    The recorded paper-scale verdicts (:attr:`Report.paper_column`) are coloured too.
+    The recorded paper-scale verdicts (:attr:`Report.paper_column`, :data:`PAPER_VERDICT`)
+    are coloured too, the paper-scale measured values (:data:`PAPER_MEASURED`) wrap, and a
+    "differs" mark (:data:`PAPER_DIFFERS`) is highlighted.
     """
-    text = [c for c in ("claim", "hypothesis", "measured", "criterion") if c in table.columns]
+    text = [c for c in ("claim", "hypothesis", "measured", "criterion", PAPER_MEASURED)
+            if c in table.columns]
     styles = {c: _verdict_colour for c in table.columns
-              if c == "verdict" or str(c).startswith("paper scale (recorded")}
+              if c in ("verdict", PAPER_VERDICT) or str(c).startswith("paper scale (recorded")}
+    if PAPER_DIFFERS in table.columns:
+        styles[PAPER_DIFFERS] = _differs_colour
     return tables.table(table, wrap=text, styles=styles)
 
 

@@ -1,4 +1,4 @@
-"""Sphinx extension: the paper's figure labels, a quick-scale banner, author-year references.
+"""Sphinx extension: figure labels, a quick-scale banner, paper-scale counts, references.
 
 Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``.
 
@@ -20,6 +20,16 @@ Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``
 - **Bibliography.** The reference list is labelled author-year
   (``"Lillicrap et al., 2016"``), as the citations in the text, through the
   pybtex style ``fa_author_year`` (``bibtex_default_style`` in ``_config.yml``).
+- **Paper-scale counts in Markdown pages.** The role ``{paper-count}`<chapter>``` prints
+  the chapter's verdicts in the paper-scale record (``results/paper_record.json``),
+  ``"13 of 15 reproduced"`` (:func:`fa_lib.verdict_box.paper_count`): the map of the book
+  in ``book/intro.md`` gives each chapter's count this way, generated at every build
+  instead of typed by hand. A role rather than a text substitution: it is parsed where
+  MyST parses roles (a table cell included), an unknown chapter is an error in the build
+  log, and the page notes the record file as a dependency, so Sphinx reads the page again
+  when the record changes, and only then (:func:`paper_count_role`). ``fa_paper_record``
+  (``sphinx: config:`` in ``_config.yml``) names another record file, relative to the
+  book's root; empty (the default) is the committed record.
 - **The build plan.** Before the first notebook runs (``env-before-read-docs``, which
   Sphinx emits after it has found the pages to read and before it reads, and so
   executes, any), the build says which scale it builds and which experiments of the
@@ -41,11 +51,12 @@ from typing import Any
 from sphinx.errors import SphinxError
 from sphinx.util import logging
 
-from fa_lib import build_plan, catalogue, config, report
+from fa_lib import build_plan, catalogue, config, report, verdict_box
+from fa_lib import record as paper_record
 from fa_lib.tables import CLASS as TABLE_CLASS
 
-__all__ = ["CSS", "PAPER_LABELS", "BuildPlanFailed", "compute_first", "figure_labels",
-           "link_figures", "scale_banner", "setup"]
+__all__ = ["CSS", "PAPER_COUNT_ROLE", "PAPER_LABELS", "BuildPlanFailed", "compute_first",
+           "figure_labels", "link_figures", "paper_count_role", "scale_banner", "setup"]
 
 logger = logging.getLogger(__name__)
 
@@ -362,6 +373,54 @@ def _author_year(entry: Any) -> str:
     return f"{who}, {year}"
 
 
+PAPER_COUNT_ROLE = "paper-count"
+"""The name of the role that prints a chapter's paper-scale count (:func:`paper_count_role`)."""
+
+
+def _record_file(env: Any) -> Path:
+    """The record file the build reads: ``fa_paper_record``, or the committed record."""
+    name = getattr(env.config, "fa_paper_record", "")
+    return (Path(env.srcdir, name) if name else report.ROOT / paper_record.RECORD_PATH).resolve()
+
+
+def paper_count_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
+                     options: dict | None = None, content: Any = ()) -> tuple[list, list]:
+    """The docutils role ``{paper-count}`<chapter>```: the chapter's paper-scale count.
+
+    Parameters
+    ----------
+    name, rawtext, text, lineno, inliner, options, content
+        As for every docutils role; ``text`` is the chapter's name (``depth``).
+
+    Returns
+    -------
+    tuple
+        A text node with :func:`fa_lib.verdict_box.paper_count` of the chapter (``"5 of 6
+        reproduced"``, ``"not recorded yet"``, ``"no record"``), and no messages; for a
+        name that is neither a chapter of the table of contents nor of the record, or a
+        record file that is not a paper-scale record, an error message (the build log
+        names the page and line) and the role's text marked as a problem.
+    """
+    from docutils import nodes
+
+    env = inliner.document.settings.env
+    path = _record_file(env)
+    env.note_dependency(str(path))  # a changed (or new) record: the page is read again
+    chapter = text.strip()
+    try:
+        recorded = report.paper_record(path)
+        known = set(catalogue.notebooks()) | set(recorded["chapters"] if recorded else ())
+        if chapter not in known:
+            raise ValueError(f"{chapter!r} is not a chapter of the book (one of "
+                             f"{', '.join(sorted(known))}).")
+        count = verdict_box.paper_count(chapter, path)
+    except ValueError as err:  # RecordError is a ValueError
+        msg = inliner.reporter.error(f"{{{PAPER_COUNT_ROLE}}}: {err}", line=lineno)
+        problem = inliner.problematic(rawtext, rawtext, msg)
+        return [problem], [msg]
+    return [nodes.Text(count)], []
+
+
 def report_always_outdated(app: Any, env: Any, added: set, changed: set,
                            removed: set) -> list:
     """Sphinx ``env-get-outdated`` handler: read the report page again on every build.
@@ -376,8 +435,8 @@ def setup(app: Any) -> dict[str, Any]:
     """Register the book's extension: labels, banner, figure links, style, plan, report.
 
     The paper's figure labels, the quick-scale banner, figure links, the style sheet,
-    the author-year bibliography, the build plan (computing first) and the report page
-    read again on every build.
+    the author-year bibliography, the role ``{paper-count}``, the build plan (computing
+    first) and the report page read again on every build.
 
     Parameters
     ----------
@@ -391,6 +450,8 @@ def setup(app: Any) -> dict[str, Any]:
     """
     _register_bibliography_style()
     app.add_config_value("fa_compute_first", True, "", [bool])
+    app.add_config_value("fa_paper_record", "", "env", [str])
+    app.add_role(PAPER_COUNT_ROLE, paper_count_role)
     app.connect("config-inited", _config_inited)
     app.connect("env-before-read-docs", compute_first)
     app.connect("env-get-updated", _relabel, priority=900)

@@ -149,8 +149,10 @@ def test_the_arrays_named_in_the_issue_are_declared_angles():
              "acf_weight_normalisation": ["dw0", "case1__dw1", "case4_b__dw0"]}
     for chapter, arrays in named.items():
         assert {record.kind_of(a, declared[chapter]) for a in arrays} == {"angle"}, chapter
-    for chapter in ("mnist_alignment", "flexibility", "feedback_rules", "deep_networks"):
+    for chapter in ("mnist_alignment", "flexibility", "deep_networks"):
         assert declared[chapter] is training.KINDS
+    # the feedback-rules chapter also caches its read-outs (accuracies, as fractions)
+    assert declared["feedback_rules"] == {**training.KINDS, "readout_acc": "accuracy"}
     assert record.kind_of("t60_aln", training.KINDS) == "angle"
     assert record.kind_of("acc_relabel", training.KINDS) == "accuracy"
     assert record.kind_of("active", training.KINDS) == "other"  # a fraction of units
