@@ -635,6 +635,4 @@ def verdict_values(chapter_claims: Sequence[Claim], runs: Runs | None = None
         "statements checked hold (tables below). "
         + ("" if config.scale() == "paper" else "These are quick-scale numbers: the "
            "paper-scale build gives the chapter's verdicts."))
-    return {"literature": markdown("\n".join(lines)), "found": markdown(text),
-            "literature_table": tables.table(claims_.table(literature)),
-            "hypotheses_table": tables.table(claims_.table(found))}
+    return {"literature": markdown("\n".join(lines)), "found": markdown(text)}
