@@ -405,8 +405,8 @@ def _by_verdict(found: Sequence[Claim], start: str) -> dict[str, list[str]]:
 def design_text(found: Sequence[Claim], design: int) -> str:
     """The verdicts of hypotheses "angle", "acc" and "flex" of one design, as prose."""
     label = f"Design {design} ({fr.DESIGNS[design]})"
-    angle = _by_verdict(found, f"{label}: WN lowers")
-    acc = _by_verdict(found, f"{label}: WN raises")
+    angle = _by_verdict(found, f"{label}: WN lowers the first hidden layer's update angle")
+    acc = _by_verdict(found, f"{label}: WN raises the final test accuracy")
     flex: dict[str, list[str]] = {}
     for c in found:
         if c.statement.startswith(f"{label}: without WN"):
@@ -469,9 +469,9 @@ def stable_table(runs: Runs) -> pd.DataFrame:
                     "median (%)": f"{r['median']:.1f}",
                     "mean ± SD (%)": f"{r['mean']:.1f} ± {r['sd']:.1f}",
                     "collapsed": f"{r['collapsed']} of {r['networks']}",
-                    "chosen": ("short tuning's choice; " if r["eta"] == base else "")
-                    + ("chosen" if r["eta"] == choice["eta"] else "—").replace(
-                        "—", "" if r["eta"] == base else "—")})
+                    "rate": ", ".join([*(["the short tuning's"] if r["eta"] == base else []),
+                                       *(["chosen"] if r["eta"] == choice["eta"] else [])])
+                    or "—"})
     return pd.DataFrame(rows)
 
 
@@ -618,10 +618,12 @@ def verdict_values(chapter_claims: Sequence[Claim], runs: Runs | None = None
     for p, (key, statement, criterion) in fr.LITERATURE.items():
         first = by_statement[f"{statement} ({fr.LABELS[p]}; {AUTHORS[key]})."]
         third = by_statement[f"{statement} ({fr.LABELS[p]}; {AUTHORS[key]}; at the stable rate)."]
+        same = fr.same_as(fr.design_run(p, 3)) == p
         lines.append(f'- **{fr.LABELS[p]}** ({AUTHORS[key]}): "{statement}". Criterion: '
                      f"{criterion}. At the rate chosen without WN: {first.measured}, "
-                     f"**{first.verdict}**. At the stable rate: {third.measured}, "
-                     f"**{third.verdict}**.")
+                     f"**{first.verdict}**. "
+                     + ("The stable rate is the same, and so is the run." if same else
+                        f"At the stable rate: {third.measured}, **{third.verdict}**."))
     found = [c for c in chapter_claims if c.kind == claims_.HYPOTHESIS]
     literature = [c for c in chapter_claims if c.kind == claims_.CLAIM]
     n_holds = sum(c.verdict == REPRODUCED for c in literature)
