@@ -240,8 +240,9 @@ def run(quick: bool) -> list[dict]:
         "feedback_rules": lambda q: training_rows("feedback_rules",
                                                   feedback_rules.own_configs(low), q),
         "deep_networks": lambda q: training_rows(
-            "deep_networks", {n: c for n, c in deep_networks.configs().items()
-                              if n not in deep_networks.SHARED}, q),
+            "deep_networks", deep_networks.own_configs(
+                {(r, h): deep_networks.BOOK_ETA[r] for r in deep_networks.BOOK_ETA
+                 for h in deep_networks.config()["hidden"]}), q),
     }
     missing = [c for c in catalogue.CHAPTERS if c not in makers]
     if missing:

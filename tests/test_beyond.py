@@ -223,3 +223,92 @@ def test_deep_networks_run_list():
     assert all(c.record_products and c.record_bp for c in fa)
     with pytest.raises(ValueError, match="unknown run"):
         dn.results("bp_h99")
+
+
+def test_deep_networks_second_design_run_lists(monkeypatch):
+    """A rate for every depth: names listed without reading a result, tuning configurations."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("listing the runs read a learning-rate run")
+
+    for name in ("chosen_eta", "results", "tuning_results", "tuned_results"):
+        monkeypatch.setattr(dn, name, refuse)
+    names = list(dn.experiments())
+    tune, first, tuned = list(dn.tuning()), list(dn.configs()), dn.tuned_names()
+    assert names == [*tune, *first, *tuned] == dn.names()
+    hidden = dn.config()["hidden"]
+    assert tuned == [f"{r}_h{h}_tuned" for h in hidden for r in ("fa", "fa_wn", "bp")]
+    assert len(tune) == len(hidden) * sum(len(dn.grid(r)) for r in dn.TUNED_RULES)
+    assert dn.grid("bp") == tuple(sorted({*dn.config()["tune_etas"], dn.BP_ETA}))
+    assert dn.FA_ETA in dn.grid("fa") and dn.FA_ETA in dn.grid("fa_wn")
+    assert set(dn.config()["tune_etas"]) <= set(fr.ETA_GRID)
+    sizes = fr.config()
+    cfg = dn.tuning()[dn.tune_name("fa_wn", 2, dn.FA_ETA)]
+    assert dn.tune_name("fa_wn", 2, 0.002) == "tune_fa_wn_h2_eta0.002"
+    assert (cfg.depth, cfg.reps, cfg.epochs, cfg.n_batches, cfg.holdout) == (
+        3, sizes["tune_reps"], sizes["tune_epochs"], sizes["tune_batches"], sizes["holdout"])
+    assert cfg.holdout > 0 and cfg.rule.wn_gamma == dn.GAMMA and cfg.rule.normalise_b
+    assert not cfg.record_bp and not cfg.record_products
+    # the book's run at the book's rate, but on the validation split and a short horizon
+    assert cfg.rule == dn.configs()[dn.run_name("fa_wn", 2)].rule
+
+
+def _tuning_run(final: list[float], diverged: int = -1) -> dict:
+    """A learning-rate run whose validation accuracy (%) ends at ``final`` (one per network)."""
+    return _curve([[10.0] * len(final), final, final], diverged)
+
+
+def test_deep_networks_rate_choice():
+    h = min(dn.config()["hidden"])
+    grid = dn.grid("fa")  # the quick grid and FA's book rate
+    low, high = grid[0], grid[-1]
+
+    def choose(by_eta: dict[float, dict]) -> dict:
+        default = _tuning_run([80.0, 80.0])
+        return dn.rate_choice("fa", h, {dn.tune_name("fa", h, e): by_eta.get(e, default)
+                                        for e in grid})
+
+    # the best median wins (not the best mean: one network far ahead)
+    c = choose({low: _tuning_run([85.0, 85.0]), high: _tuning_run([99.0, 70.0])})
+    assert c["eta"] == low and c["stable"]
+    assert [r["eta"] for r in c["rows"]] == list(grid)
+    assert c["rows"][-1]["median"] == pytest.approx(84.5)
+    # a rate with a collapsed network is out, however good its median
+    c = choose({high: _tuning_run([95.0, 95.0, 40.0]), low: _tuning_run([85.0, 85.0])})
+    assert c["eta"] == low and c["rows"][-1]["collapsed"] == 1
+    assert choose({high: _tuning_run([95.0, 95.0], diverged=3)})["eta"] == grid[0]  # ties: smaller
+    # every rate has a collapsed network: the fewest, then the best median
+    every = {e: _tuning_run([40.0, 40.0]) for e in grid}
+    every[high] = _tuning_run([45.0, 60.0])
+    c = choose(every)
+    assert c["eta"] == high and not c["stable"]
+    every = {e: _tuning_run([0.0, 0.0], diverged=1) for e in grid}
+    assert choose(every)["eta"] == low and np.isnan(choose(every)["rows"][0]["median"])
+
+
+def test_deep_networks_tuned_runs_are_the_book_runs_at_the_book_rate(monkeypatch):
+    h = max(dn.config()["hidden"])
+    high = max(dn.config()["tune_etas"])
+    rates = {("fa", h): high}
+    monkeypatch.setattr(dn, "chosen_eta", lambda r, k: rates.get((r, k), dn.BOOK_ETA[r]))
+    assert dn.same_as(dn.tuned_name("fa_wn", h)) == dn.run_name("fa_wn", h)
+    assert dn.same_as(dn.tuned_name("bp", 4)) == "bp_h4"  # the MNIST chapter's run
+    assert dn.same_as(dn.tuned_name("fa", h)) == dn.tuned_name("fa", h)
+    cfg, book = dn.config_of(dn.tuned_name("fa", h)), dn.config_of(dn.run_name("fa", h))
+    assert cfg.rule.eta == high and cfg.replace(rule=book.rule) == book
+    assert dn.config_of("fa_h1") == dn.configs()["fa_h1"]
+    assert dn.config_of(dn.tuned_name("fa", h), {("fa", h): 0.0001}).rule.eta == 0.0001
+    assert set(dn.own_configs({})) == set(dn.names()) - set(dn.SHARED)
+    with pytest.raises(ValueError, match="unknown run"):
+        dn.config_of("fa_h99_tuned")
+    # one computation: a tuned run at the book's rate reads the book's run
+    calls = []
+    monkeypatch.setattr(dn.training, "named_run",
+                        lambda chapter, configs, name, **kw: calls.append(name) or {})
+    monkeypatch.setattr(dn.mnist_alignment, "results",
+                        lambda name, progress=None: calls.append(f"mnist:{name}") or {})
+    for name in (dn.tuned_name("fa_wn", h), dn.tuned_name("bp", 4), dn.tuned_name("fa", h)):
+        dn.results(name)
+    assert calls == [dn.run_name("fa_wn", h), "mnist:bp", dn.tuned_name("fa", h)]
+    assert dn.tuned_results(dn.tuned_name("fa", h)) == {}
+    with pytest.raises(ValueError, match="unknown run"):
+        dn.tuned_results("fa_h1")

@@ -46,7 +46,7 @@ paired difference.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -500,6 +500,37 @@ def collapsed(res: Mapping[str, np.ndarray]) -> np.ndarray:
         return low | (final < best - THRESHOLDS["collapse_lost"])
 
 
+def rate_row(eta: float, res: Mapping[str, np.ndarray]) -> dict:
+    """The outcome of one tuning run at rate ``eta``: what a rate choice compares.
+
+    ``eta``, ``median``, ``mean`` and ``sd`` of the final accuracy (%,
+    :func:`accuracy_curve_of`; NaN when no network has one, as in a diverged run),
+    ``collapsed`` (networks,
+    :func:`collapsed`) and ``networks``.
+    """
+    final = accuracy_curve_of(res)[-1]
+    if int(res["diverged_at"]) >= 0:  # a diverged run's networks have no final accuracy
+        final = np.full_like(final, np.nan)
+    some = bool(np.any(np.isfinite(final)))
+    return {"eta": eta, "median": float(np.nanmedian(final)) if some else float("nan"),
+            "mean": float(np.nanmean(final)) if some else float("nan"),
+            "sd": stats.sample_sd(final) if np.all(np.isfinite(final)) else float("nan"),
+            "collapsed": int(np.sum(collapsed(res))), "networks": int(final.size)}
+
+
+def best_stable(rows: Sequence[Mapping]) -> float | None:
+    """The rate with the best median among the rows without a collapsed network.
+
+    Ties go to the smaller rate; None when every row has a collapse (each design says
+    what it does then).
+    """
+    ok = [r for r in rows if r["collapsed"] == 0 and np.isfinite(r["median"])]
+    if not ok:
+        return None
+    best = max(r["median"] for r in ok)
+    return min(r["eta"] for r in ok if r["median"] == best)
+
+
 def stable_choice(name: str, variant: str, tuned: Mapping[str, Mapping[str, np.ndarray]],
                   base: float) -> dict:
     """The third design's choice for pathway ``name`` with ``variant``.
@@ -514,30 +545,19 @@ def stable_choice(name: str, variant: str, tuned: Mapping[str, Mapping[str, np.n
     Returns
     -------
     dict
-        ``eta`` (the rate chosen), ``stable`` (whether no network collapsed at it) and
-        ``rows``: per rate tried, ``eta``, ``median``, ``mean``, ``sd`` of the final
-        validation accuracy and ``collapsed`` (networks).
+        ``eta`` (the rate chosen: :func:`best_stable`, else the smallest rate tried),
+        ``stable`` (whether no network collapsed at it) and ``rows`` (:func:`rate_row` per
+        rate tried).
     """
     rows, seen = [], set()
     for k in range(STABLE_STEPS):
         eta = step_eta(base, k)
-        if eta in seen:
-            continue
-        seen.add(eta)
-        res = tuned[stable_tune_name(name, k, variant)]
-        final = accuracy_curve_of(res)[-1]
-        rows.append({"eta": eta, "median": float(np.nanmedian(final)) if np.any(
-            np.isfinite(final)) else float("nan"), "mean": float(np.nanmean(final)) if np.any(
-            np.isfinite(final)) else float("nan"), "sd": stats.sample_sd(final)
-            if np.all(np.isfinite(final)) else float("nan"),
-            "collapsed": int(np.sum(collapsed(res))), "networks": int(final.size)})
-    ok = [r for r in rows if r["collapsed"] == 0 and np.isfinite(r["median"])]
-    if ok:
-        best = max(r["median"] for r in ok)
-        eta = min(r["eta"] for r in ok if r["median"] == best)
-    else:
-        eta = min(r["eta"] for r in rows)
-    return {"eta": eta, "stable": bool(ok), "rows": rows}
+        if eta not in seen:
+            seen.add(eta)
+            rows.append(rate_row(eta, tuned[stable_tune_name(name, k, variant)]))
+    eta = best_stable(rows)
+    return {"eta": min(r["eta"] for r in rows) if eta is None else eta,
+            "stable": eta is not None, "rows": rows}
 
 
 def stable_eta(name: str, variant: str = "none") -> float:

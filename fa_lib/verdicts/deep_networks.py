@@ -19,14 +19,16 @@ import numpy as np
 import pandas as pd
 
 from fa_lib import claims as claims_mod
-from fa_lib import config, stats
+from fa_lib import config, stats, tables
 from fa_lib.claims import REJECTED, SUPPORTED, UNDECIDED, Claim
 from fa_lib.experiments import deep_networks as dn
+from fa_lib.experiments import feedback_rules as fr
 from fa_lib.verdicts.common import complete, markdown
 
 __all__ = ["CHAPTER", "THRESHOLDS", "Decision", "check_design", "claims", "complete",
            "decisions", "gain_share", "load", "prediction_table", "product_errors",
-           "setup_values", "undefined_values", "update_angles", "values"]
+           "rate_accuracy", "rate_table", "setup_values", "undefined_values", "update_angles",
+           "values"]
 
 CHAPTER = dn.CHAPTER
 
@@ -43,8 +45,12 @@ Runs = Mapping[str, Mapping[str, np.ndarray]]
 
 
 def load() -> dict[str, Mapping[str, np.ndarray]]:
-    """Every run of the chapter (:func:`fa_lib.experiments.deep_networks.configs`), by name."""
-    return {name: dn.results(name) for name in dn.configs()}
+    """Every run of the chapter (:func:`fa_lib.experiments.deep_networks.names`), by name.
+
+    The learning-rate runs of the second design, the first design's runs and the second
+    design's runs at the chosen rates.
+    """
+    return {name: dn.results(name) for name in dn.names()}
 
 
 def update_angles(runs: Runs) -> dict[str, np.ndarray]:
@@ -66,15 +72,16 @@ def product_errors(runs: Runs) -> dict[str, np.ndarray]:
 def undefined_values(runs: Runs) -> list[str]:
     """The values of ``runs`` that should be defined and are not (NaN), as ``"run: value"``.
 
-    A diverged run is left out. Every run must have every final accuracy; an FA run every
-    product angle of a repetition whose network made updates in the last epoch.
+    A diverged run is left out. Every run must have every final accuracy (a learning-rate
+    run its validation accuracy); an FA run every product angle of a repetition whose
+    network made updates in the last epoch.
     """
     dw, err = update_angles(runs), product_errors(runs)
     undefined = []
     for n, res in runs.items():
         if int(res["diverged_at"]) >= 0:
             continue
-        if not np.all(np.isfinite(dn.final_accuracy(res))):
+        if not np.all(np.isfinite(fr.accuracy_curve_of(res)[-1])):
             undefined.append(f"{n}: accuracy")
         if n in err:
             alive = ~np.all(np.isnan(dw[n]), axis=-1)
@@ -102,11 +109,11 @@ def check_design(runs: Runs) -> list[str]:
     Raises
     ------
     AssertionError
-        Naming every run of :func:`fa_lib.experiments.deep_networks.configs` that is
-        missing and every value that should be defined and is not
-        (:func:`undefined_values`).
+        Naming every run of :func:`fa_lib.experiments.deep_networks.names` (both designs
+        and the learning-rate runs) that is missing and every value that should be
+        defined and is not (:func:`undefined_values`).
     """
-    missing = [n for n in dn.configs() if n not in runs]
+    missing = [n for n in dn.names() if n not in runs]
     undefined = undefined_values(runs)
     if not complete(missing, undefined):
         raise AssertionError(
@@ -275,14 +282,19 @@ def _rise(dw: Mapping[str, np.ndarray], deepest: int) -> Decision:
         t is not None, {"rise": t})
 
 
-def _wn(dw: Mapping[str, np.ndarray], hidden: Sequence[int]) -> Decision:
+_TUNED_AT = "at the rates chosen per depth and rule, "
+"""What the measured values of the second design's hypotheses begin with."""
+
+
+def _wn(dw: Mapping[str, np.ndarray], hidden: Sequence[int], key: str = "wn",
+        name: Callable[[str, int], str] = dn.run_name, at: str = "") -> Decision:
+    """Hypothesis "wn" (or "wn_tuned": the runs ``name(rule, hidden)``, ``at`` the rates)."""
     margin = THRESHOLDS["angle_gain"]
-    tests = {h: _paired(dw[dn.run_name("fa", h)][:, 0], dw[dn.run_name("fa_wn", h)][:, 0])
-             for h in hidden}
+    tests = {h: _paired(dw[name("fa", h)][:, 0], dw[name("fa_wn", h)][:, 0]) for h in hidden}
     outcomes = [_beyond(t, margin) for t in tests.values()]
     return Decision(
-        "wn", _all_of(outcomes),
-        "first hidden layer's update angle to BP, no WN − WN: "
+        key, _all_of(outcomes),
+        f"{at}first hidden layer's update angle to BP, no WN − WN: "
         + "; ".join(f"{_layers(h)}: {_ci(t, '°')}" for h, t in tests.items()),
         _beyond_criterion("paired difference (no WN − WN, last epoch, over the repetitions) "
                           "at each depth", f"{margin:g}°")
@@ -291,14 +303,16 @@ def _wn(dw: Mapping[str, np.ndarray], hidden: Sequence[int]) -> Decision:
         any(t is not None for t in tests.values()), tests)
 
 
-def _gap(acc: Mapping[str, np.ndarray], deepest: int, shallow: int) -> Decision:
+def _gap(acc: Mapping[str, np.ndarray], deepest: int, shallow: int, key: str = "gap",
+         name: Callable[[str, int], str] = dn.run_name, at: str = "") -> Decision:
+    """Hypothesis "gap" (or "gap_tuned": the runs ``name(rule, hidden)``, ``at`` the rates)."""
     margin = THRESHOLDS["gap_growth"]
-    deep = acc[dn.run_name("bp", deepest)] - acc[dn.run_name("fa", deepest)]
-    flat = acc[dn.run_name("bp", shallow)] - acc[dn.run_name("fa", shallow)]
+    deep = acc[name("bp", deepest)] - acc[name("fa", deepest)]
+    flat = acc[name("bp", shallow)] - acc[name("fa", shallow)]
     t = _welch(deep, flat)
     return Decision(
-        "gap", _beyond(t, margin),
-        f"BP − FA final test accuracy, {_layers(deepest)} minus {_layers(shallow)}: "
+        key, _beyond(t, margin),
+        f"{at}BP − FA final test accuracy, {_layers(deepest)} minus {_layers(shallow)}: "
         f"{_ci(t, ' points')} (Welch)",
         _beyond_criterion(f"difference of FA's accuracy gap to BP ({deepest} hidden layers "
                           f"minus {shallow}; Welch, per-repetition gaps)", _points(margin)),
@@ -339,7 +353,9 @@ def decisions(runs: Runs) -> dict[str, Decision]:
     ----------
     runs : mapping
         The chapter's runs by name (every run of
-        :func:`fa_lib.experiments.deep_networks.configs`).
+        :func:`fa_lib.experiments.deep_networks.configs` and of
+        :func:`~fa_lib.experiments.deep_networks.tuned_names`; the learning-rate runs are
+        not needed).
 
     Returns
     -------
@@ -351,17 +367,19 @@ def decisions(runs: Runs) -> dict[str, Decision]:
     ValueError
         If a run of the design is missing.
     """
-    missing = [n for n in dn.configs() if n not in runs]
+    missing = [n for n in [*dn.configs(), *dn.tuned_names()] if n not in runs]
     if missing:
         raise ValueError(f"{CHAPTER}: the hypotheses need every run; missing: {missing}.")
     hidden = dn.config()["hidden"]
     deepest, shallow = max(hidden), min(hidden)
     dw = update_angles(runs)
-    acc = {n: dn.final_accuracy(res) for n, res in runs.items()}
+    acc = {n: dn.final_accuracy(res) for n, res in runs.items() if "test_acc" in res}
     size_angle, size_acc = _size(dw, acc, deepest)
     out = {"prediction": _prediction(product_errors(runs)), "rise": _rise(dw, deepest),
            "wn": _wn(dw, hidden), "gap": _gap(acc, deepest, shallow),
-           "size_angle": size_angle, "size_acc": size_acc}
+           "size_angle": size_angle, "size_acc": size_acc,
+           "gap_tuned": _gap(acc, deepest, shallow, "gap_tuned", dn.tuned_name, _TUNED_AT),
+           "wn_tuned": _wn(dw, hidden, "wn_tuned", dn.tuned_name, _TUNED_AT)}
     return {key: out[key] for key in dn.HYPOTHESES}
 
 
@@ -397,11 +415,19 @@ def setup_values() -> dict[str, object]:
     Returns
     -------
     dict
-        Numbers and text for ``{glue:text}``; Markdown for ``{glue:md}`` (``hypotheses``,
-        the pre-registered list with its margins; ``control_criteria``; ``scale_note``).
+        Numbers and text for ``{glue:text}`` (``tune_grid``, ``tune_reps``,
+        ``tune_epochs``, ``tune_batches``, ``holdout``: the second design's grid and
+        learning-rate runs); Markdown for ``{glue:md}`` (``hypotheses``, the pre-registered
+        list with its margins; ``control_criteria``; ``rate_design``, the second design as
+        written before its runs; ``scale_note``).
     """
     s = dn.config()
     control = ("size_angle", "size_acc")
+    later = {**dict.fromkeys(control, " *(Added with the feedback-magnitude control on "
+                                      "2026-12-07, before its paper-scale runs.)*"),
+             **dict.fromkeys(("gap_tuned", "wn_tuned"), " *(Added with the second design, a "
+                                                        "rate for every depth, on 2026-12-07, "
+                                                        "before any of its runs.)*")}
     return {
         "scale": config.scale(), "gamma": float(dn.GAMMA),
         "hidden": ", ".join(str(h) for h in s["hidden"]),
@@ -409,10 +435,11 @@ def setup_values() -> dict[str, object]:
         "reps": str(s["reps"]), "epochs": str(s["epochs"]),
         "margin": float(THRESHOLDS["prediction"]),
         "hypotheses": markdown("\n".join(
-            f"- **{key}**: {text}." + (" *(Added with the feedback-magnitude control on "
-                                       "2026-12-07, before its paper-scale runs.)*"
-                                       if key in control else "")
-            for key, text in dn.HYPOTHESES.items())),
+            f"- **{key}**: {text}." + later.get(key, "") for key, text in dn.HYPOTHESES.items())),
+        "tune_grid": ", ".join(f"{e:g}" for e in s["tune_etas"]),
+        "tune_reps": str(s["tune_reps"]), "tune_epochs": str(s["tune_epochs"]),
+        "tune_batches": str(s["tune_batches"]), "holdout": f"{s['holdout']:,}",
+        "rate_design": markdown(dn.RATE_DESIGN),
         "control_criteria": markdown(
             f'"size_angle": the scaled $B$ lowers the first hidden layer\'s update angle to '
             f"BP by more than {THRESHOLDS['size_angle']:g}°; \"size_acc\": it raises the "
@@ -488,8 +515,7 @@ def _prediction_text(d: Decision, err: Mapping[str, np.ndarray]) -> str:
 
 def _depth_text(ds: Mapping[str, Decision]) -> str:
     """Hypotheses "rise", "wn" and "gap" in words."""
-    hidden = dn.config()["hidden"]
-    deepest, shallow = max(hidden), min(hidden)
+    deepest = max(dn.config()["hidden"])
     out = []
     rise = ds["rise"].tests["rise"]
     if rise is None:
@@ -501,31 +527,39 @@ def _depth_text(ds: Mapping[str, Decision]) -> str:
             f"angle to BP minus the last hidden layer's is {rise.mean:+.1f}° (99% CI "
             f"{rise.ci99[0]:+.1f}° to {rise.ci99[1]:+.1f}°, n = {rise.n}): hypothesis \"rise\" "
             f"(more than {THRESHOLDS['layer_rise']:g}°) is {_verdict(ds['rise'].outcome)}.")
-    wn = {h: t for h, t in ds["wn"].tests.items() if t is not None}
-    if wn:
-        each = [f"{t.mean:+.1f}° with {_layers(h)}" for h, t in wn.items()]
-        listing = _and(each)
-        out.append(
-            f"Without WN minus with WN, the first hidden layer's update angle differs by "
-            f"{listing}; hypothesis \"wn\" (WN lowers it by more than "
-            f"{THRESHOLDS['angle_gain']:g}° at every depth) is {_verdict(ds['wn'].outcome)}.")
-    else:
-        out.append('Hypothesis "wn" is not checked at this scale: no depth has two '
-                   "repetitions with defined angles.")
-    gap = ds["gap"].tests
-    if gap["gap"] is None:
-        out.append('Hypothesis "gap" is not checked at this scale: too few accuracies are '
-                   "defined.")
-    else:
-        t = gap["gap"]
-        out.append(
-            f"FA's accuracy gap to BP (BP's final test accuracy minus FA's) is "
-            f"{gap['deep']:+.1f} points with {_layers(deepest)} and {gap['shallow']:+.1f} points "
-            f"with {_layers(shallow)}; from the shallowest to the deepest network it grows by "
-            f"{t.mean:+.1f} points (99% CI "
-            f"{t.ci99[0]:+.1f} to {t.ci99[1]:+.1f}, Welch), so hypothesis \"gap\" (more than "
-            f"{_points(THRESHOLDS['gap_growth'])}) is {_verdict(ds['gap'].outcome)}.")
+    out += [_wn_text(ds["wn"]), _gap_text(ds["gap"])]
     return " ".join(out)
+
+
+def _wn_text(d: Decision, lead: str = "") -> str:
+    """Hypothesis "wn" or "wn_tuned" in words; ``lead`` begins the sentence (lower case)."""
+    wn = {h: t for h, t in d.tests.items() if t is not None}
+    if not wn:
+        return (f'Hypothesis "{d.key}" is not checked at this scale: no depth has two '
+                "repetitions with defined angles.")
+    listing = _and([f"{t.mean:+.1f}° with {_layers(h)}" for h, t in wn.items()])
+    text = (f"{lead}without WN minus with WN, the first hidden layer's update angle differs by "
+            f"{listing}; hypothesis \"{d.key}\" (WN lowers it by more than "
+            f"{THRESHOLDS['angle_gain']:g}° at every depth) is {_verdict(d.outcome)}.")
+    return text[0].upper() + text[1:]
+
+
+def _gap_text(d: Decision, lead: str = "") -> str:
+    """Hypothesis "gap" or "gap_tuned" in words; ``lead`` begins the sentence."""
+    hidden = dn.config()["hidden"]
+    deepest, shallow = max(hidden), min(hidden)
+    gap = d.tests
+    if gap["gap"] is None:
+        return (f'Hypothesis "{d.key}" is not checked at this scale: too few accuracies are '
+                "defined.")
+    t = gap["gap"]
+    return (
+        f"{lead}FA's accuracy gap to BP (BP's final test accuracy minus FA's) is "
+        f"{gap['deep']:+.1f} points with {_layers(deepest)} and {gap['shallow']:+.1f} points "
+        f"with {_layers(shallow)}; from the shallowest to the deepest network it grows by "
+        f"{t.mean:+.1f} points (99% CI "
+        f"{t.ci99[0]:+.1f} to {t.ci99[1]:+.1f}, Welch), so hypothesis \"{d.key}\" (more than "
+        f"{_points(THRESHOLDS['gap_growth'])}) is {_verdict(d.outcome)}.")
 
 
 def gain_share(runs: Runs) -> dict[str, float]:
@@ -606,6 +640,96 @@ def _size_text(ds: Mapping[str, Decision], runs: Runs) -> str:
     return " ".join(out)
 
 
+# ----------------------------------------------------------- the second design: a rate per depth
+
+
+def _choices(runs: Runs) -> dict[tuple[str, int], dict]:
+    """(rule, hidden) -> :func:`fa_lib.experiments.deep_networks.rate_choice` from ``runs``."""
+    return {(rule, h): dn.rate_choice(rule, h, runs)
+            for h in dn.config()["hidden"] for rule in dn.TUNED_RULES}
+
+
+def rate_table(runs: Runs) -> pd.DataFrame:
+    """The second design's rates: one row per depth, one column per rule.
+
+    Parameters
+    ----------
+    runs : mapping
+        The chapter's runs by name, the learning-rate runs among them.
+
+    Returns
+    -------
+    DataFrame
+        ``hidden layers`` and, per rule of
+        :data:`~fa_lib.experiments.deep_networks.TUNED_RULES` (its label), the rate chosen
+        with the median final validation accuracy of its tuning networks, ``"0.002: 91.3%"``;
+        ``(book)`` marks the book's rate, ``*`` a choice among rates that all had a
+        collapsed network.
+    """
+    choices, rows = _choices(runs), []
+    for h in dn.config()["hidden"]:
+        row: dict[str, object] = {"hidden layers": h}
+        for rule in dn.TUNED_RULES:
+            c = choices[(rule, h)]
+            at = next(r for r in c["rows"] if r["eta"] == c["eta"])
+            row[dn.RULES[rule]] = (f"{c['eta']:g}" + (" (book)" if c["eta"] == dn.BOOK_ETA[rule]
+                                                      else "")
+                                   + f": {at['median']:.1f}%" + ("" if c["stable"] else " *"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rate_accuracy(runs: Runs) -> pd.DataFrame:
+    """Final test accuracy at the book's and at the chosen rates, per rule and depth.
+
+    Returns
+    -------
+    DataFrame
+        One row per rule of :data:`~fa_lib.experiments.deep_networks.TUNED_RULES`, depth and
+        ``rates`` (``"book"``, ``"tuned"``): ``rule``, ``hidden``, ``rates``, ``mean`` and
+        ``sd`` (%, over the repetitions, NaN left out).
+    """
+    rows = []
+    for rule in dn.TUNED_RULES:
+        for h in dn.config()["hidden"]:
+            for rates, name in (("book", dn.run_name(rule, h)), ("tuned", dn.tuned_name(rule, h))):
+                a = _finite(dn.final_accuracy(runs[name]))
+                rows.append({"rule": rule, "hidden": h, "rates": rates,
+                             "mean": float(np.mean(a)) if a.size else np.nan,
+                             "sd": stats.sample_sd(a) if a.size > 1 else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _rate_text(ds: Mapping[str, Decision], runs: Runs) -> str:
+    """The rates chosen, the change of accuracy and hypotheses "gap_tuned", "wn_tuned"."""
+    choices = _choices(runs)
+    changed = {k: c["eta"] for k, c in choices.items() if c["eta"] != dn.BOOK_ETA[k[0]]}
+    kept = len(choices) - len(changed)
+    out = [f"The validation split kept the book's rate for {kept} of the {len(choices)} pairs "
+           "of rule and depth" + ("." if not changed else "; it chose " + _and(
+               [f"{eta:g} for {dn.RULES[rule]} with {_layers(h)}"
+                for (rule, h), eta in changed.items()]) + ".")]
+    unstable = [f"{dn.RULES[rule]} with {_layers(h)}"
+                for (rule, h), c in choices.items() if not c["stable"]]
+    if unstable:
+        out.append(f"For {_and(unstable)} every rate of the grid had a collapsed tuning "
+                   "network, and the rate with the fewest collapsed networks was chosen.")
+    if changed:
+        acc = rate_accuracy(runs).set_index(["rule", "hidden", "rates"])["mean"]
+        diff = [acc[(rule, h, "tuned")] - acc[(rule, h, "book")] for rule, h in changed]
+        diff = [d for d in diff if np.isfinite(d)]
+        if diff:
+            out.append("Where the rate changed, the mean final test accuracy changed by "
+                       f"{min(diff):+.1f} to {max(diff):+.1f} points."
+                       if len(diff) > 1 else
+                       f"Where the rate changed, the mean final test accuracy changed by "
+                       f"{diff[0]:+.1f} points.")
+    lead = "at the rates chosen per depth, "
+    out += [_gap_text(ds["gap_tuned"], lead[0].upper() + lead[1:]),
+            _wn_text(ds["wn_tuned"], lead)]
+    return " ".join(out)
+
+
 def _found_text(ds: Mapping[str, Decision]) -> str:
     """Which hypotheses were supported, rejected, undecided or not checked, in one sentence."""
     groups: dict[str, list[str]] = {}
@@ -644,8 +768,11 @@ def values(runs: Runs | None = None) -> dict[str, object]:
         Markdown for ``{glue:md}`` (math in ``$...$``: the notebook renders it with the
         MyST format) by glue name, without the prefix ``dn_``: ``follow_text``,
         ``pred_text``, ``rise_text`` ("rise", "wn", "gap"), ``size_text`` (the control's
-        hypotheses and the share of WN's accuracy gain it reaches, :func:`gain_share`) and
-        ``found_text`` (which hypotheses were supported, rejected or undecided).
+        hypotheses and the share of WN's accuracy gain it reaches, :func:`gain_share`),
+        ``rate_text`` (the second design: the rates chosen, "gap_tuned" and "wn_tuned") and
+        ``found_text`` (which hypotheses were supported, rejected or undecided); and a
+        table for ``{glue}``, ``rate_table`` (:func:`rate_table`). ``runs`` must hold the
+        learning-rate runs.
     """
     runs = load() if runs is None else runs
     ds = decisions(runs)
@@ -654,4 +781,10 @@ def values(runs: Runs | None = None) -> dict[str, object]:
             "pred_text": markdown(_prediction_text(ds["prediction"], product_errors(runs))),
             "rise_text": markdown(_depth_text(ds)),
             "size_text": markdown(_size_text(ds, runs)),
+            "rate_text": markdown(_rate_text(ds, runs)),
+            "rate_table": tables.table(
+                rate_table(runs),
+                note="The rate chosen on the validation split for each depth and rule, with "
+                     "the median final validation accuracy of its tuning networks; (book): "
+                     "the first design's rate; *: every rate had a collapsed network."),
             "found_text": markdown(_found_text(ds))}
