@@ -338,13 +338,18 @@ def _accuracy_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim
               f"(range {text_acc.min():.1f}-{text_acc.max():.1f}%, n = {len(text_acc)}; "
               f"{means['fa']:.1f}% at eta = {m.FA_ETA:g}); silent units in the last epoch, "
               "l = 1..5: " + ", ".join(f"{100 * v:.0f}%" for v in silent.mean(axis=0))
-              + f"; first NaN/Inf at iteration {int(r_text['diverged_at'])} (-1: none)",
+              + f"; {_nonfinite_at(int(r_text['diverged_at']))}",
               learns(text_acc), f"final test accuracy above {floor:g}% in every repetition",
               instead=f"the network gets stuck: final test accuracy below {floor:g}% in every "
               f"repetition, more than {THRESHOLDS['silent_output']:.0%} of the output units "
               "silent in the last epoch",
               instead_holds=stuck(text_acc, silent)),
     ]
+
+
+def _nonfinite_at(iteration: int) -> str:
+    """Where the weights first became NaN or infinite (``diverged_at``; -1: never), in words."""
+    return "no NaN/Inf" if iteration < 0 else f"first NaN/Inf at iteration {iteration:,}"
 
 
 def _fig6_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
