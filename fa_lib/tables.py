@@ -251,8 +251,7 @@ _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _UNICODE_MATH = [
     (re.compile(r"\+-(?=\s?[\d.])|(?<=\s)\+-(?=\s)"), lambda m: "±"),
     (re.compile(r"(?<=[\w)\]|])\^T(?![\w(])"), lambda m: "ᵀ"),
-    (re.compile(r"(?<=\w)\^\((-?\d+)/(\d+)\)"),
-     lambda m: m.group(1).translate(_SUPERSCRIPTS) + "ᐟ" + m.group(2).translate(_SUPERSCRIPTS)),
+    (re.compile(r"\b(\w)\^\(-1/2\)"), lambda m: f"1/√{m.group(1)}"),
     (re.compile(r"(?<=[\w)\]|])\^(-?\d+)(?![A-Za-z0-9.])"),
      lambda m: m.group(1).translate(_SUPERSCRIPTS)),
     (re.compile(r"(?<![\w.])((?:d|Δ)?[WB])(\d)(?![\w.])"),
@@ -266,7 +265,7 @@ def unicode_math(text: str) -> str:
     The claims are plain text (their statements are the keys of the paper-scale record,
     so they stay as written); MathJax does not typeset them. A few unambiguous forms are
     written as a reader expects them: ``+-`` as ±, a transpose ``^T`` as ᵀ, a numeric
-    exponent as superscripts (``n^(-1/2)`` as n⁻¹ᐟ², ``n_b^2`` as n_b²), and the index
+    exponent as superscripts (``n_b^2`` as n_b², and ``n^(-1/2)`` as 1/√n), and the index
     of a weight or feedback matrix (``W1``, ``dW0``, ``B2``) as a subscript.
 
     Examples
@@ -274,7 +273,7 @@ def unicode_math(text: str) -> str:
     >>> unicode_math("W1 ∠ B^T E^T X X^T E within +-0.5 deg")
     'W₁ ∠ Bᵀ Eᵀ X Xᵀ E within ±0.5 deg'
     >>> unicode_math("E[E^T X X^T E] = n_b n_i I; falls like n^(-1/2), slope -0.5 +- 0.12")
-    'E[Eᵀ X Xᵀ E] = n_b n_i I; falls like n⁻¹ᐟ², slope -0.5 ± 0.12'
+    'E[Eᵀ X Xᵀ E] = n_b n_i I; falls like 1/√n, slope -0.5 ± 0.12'
     >>> unicode_math("dW0 FA∠BP, n_b^2 n_i, T^1_aln, Cond. 2, float32, W_l ∠ B_l^T")
     'dW₀ FA∠BP, n_b² n_i, T¹_aln, Cond. 2, float32, W_l ∠ B_lᵀ'
     """
