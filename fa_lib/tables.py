@@ -15,8 +15,8 @@ same everywhere:
   "0.0"), never a repr (a list or a mapping is written out, ``"a: 1, b: 2"``), and a
   sentinel that stands for "none" (an iteration of -1: never diverged) shown as words
   with :func:`sentinel`;
-- math in a header written as ``$...$`` is typeset (the book's MathJax typesets the
-  ``\(...\)`` of a ``math`` span wherever it is on the page);
+- math written as ``$...$`` in a header or a cell of text is typeset (the book's MathJax
+  typesets the ``\(...\)`` of a ``math`` span wherever it is on the page);
 - wide tables scroll horizontally inside their own box instead of being clipped.
 
 :func:`unicode_math` writes the ASCII math of the claims' plain text (``W1 ∠ B^T``,
@@ -237,7 +237,12 @@ _MATH = re.compile(r"\$([^$]+)\$")
 
 def _header_html(column: object, units: Mapping[object, str]) -> str:
     """A header's HTML: its text escaped, its ``$...$`` as inline math for MathJax."""
-    text, parts, start = _header(column, units), [], 0
+    return _math_html(_header(column, units))
+
+
+def _math_html(text: str) -> str:
+    """``text`` escaped for HTML, its ``$...$`` as inline math for MathJax."""
+    parts, start = [], 0
     for match in _MATH.finditer(text):
         parts.append(html.escape(text[start:match.start()]))
         parts.append(f'<span class="math notranslate nohighlight">\\({html.escape(match.group(1))}'
@@ -366,7 +371,7 @@ def table(
                 x for x in (row_css, styles[c](df[c].iloc[i]) if c in styles else "") if x
             )
             attr = f' style="{html.escape(css)}"' if css else ""
-            tds.append(f'<td class="{kind}"{attr}>{html.escape(cells[j][i])}</td>')
+            tds.append(f'<td class="{kind}"{attr}>{_math_html(cells[j][i])}</td>')
         rows.append(f"<tr>{''.join(tds)}</tr>")
     notes = [note] if note else []
     if any_missing:

@@ -130,6 +130,8 @@ def test_math_in_headers_is_typeset():
     assert ('<th><span class="math notranslate nohighlight">\\(W_1 \\angle B^T\\)</span> (°)'
             "</th>") in t.html
     assert "<th>a &lt; b</th>" in t.html
+    cells = _cells(tables.table(pd.DataFrame({"sweep": ["$\\beta_X$", "5 < 6"]})))
+    assert cells == ['<span class="math notranslate nohighlight">\\(\\beta_X\\)</span>', "5 &lt; 6"]
 
 
 def test_unicode_math_for_the_claims_plain_text():

@@ -663,6 +663,7 @@ def verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, object]:
 # The tables
 # ---------------------------------------------------------------------------
 
+SWEEP_MATH = {"beta": r"$\beta$", "beta_x": r"$\beta_X$"}
 W1_BT = r"$W_1 \angle B^T$"
 DW0 = r"$\Delta W_{0,FA} \angle \Delta W_{0,BP}$"
 
@@ -671,7 +672,7 @@ def fig4_table(final: Mapping, silent: Mapping, betas: Sequence[float]) -> table
     """Fig. 4A-D: the final angles per sweep, value and variant (:func:`finals`)."""
     w1, dw0 = f"final {W1_BT}", f"final {DW0}"
     rows = [
-        {"sweep": SWEEP_TEXT[sw], "value": f"{b:g}", "variant": m.VARIANT_LABELS[name],
+        {"sweep": SWEEP_MATH[sw], "value": f"{b:g}", "variant": m.VARIANT_LABELS[name],
          w1: tables.pm(np.mean(final[sw, "w1_bt", name][i]),
                        stats.sem(final[sw, "w1_bt", name][i])),
          dw0: np.nanmean(final[sw, "dw0", name][i]),

@@ -474,9 +474,9 @@ def final_table(runs: Runs, chosen: Mapping[str, float]) -> tables.Table:
             rows.append(row)
     return tables.table(
         pd.DataFrame(rows), formats={"diverged at step": tables.sentinel(-1, "never", ",d")},
-        note="Final test accuracy and last-epoch angles, mean ± SD over the repetitions "
-        f"({tables.MISSING}: no B of W's shape, or not defined; a silent network made no "
-        "update in the last epoch and has no update angle)")
+        note="Final test accuracy and last-epoch angles, mean ± SD over the repetitions (a "
+        "silent network made no update in the last epoch and has no update angle).",
+        missing_note="no B of W's shape, or not defined")
 
 
 def flexibility_table(outcome: Mapping[str, Mapping]) -> tables.Table:
