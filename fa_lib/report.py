@@ -40,6 +40,7 @@ __all__ = [
     "Report",
     "build_report",
     "chapter_title",
+    "claim_text",
     "paper_record",
     "saved_times",
     "style_claims",
@@ -448,20 +449,49 @@ def _differs_colour(value: Any) -> str:
     return f"background-color: {_NOTE_COLOUR}" if value == "differs" else ""
 
 
-def style_claims(table: pd.DataFrame) -> tables.Table:
+_SENTINEL_TEXT = [
+    ("first NaN/Inf at iteration -1 (-1: none)", "no NaN/Inf"),
+    (" (-1: none)", ""),
+]
+"""What older builds wrote with a sentinel (kept so in the paper-scale record), in words."""
+
+
+def claim_text(text: str) -> str:
+    """A claim's text (statement, measured value, criterion) as a claims table shows it.
+
+    The claims are plain text, kept as written (the statements are the keys of the
+    paper-scale record): their ASCII math is shown in Unicode
+    (:func:`fa_lib.tables.unicode_math`), and a sentinel that an older build wrote into the
+    record ("first NaN/Inf at iteration -1 (-1: none)") in words ("no NaN/Inf").
+
+    Examples
+    --------
+    >>> claim_text("W1 ∠ B^T within +-0.5 deg; first NaN/Inf at iteration -1 (-1: none)")
+    'W₁ ∠ Bᵀ within ±0.5 deg; no NaN/Inf'
+    """
+    if not isinstance(text, str):
+        return text
+    for old, new in _SENTINEL_TEXT:
+        text = text.replace(old, new)
+    return tables.unicode_math(text)
+
+
+def style_claims(table: pd.DataFrame, note: str | None = None) -> tables.Table:
     """Return a chapter's claims table for display: verdicts coloured, long text wrapped.
 
     The recorded paper-scale verdicts (:attr:`Report.paper_column`, :data:`PAPER_VERDICT`)
     are coloured too, the paper-scale measured values (:data:`PAPER_MEASURED`) wrap, and a
-    "differs" mark (:data:`PAPER_DIFFERS`) is highlighted.
+    "differs" mark (:data:`PAPER_DIFFERS`) is highlighted. The text of the claims is shown
+    with :func:`claim_text`; ``note`` goes under the table.
     """
     text = [c for c in ("claim", "hypothesis", "measured", "criterion", PAPER_MEASURED)
             if c in table.columns]
+    table = table.assign(**{c: table[c].map(claim_text) for c in text})
     styles = {c: _verdict_colour for c in table.columns
               if c in ("verdict", PAPER_VERDICT) or str(c).startswith("paper scale (recorded")}
     if PAPER_DIFFERS in table.columns:
         styles[PAPER_DIFFERS] = _differs_colour
-    return tables.table(table, wrap=text, styles=styles)
+    return tables.table(table, wrap=text, styles=styles, note=note)
 
 
 def style_totals(totals: pd.DataFrame) -> tables.Table:

@@ -30,6 +30,10 @@ Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``
   when the record changes, and only then (:func:`paper_count_role`). ``fa_paper_record``
   (``sphinx: config:`` in ``_config.yml``) names another record file, relative to the
   book's root; empty (the default) is the committed record.
+- **Glued numbers.** A number glued into the text with a format spec
+  (``{glue:text}`key:+.1f```) is formatted by MyST-NB, which writes a small negative
+  number as a negative zero ("-0.0"); :class:`UnsignedZero` removes that sign with
+  :func:`fa_lib.tables.unsigned_zero`, the function every table's numbers go through.
 - **The build plan.** Before the first notebook runs (``env-before-read-docs``, which
   Sphinx emits after it has found the pages to read and before it reads, and so
   executes, any), the build says which scale it builds and which experiments of the
@@ -48,12 +52,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
+from docutils.transforms import Transform
 from sphinx.errors import SphinxError
 from sphinx.util import logging
 
 from fa_lib import build_plan, catalogue, config, report, verdict_box
 from fa_lib import record as paper_record
 from fa_lib.tables import CLASS as TABLE_CLASS
+from fa_lib.tables import unsigned_zero
 
 __all__ = ["CSS", "PAPER_COUNT_ROLE", "PAPER_LABELS", "BuildPlanFailed", "compute_first",
            "figure_labels", "link_figures", "paper_count_role", "scale_banner", "setup"]
@@ -401,8 +408,6 @@ def paper_count_role(name: str, rawtext: str, text: str, lineno: int, inliner: A
         record file that is not a paper-scale record, an error message (the build log
         names the page and line) and the role's text marked as a problem.
     """
-    from docutils import nodes
-
     env = inliner.document.settings.env
     path = _record_file(env)
     env.note_dependency(str(path))  # a changed (or new) record: the page is read again
@@ -431,6 +436,25 @@ def report_always_outdated(app: Any, env: Any, added: set, changed: set,
     return [report.REPORT_DOC] if report.REPORT_DOC in env.found_docs else []
 
 
+PASTED_TEXT_CLASS = "pasted-text"
+"""The class of the text node that MyST-NB's ``{glue:text}`` role makes."""
+
+
+class UnsignedZero(Transform):
+    """Glued text without the sign of a negative zero ("-0.0" becomes "0.0")."""
+
+    default_priority = 700  # after the roles are parsed, before the references
+
+    def apply(self, **kwargs: Any) -> None:
+        for node in list(self.document.findall(nodes.inline)):
+            if PASTED_TEXT_CLASS not in node.get("classes", []):
+                continue
+            text = node.astext()
+            if unsigned_zero(text) != text:
+                node.children = []
+                node += nodes.Text(unsigned_zero(text))
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Register the book's extension: labels, banner, figure links, style, plan, report.
 
@@ -452,6 +476,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_config_value("fa_compute_first", True, "", [bool])
     app.add_config_value("fa_paper_record", "", "env", [str])
     app.add_role(PAPER_COUNT_ROLE, paper_count_role)
+    app.add_transform(UnsignedZero)
     app.connect("config-inited", _config_inited)
     app.connect("env-before-read-docs", compute_first)
     app.connect("env-get-updated", _relabel, priority=900)

@@ -172,3 +172,92 @@ def test_notebooks_are_valid_nbformat_with_cell_ids():
         ids = [cell.get("id") for cell in notebook.cells]
         assert all(ids), f"{path.name}: a cell without an id"
         assert len(set(ids)) == len(ids), f"{path.name}: repeated cell ids"
+
+
+VISIBLE_CODE_LINES = 15
+"""The longest code cell the page shows without a toggle (issue 28: the code in view is the
+science; longer drawing goes into a named function, :mod:`fa_lib.figures`)."""
+
+OUT_OF_VIEW = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+"""Tags whose cell's code is not in view: removed from the page, or behind a toggle that
+Jupyter Book renders closed ("Show code cell source")."""
+
+
+def _code_cells(path):
+    """(index, tags, source) of each code cell of a notebook."""
+    import json
+
+    for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+        if cell["cell_type"] == "code":
+            yield i, set(cell.get("metadata", {}).get("tags", [])), "".join(cell["source"])
+
+
+def _notebooks():
+    from pathlib import Path
+
+    found = sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb"))
+    assert len(found) >= 7
+    return found
+
+
+def test_code_in_view_is_at_most_15_lines():
+    """A code cell the page shows without a toggle has at most :data:`VISIBLE_CODE_LINES` lines.
+
+    Drawing longer than that is a named function (:mod:`fa_lib.figures`) or sits behind a
+    toggle (``hide-input``); a table is assembled in the chapter's verdicts module.
+    """
+    long = [f"{path.name} cell {i}: {len(source.strip().splitlines())} lines"
+            for path in _notebooks() for i, tags, source in _code_cells(path)
+            if not tags & OUT_OF_VIEW and len(source.strip().splitlines()) > VISIBLE_CODE_LINES]
+    assert not long, f"code cells in view longer than {VISIBLE_CODE_LINES} lines: {long}"
+
+
+def test_table_assembly_is_not_on_the_page():
+    """Tables are assembled where the page does not show the code.
+
+    No cell whose code is on the page, in view or behind a toggle, formats a table
+    (``tables.table``, ``tables.pm``, ``claims.table``): that is done in the chapter's
+    verdicts module or in a cell tagged ``remove-input`` / ``remove-cell``; no cell in
+    view assembles a DataFrame.
+    """
+    import re
+
+    removed = {"remove-cell", "remove-input"}
+    shown = []
+    for path in _notebooks():
+        for i, tags, source in _code_cells(path):
+            if tags & removed:
+                continue
+            if re.search(r"\btables\.(table|pm)\(|\bclaims\.table\(", source):
+                shown.append(f"{path.name} cell {i}: formats a table")
+            if not tags & OUT_OF_VIEW and re.search(r"\bpd\.(DataFrame|concat)\(", source):
+                shown.append(f"{path.name} cell {i}: assembles a DataFrame in view")
+    assert not shown, f"table assembly on the page: {shown}"
+
+
+def test_glued_markdown_is_parsed_as_myst():
+    """Every ``{glue:md}`` is parsed as MyST, so that its math is typeset (issue 28).
+
+    MyST-NB parses glued Markdown as CommonMark unless told otherwise, which shows
+    ``$...$`` and roles as text: the inline role names the format (``{glue:md}`key:myst```),
+    the directive has ``:format: myst``. A glued list must be a directive (a role is
+    inline: a list in it collapses into one paragraph), which the verdicts modules'
+    Markdown of several lines is.
+    """
+    import json
+    import re
+    from pathlib import Path
+
+    book_dir = Path(__file__).resolve().parents[1] / "book"
+    problems = []
+    for path in sorted(book_dir.glob("*.ipynb")) + sorted(book_dir.glob("*.md")):
+        if path.suffix == ".ipynb":
+            text = "\n".join("".join(c["source"]) for c in json.loads(
+                path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "markdown")
+        else:
+            text = path.read_text(encoding="utf-8")
+        problems += [f"{path.name}: {m.group(0)}" for m in
+                     re.finditer(r"\{glue:md\}`[^`]*`", text) if not m.group(0).endswith(":myst`")]
+        problems += [f"{path.name}: {m.group(0)!r} without :format: myst" for m in
+                     re.finditer(r"```+\{glue:md\} *\S+\n(?!:format: myst)", text)]
+    assert not problems, f"glued Markdown not parsed as MyST: {problems}"

@@ -26,7 +26,16 @@ tests check that
 - every figure's image is a link to the image file, so that it opens at full size;
 - at both widths, every page's math is typeset (with the local MathJax);
 - the reproduction report lists every chapter's claims with the totals of the saved
-  claim files.
+  claim files;
+- no page shows the seams of generated text (:func:`seams`): a glue or citation role left
+  as text (``glue:``, ``{cite}``), raw TeX (``\\texttt``), a ``$`` outside typeset math, a
+  Python repr (``{'``, ``[np.``, ``np.float64(``), a sentinel (``-1 (-1: none)``), a
+  negative zero, ASCII math in a table (``^T``, ``+-``; ``^`` or ``_{`` in a header), or
+  a table cell that is ``nan``, ``None``, ``inf`` or ``-0``.
+
+``FA_BOOK_BUILD`` names the output directory of a book built before (the ``--path-output``
+of ``jupyter-book build``, holding ``_build/html``): the tests then check that build instead
+of building the book (its ``build.log``, if there, stands for the build's log).
 
 When Chromium is missing, the browser tests are skipped, except on CI (``CI=true``),
 where they fail. With a warm results cache the module takes about three minutes.
@@ -71,6 +80,7 @@ WIDTHS = (1400, 400)
 WINDOW_HEIGHT = 3000  # px: the screenshots show the top of each page
 SCREENSHOT_ENV = "FA_SCREENSHOT_DIR"
 WORKERS_ENV = "FA_BROWSER_WORKERS"  # Chromium processes at a time (default 2)
+BUILT_ENV = "FA_BOOK_BUILD"  # check a book built before instead of building it
 BUILD_TIMEOUT = 3600  # seconds; a cold results cache computes every chapter at quick scale
 PAGE_TIMEOUT = 120  # seconds per page in Chromium
 ERROR_CLASSES = {"traceback", "stderr", "system-message", "problematic"}
@@ -203,6 +213,13 @@ def _strip_ansi(text: str) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Built:
     """Build the book at quick scale into a fresh directory, with the session's results cache."""
+    chosen = os.environ.get(BUILT_ENV, "").strip()
+    if chosen:
+        out = Path(chosen).resolve()
+        log = out / "build.log"
+        print(f"\nchecking the book built before in {out / '_build' / 'html'} ({BUILT_ENV})")
+        return Built(out, out / "_build" / "html", 0, log.read_text() if log.is_file() else "",
+                     0.0)
     out = tmp_path_factory.mktemp("book")
     env = dict(os.environ, FA_SCALE="quick")
     # Glued figures need the kernels' inline backend: an exported non-interactive backend
@@ -732,4 +749,162 @@ def test_report_lists_every_chapter(parsed, built, monkeypatch):
     assert expected in text, f"the report page does not say {expected!r}"
     for chapter in rep.chapters:
         for claim in rep.chapter_claims(chapter)["claim"]:
-            assert " ".join(claim.split()) in text, f"{chapter}: claim not on the page: {claim}"
+            shown = " ".join(report.claim_text(claim).split())  # as the page writes it
+            assert shown in text, f"{chapter}: claim not on the page: {claim}"
+
+
+class _TextParser(HTMLParser):
+    """The text a reader sees, in three parts: prose, math, and the cells of tables.
+
+    Left out: scripts, styles, the source of code cells and code blocks (``pre``, ``code``,
+    highlighted blocks), where ``$``, braces and reprs are the code's own. Output blocks of
+    cells (``pre`` inside a cell's output) count as prose for reprs but not for ``$``. Math is
+    what MathJax rendered (``mjx-container``, its text is the assistive MathML) or, in a
+    page not yet typeset, the ``math`` elements of Sphinx.
+    """
+
+    VOID = _Parser.VOID
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, frozenset[str]]] = []
+        self.prose: list[str] = []  # text outside math and code
+        self.output: list[str] = []  # text of cells' output blocks (pre in an output)
+        self.math: list[str] = []
+        self.cells: list[tuple[str, str]] = []  # (tag, text) of every td and th
+        self.cell: list[str] | None = None
+        self.cell_tag = ""
+
+    def _inside(self, test) -> bool:
+        return any(test(tag, classes) for tag, classes in self.stack)
+
+    def handle_starttag(self, tag, attrs):
+        classes = frozenset((dict(attrs).get("class") or "").split())
+        if tag in ("td", "th"):
+            self.cell, self.cell_tag = [], tag
+        if tag not in self.VOID:
+            self.stack.append((tag, classes))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                break
+        if tag in ("td", "th") and self.cell is not None:
+            self.cells.append((self.cell_tag, " ".join("".join(self.cell).split())))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self._inside(lambda t, c: t in ("script", "style", "head") or "cell_input" in c
+                        or "highlight" in c):
+            return
+        if self._inside(lambda t, c: t == "mjx-container" or "math" in c):
+            self.math.append(data)
+            return
+        if self._inside(lambda t, c: t in ("pre", "code", "kbd", "samp")):
+            if self._inside(lambda t, c: "cell_output" in c or "output" in c):
+                self.output.append(data)
+            return
+        if self.cell is not None:
+            self.cell.append(data)
+        self.prose.append(data)
+
+
+SEAMS = [
+    ("a glue role left as text", re.compile(r"glue:")),
+    ("a citation role left as text", re.compile(r"\{cite(:[a-z]+)?\}")),
+    ("raw TeX", re.compile(r"\\texttt")),
+    ("a $ outside typeset math", re.compile(r"\$")),
+    ("a Python repr", re.compile(r"\{'|\[np\.|np\.(float|int)\d+\(")),
+    ("a sentinel", re.compile(r"\(-1: ?\w+\)|\b(iteration|step|epoch) -1\b")),
+    ("a negative zero", re.compile(r"(?<![\w.\-\u2212])[-\u2212]0(\.0+)?(?![\d.])")),
+]
+"""What generated text must never show (outside typeset math and code): why, pattern."""
+IN_OUTPUTS = ("a glue role left as text", "a citation role left as text", "a Python repr",
+              "a sentinel")
+"""The seams also looked for in the output blocks of cells."""
+IN_MATH = re.compile(r"glue:|\{cite")
+BAD_CELL = re.compile(r"(?i:[-+\u2212]?nan|[-+\u2212]?inf)|None|[-\u2212]0(\.0+)?[%°]?")
+"""A table cell that is only a missing value's repr, an infinity or a negative zero."""
+ASCII_MATH_CELL = re.compile(r"\+-|\^T\b|\^\(")
+ASCII_MATH_HEADER = re.compile(r"\^|_\{|\+-")
+
+
+def seams(markup: str) -> list[str]:
+    """The seams of generated text in a page (its rendered DOM or its HTML), one line each."""
+    parser = _TextParser()
+    parser.feed(markup)
+    parser.close()
+    found = []
+
+    def quote(text: str, match: re.Match) -> str:
+        return repr(text[max(0, match.start() - 60):match.end() + 60])
+
+    prose = " ".join(" ".join(parser.prose).split())
+    output = " ".join(" ".join(parser.output).split())
+    for why, pattern in SEAMS:
+        found += [f"{why}: {quote(prose, m)}" for m in pattern.finditer(prose)]
+        if why in IN_OUTPUTS:
+            found += [f"{why} (output): {quote(output, m)}" for m in pattern.finditer(output)]
+    math = "".join("".join(parser.math).split())
+    found += [f"a role inside math: {quote(math, m)}" for m in IN_MATH.finditer(math)]
+    for tag, cell in parser.cells:
+        if BAD_CELL.fullmatch(cell):
+            found.append(f"a table cell {cell!r}")
+        if ASCII_MATH_CELL.search(cell) or (tag == "th" and ASCII_MATH_HEADER.search(cell)):
+            found.append(f"ASCII math in a table {'header' if tag == 'th' else 'cell'}: "
+                         f"{cell[:120]!r}")
+    return found
+
+
+def test_seams_are_found():
+    """:func:`seams` finds each kind of seam, and nothing in clean text, math or code."""
+    page = """<html><head><title>$x</title></head><body><article>
+      <p>A <em>clean</em> page: the price is 5 dollars, 0.04 - 0.01 = 0.03, lags \u22128..8.</p>
+      <p><span class="math">\\(a^T\\)</span> <mjx-container>$\\beta$</mjx-container></p>
+      <div class="cell_input"><pre>x = {'a': 1}  # $y$</pre></div>
+      <pre>echo $HOME</pre> <code>{glue:text}`x`</code>
+      <table><tr><th>W\u2081\u2220B\u1d40 (\u00b0)</th><td>none</td><td>0.0</td></tr></table>
+    </article></body></html>"""
+    assert seams(page) == []
+    bad = """<article><p>{glue:text}`a` and {cite}`b`, \\texttt{c}, $\\gamma$, {'d': 1},
+      [np.float64(2.0)], iteration -1 (-1: none), change -0.0 points.</p>
+      <span class="math">\\(\\sigma = {glue:text}`s`\\)</span>
+      <div class="cell_output"><pre>{'e': 2}</pre></div>
+      <table><tr><th>W1\u2220B^T</th><th>+- 1</th></tr>
+      <tr><td>nan</td><td>None</td><td>-0</td><td>\u22120.0</td><td>inf</td>
+      <td>E[E^T X]</td></tr></table></article>"""
+    found = seams(bad)
+    for why in ("a glue role left as text", "a citation role left as text", "raw TeX",
+                "a $ outside typeset math", "a Python repr", "a sentinel", "a negative zero",
+                "a Python repr (output)", "a role inside math", "a table cell 'nan'",
+                "a table cell 'None'", "a table cell '-0'", "a table cell '\u22120.0'",
+                "a table cell 'inf'", "ASCII math in a table header",
+                "ASCII math in a table cell"):
+        assert any(f.startswith(why) for f in found), (why, found)
+
+
+def test_generated_text_shows_no_seams(rendered_at, built):
+    """No page, as Chromium rendered it at either width, shows a seam of generated text.
+
+    See :func:`seams`: roles left as text (also inside math), raw TeX, a ``$`` outside
+    typeset math, reprs, sentinels, negative zeros, ASCII math in tables, and table cells
+    that are ``nan``, ``None``, ``inf`` or ``-0``.
+    """
+    problems: dict[str, None] = {}
+    n = 0
+    for rendered in rendered_at.values():
+        for path, r in rendered.items():
+            if r.screenshot is None or not r.dom:  # a page that only redirects
+                continue
+            n += 1
+            rel = path.relative_to(built.html)
+            for seam in seams(r.dom):
+                problems.setdefault(f"{rel}: {seam}")
+    assert n, "no page was rendered"
+    assert not problems, f"{len(problems)} seam(s) of generated text:\n" + "\n".join(problems)

@@ -103,3 +103,41 @@ def test_unknown_columns_are_an_error():
 
 def test_tables_is_not_part_of_the_code_fingerprints():
     assert cache.module_dependencies("fa_lib.tables") == []
+
+
+def test_one_number_format_without_negative_zero_reprs_or_sentinels():
+    # Zero has no sign, whatever the format (issue 28: "-0" in a table).
+    assert tables.fmt(-0.004, ".1f") == "0.0" and tables.fmt(-0.4, ".0f") == "0"
+    assert tables.fmt(-0.0) == "0" and tables.fmt(-0.04, "+.1f") == "0.0"
+    assert tables.fmt(-0.04, ".2f") == "-0.04" and tables.fmt(0.0, "+.1f") == "+0.0"
+    assert tables.fmt(-1e-9, "{:.1f}°") == "0.0°"
+    assert tables.pm(-0.01, 0.2) == "0.0\u00a0±\u00a00.2"
+    assert tables.unsigned_zero("-0.0 [-0.0, +0.5], -10.0, −0.00, x-0") == \
+        "0.0 [0.0, +0.5], -10.0, 0.00, x-0"
+    # No repr: a mapping or a sequence is written out (issue 28: "{'dfa_wn_bn': 1}").
+    assert tables.fmt({"dfa_wn_bn": 1, "usf": np.int64(2)}) == "dfa_wn_bn: 1, usf: 2"
+    assert tables.fmt([np.float64(0.5), 2]) == "0.5, 2"
+    # A sentinel for "none" (an iteration of -1: never) is shown in words.
+    never = tables.sentinel(-1, "never", ",d")
+    assert tables.fmt(-1, never) == "never" and tables.fmt(1500, never) == "1,500"
+    cells = _cells(tables.table(pd.DataFrame({"x": [-0.01, -1.0]}), formats={"x": ".1f"}))
+    assert cells == ["0.0", "-1.0"]
+
+
+def test_math_in_headers_is_typeset():
+    df = pd.DataFrame({"$W_1 \\angle B^T$": [1.0], "a < b": [2.0]})
+    t = tables.table(df, units={"$W_1 \\angle B^T$": "°"})
+    assert ('<th><span class="math notranslate nohighlight">\\(W_1 \\angle B^T\\)</span> (°)'
+            "</th>") in t.html
+    assert "<th>a &lt; b</th>" in t.html
+    cells = _cells(tables.table(pd.DataFrame({"sweep": ["$\\beta_X$", "5 < 6"]})))
+    assert cells == ['<span class="math notranslate nohighlight">\\(\\beta_X\\)</span>', "5 &lt; 6"]
+
+
+def test_unicode_math_for_the_claims_plain_text():
+    assert tables.unicode_math("W1 ∠ B^T") == "W₁ ∠ Bᵀ"
+    assert tables.unicode_math("within +-0.5 deg, -0.5 +- 0.12") == "within ±0.5 deg, -0.5 ± 0.12"
+    assert tables.unicode_math("falls like n^(-1/2)") == "falls like 1/√n"
+    # left alone: words, file names, ranges and version numbers
+    for text in ("float32", "Cond. 2", "eq. 1 / S10", "a+-b", "T^nonlin", "x^T2", "1e-3"):
+        assert tables.unicode_math(text) == text

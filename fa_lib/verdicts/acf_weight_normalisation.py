@@ -4,7 +4,8 @@
 (:mod:`fa_lib.experiments.acf_weight_normalisation`), :func:`values` the numbers its text
 quotes (glued with the prefix ``acfwn_``). The criteria are the small functions
 :func:`below0`, :func:`above0`, :func:`not_below`, :func:`trend_holds` and the
-``*_holds`` functions, with the numbers of :data:`THRESHOLDS`.
+``*_holds`` functions, with the numbers of :data:`THRESHOLDS`. :func:`fig4_table` and
+:func:`s1_table` are the chapter's tables of final angles.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from fa_lib import config, stats
+from fa_lib import config, stats, tables
 from fa_lib.book import describe, pstr
 from fa_lib.claims import Claim
 from fa_lib.experiments import acf_weight_normalisation as m
@@ -655,3 +657,52 @@ def verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, object]:
         "n_reproduced": sum(c.verdict == "reproduced" for c in chapter_claims),
         "not_reproduced": "; ".join(f"“{s}”" for s in not_ok) or "none",
     }
+
+
+# ---------------------------------------------------------------------------
+# The tables
+# ---------------------------------------------------------------------------
+
+SWEEP_MATH = {"beta": r"$\beta$", "beta_x": r"$\beta_X$"}
+W1_BT = r"$W_1 \angle B^T$"
+DW0 = r"$\Delta W_{0,FA} \angle \Delta W_{0,BP}$"
+
+
+def fig4_table(final: Mapping, silent: Mapping, betas: Sequence[float]) -> tables.Table:
+    """Fig. 4A-D: the final angles per sweep, value and variant (:func:`finals`)."""
+    w1, dw0 = f"final {W1_BT}", f"final {DW0}"
+    rows = [
+        {"sweep": SWEEP_MATH[sw], "value": f"{b:g}", "variant": m.VARIANT_LABELS[name],
+         w1: tables.pm(np.mean(final[sw, "w1_bt", name][i]),
+                       stats.sem(final[sw, "w1_bt", name][i])),
+         dw0: np.nanmean(final[sw, "dw0", name][i]),
+         "silent nets": int(silent[sw, name][i])}
+        for sw in m.SWEEPS for i, b in enumerate(betas) for name in m.VARIANTS
+    ]
+    return tables.table(pd.DataFrame(rows), formats={dw0: ".1f"},
+                        units={w1: "° mean ± SEM", dw0: "° mean"})
+
+
+def s1_table(st: Mapping[str, Mapping[str, np.ndarray]]) -> tables.Table:
+    """Fig. S1: the angles and norms of every run, mean ± SEM (:func:`m.s1_stats`)."""
+
+    def ms(x: np.ndarray) -> str:
+        return tables.pm(np.nanmean(x), stats.sem(x[~np.isnan(x)]))
+
+    angles = {
+        W1_BT: "w1", r"$\Sigma T^1_{1,aln} \angle B^T$": "sum_aln",
+        r"$\Sigma T^1_{1,sup} \angle B^T$": "sum_sup",
+        r"$\Delta W_1 \angle B^T$ (2nd half)": "dw1",
+        r"$T^1_{1,aln} \angle B^T$, $E$ repeated": "aln_repeated",
+        r"$T^1_{1,aln} \angle B^T$, $E$ redrawn": "aln_fresh",
+        r"$T^1_{1,sup} \angle B^T$": "sup",
+    }
+    norms = {r"$\|W_0\|$ final/initial": "growth_w0", r"$\|W_1\|$ final/initial": "growth_w1"}
+    rows = [
+        {"run": name if not name.endswith("_b") else name[:-2] + ", B normalised",
+         **{column: ms(v[key]) for column, key in angles.items()},
+         **{column: np.mean(v[key]) for column, key in norms.items()}}
+        for name, v in st.items()
+    ]
+    return tables.table(pd.DataFrame(rows), formats=dict.fromkeys(norms, ".2f"),
+                        units=dict.fromkeys(angles, "° mean ± SEM"))

@@ -4,7 +4,8 @@
 (:mod:`fa_lib.experiments.autocorrelation`), :func:`values` the numbers its text quotes
 (glued with the prefix ``ac_``). The criteria are the small functions
 :func:`no_alignment`, :func:`aligned`, :func:`no_evidence_of_alignment` and the
-``*_holds`` functions, with the numbers of :data:`THRESHOLDS`.
+``*_holds`` functions, with the numbers of :data:`THRESHOLDS`. :func:`fig2_table`,
+:func:`fig2d_table`, :func:`fig3_table` and :func:`extended_table` are the chapter's tables.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from fa_lib import config, stats
+from fa_lib import config, stats, tables
 from fa_lib.book import describe, pstr
 from fa_lib.claims import Claim
 from fa_lib.experiments import autocorrelation as ac
@@ -529,3 +531,79 @@ def verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, int]:
     """How many claims were checked, reproduced and not (glue prefix ``ac_``)."""
     n_ok = sum(c.verdict == "reproduced" for c in chapter_claims)
     return {"n_claims": len(chapter_claims), "n_ok": n_ok, "n_not": len(chapter_claims) - n_ok}
+
+
+# ---------------------------------------------------------------------------
+# The tables
+# ---------------------------------------------------------------------------
+
+W1_BT = r"$W_1 \angle B^T$"
+DW0 = r"$\Delta W_{0,FA} \angle \Delta W_{0,BP}$"
+
+
+def _ci(t: stats.TTest) -> str:
+    """The 99% CI of a test, ``"[a, b]"``, two decimals."""
+    return f"[{tables.fmt(t.ci99[0], '.2f')}, {tables.fmt(t.ci99[1], '.2f')}]"
+
+
+def fig2_table(fig2: Mapping[int, Mapping[str, np.ndarray]]) -> tables.Table:
+    """Fig. 2A-C: the angles of the linear term and of ``B^T M_sym`` per condition."""
+    tests = fig2_tests(fig2)
+    linear, sym = r"$B^T \angle T^1_{1,aln}[1]$ (linear)", r"$B^T \angle B^T M_{sym}$"
+    df = pd.DataFrame({
+        "condition": [c.label for c in ac.CONDITIONS],
+        linear: [describe(tests[c.index, "linear"], ci99=False) for c in ac.CONDITIONS],
+        sym: [describe(tests[c.index, "sym"], ci99=False) for c in ac.CONDITIONS],
+        r"median $\|B^T M_{skew}\|_F / \|B^T M_{sym}\|_F$": [
+            np.median(fig2[c.index]["ratio"]) for c in ac.CONDITIONS],
+    })
+    ratio = df.columns[-1]
+    return tables.table(df, formats={ratio: ".3f"},
+                        units={linear: "mean ± SD", sym: "mean ± SD"}, wrap=["condition"])
+
+
+def fig2d_table(fig2: Mapping[int, Mapping[str, np.ndarray]]) -> tables.Table:
+    """Fig. 2D: the linear term against the terms with random masks for ``f'``."""
+    tests = fig2_tests(fig2)
+    columns = {"linear": "linear", "independent masks": "nonlinear",
+               "shared hidden mask": "nonlinear_shared"}
+    df = pd.DataFrame({
+        "condition": [c.label for c in ac.CONDITIONS],
+        **{column: [mean_sem(tests[c.index, key], digits=2) for c in ac.CONDITIONS]
+           for column, key in columns.items()},
+    })
+    return tables.table(df, units=dict.fromkeys(columns, "mean ± SEM"), wrap=["condition"])
+
+
+def fig3_table(fig3: Mapping[str, Mapping[str, np.ndarray]],
+               fig3_text: Mapping[str, Mapping[str, np.ndarray]],
+               cfg: ac.Fig3Config) -> tables.Table:
+    """Fig. 3: the final angles and dead nets per case, at the code's and the text's eta."""
+    w1, dw0 = f"{W1_BT} (final)", f"{DW0} (last {cfg.smooth})"
+
+    def rows(results: Mapping[str, Mapping[str, np.ndarray]], eta: float) -> pd.DataFrame:
+        fin = ac.final_summary(results, cfg.smooth)
+        return pd.DataFrame({
+            r"$\eta$": eta,
+            "case": [c.label for c in ac.CASES],
+            w1: [mean_sem(fin[c.key]["w1_bt"]) for c in ac.CASES],
+            dw0: [mean_sem(fin[c.key]["dw0"]) for c in ac.CASES],
+            "dead nets": [f"{int(results[c.key]['dead'][-1].sum())} of {cfg.reps}"
+                          for c in ac.CASES],
+        })
+
+    df = pd.concat([rows(fig3, cfg.eta), rows(fig3_text, cfg.eta_text)])
+    return tables.table(df, formats={r"$\eta$": "{:g}"},
+                        units={w1: "mean ± SEM", dw0: "mean ± SEM"})
+
+
+def extended_table(extra: Mapping[str, np.ndarray], cfg: ac.Fig3Config) -> tables.Table:
+    """Fig. 3, case 2 run longer: the final angles, tested against 90°."""
+    fin = ac.final_summary({"e_every_1": extra}, cfg.smooth)["e_every_1"]
+    tests = {"W₁ ∠ Bᵀ": fin["w1_bt"], f"ΔW₀,FA ∠ ΔW₀,BP (last {cfg.smooth})": fin["dw0"]}
+    df = pd.DataFrame({
+        "final angle": list(tests),
+        "mean ± SD (n, t, p)": [describe(t, ci99=False) for t in tests.values()],
+        "99% CI": [_ci(t) for t in tests.values()],
+    })
+    return tables.table(df, units={"99% CI": "°"})

@@ -2,7 +2,7 @@
 
 One definition each of "the mean lies below (or above) a target by more than ``n``
 standard errors", of "mean ± SD" over repetitions, of the completeness criterion of a
-design, and of Markdown for ``{glue:md}``.
+design, of Markdown for ``{glue:md}``, and of a count with its noun ("1 setting").
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from fa_lib import stats
 
-__all__ = ["above", "below", "complete", "markdown", "mean_sd"]
+__all__ = ["above", "below", "complete", "count", "markdown", "mean_sd"]
 
 
 def below(t: stats.TTest, target: float, n_sem: float) -> bool:
@@ -42,3 +42,14 @@ def markdown(text: str) -> object:
     from IPython.display import Markdown
 
     return Markdown(text)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, in the plural unless ``n`` is 1: ``"1 setting"``, ``"3 settings"``.
+
+    Examples
+    --------
+    >>> count(1, "setting"), count(3, "setting"), count(2, "repetition"), count(0, "axis", "axes")
+    ('1 setting', '3 settings', '2 repetitions', '0 axes')
+    """
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -447,6 +447,64 @@ def design_table(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def final_table(runs: Runs, chosen: Mapping[str, float]) -> tables.Table:
+    """The first design: final accuracy and last-epoch angles of every rule and normalisation.
+
+    ``runs`` holds the runs of :func:`fa_lib.experiments.feedback_rules.main_names`,
+    ``chosen`` the rate chosen without WN per rule
+    (:func:`fa_lib.experiments.feedback_rules.best_rates`).
+    """
+    rows = []
+    for p in fr.RULES:
+        for v in fr.variants(p):
+            n = fr.run_name(p, v)
+            res = runs[n]
+            dw, wb = fr.update_angles(res, p), fr.feedback_angles(res)
+            row = {"rule": fr.LABELS[p], "normalisation": fr.VARIANTS[v],
+                   "$\\eta$": f"{chosen[p]:g}",
+                   "test accuracy (%)": mean_sd(fr.final_accuracy(res))}
+            for ell in range(np.shape(res["norm_w"])[-1] - 1):  # the hidden layers' W
+                row[f"$\\Delta W_{ell} \\angle \\Delta W_{{{ell},BP}}$ (°)"] = (
+                    mean_sd(dw[:, ell]) if p != "bp" else "0")
+            row["$W \\angle B^T$, mean over layers (°)"] = (
+                mean_sd(np.mean(wb, axis=1)) if np.isfinite(wb).all() and p != "bp"
+                else tables.MISSING)
+            row["diverged at step"] = int(res["diverged_at"])
+            row["silent networks"] = int(np.sum(fr.silent(res, p)))
+            rows.append(row)
+    return tables.table(
+        pd.DataFrame(rows), formats={"diverged at step": tables.sentinel(-1, "never", ",d")},
+        note="Final test accuracy and last-epoch angles, mean ± SD over the repetitions (a "
+        "silent network made no update in the last epoch and has no update angle).",
+        missing_note="no B of W's shape, or not defined")
+
+
+def flexibility_table(outcome: Mapping[str, Mapping]) -> tables.Table:
+    """Hypothesis 'flex' per rule: accuracy at the end of each phase, the paired loss."""
+    rows = [{"rule": fr.LABELS[p],
+             "phase 1, no WN (%)": o["before"], "phase 2, no WN (%)": o["after"],
+             "phase 1, WN (%)": o["before_wn"], "phase 2, WN (%)": o["after_wn"],
+             "loss no WN − WN (points)": ci_text(o["paired"]), "verdict": o["verdict"]}
+            for p, o in outcome.items()]
+    df = pd.DataFrame(rows)
+    return tables.table(
+        df, formats=dict.fromkeys([c for c in df.columns if c.startswith("phase")], ".1f"),
+        note="Mean test accuracy at the end of each phase (mean of the last epochs), the "
+        "paired difference of the losses [99% CI], and the verdict of hypothesis 'flex'")
+
+
+def rates_table(chosen: Mapping[str, float],
+                chosen_wn: Mapping[str, Mapping[str, float]]) -> tables.Table:
+    """The learning rate chosen on the validation split per rule, without and with WN."""
+    rows = [{"rule": fr.LABELS[p], "no WN": chosen[p], "WN, B as drawn": chosen_wn["wn"][p],
+             "WN, B normalised": chosen_wn["wn_bn"].get(p)} for p in fr.TUNED]
+    return tables.table(
+        pd.DataFrame(rows), formats=dict.fromkeys(["no WN", "WN, B as drawn",
+                                                   "WN, B normalised"], "{:g}"),
+        note="Learning rate chosen on the validation split (per batch of 1000)",
+        missing_note="no fixed random B to normalise")
+
+
 def _rate(p: str, v: str, design: int, tuned: Runs) -> float:
     if p in fr.BOOK_ETA:
         return fr.BOOK_ETA[p]

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from fa_lib import config, stats
+from fa_lib import config, stats, tables
 from fa_lib.claims import REPRODUCED, Claim
 from fa_lib.experiments import flexibility as fx
-from fa_lib.verdicts.common import markdown, mean_sd
+from fa_lib.verdicts.common import count, markdown, mean_sd
 
 CHAPTER = fx.CHAPTER
 
@@ -448,7 +448,7 @@ def _s3_values(runs: Runs) -> dict[str, object]:
         f"{'with' if r['label smoothing'] else 'without'} LS" for _, r in spread.iterrows())
         + "." if sweep else "This scale's grid has no sweep over gamma, so the sensitivity to "
         "gamma is checked at paper scale only.")
-    scale_note = (f"The grid covers {len(gammas)} settings of WN $\\gamma$ "
+    scale_note = (f"The grid covers {count(len(gammas), 'setting')} of WN $\\gamma$ "
                   f"({', '.join('no WN' if g == 'none' else g for g in gammas)}).")
     if config.scale() != "paper":
         scale_note += (f" At the {config.scale()} scale the grid is a small part of the "
@@ -484,3 +484,43 @@ def verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, object]:
     return {"n_claims": len(chapter_claims), "n_holds": len(holds),
             "list_holds": markdown("; ".join(holds) or "none."),
             "list_fails": markdown("; ".join(fails) or "none.")}
+
+
+ETA, GAMMA = r"$\eta$", r"WN $\gamma$"
+"""The headers of a learning rate and of the WN gamma in the chapter's tables."""
+
+
+def fig8_table(runs: Runs) -> tables.Table:
+    """Fig. 8 and its variants: accuracy before the change and at the end, the change."""
+    acc = pd.DataFrame(fx.accuracy_table({n: runs[n] for n in fx.fig8_names()}))
+    shown = acc.drop(columns=["method"])
+    for col in [c for c in shown.columns if c.endswith(" mean (%)")]:
+        sd = col.replace(" mean (%)", " SD (%)")
+        shown[col] = [tables.pm(a, s) for a, s in zip(shown[col], shown[sd], strict=True)]
+        shown = shown.drop(columns=[sd]).rename(columns={col: col.replace(" mean (%)", "")})
+    epochs = [c for c in shown.columns if c.startswith("epoch ")]
+    shown = shown.rename(columns={"change (last-epochs means, %)": "change",
+                                  "eta (batch 1000)": f"{ETA} (batch 1000)",
+                                  "WN gamma": GAMMA})
+    return tables.table(
+        shown,
+        formats={f"{ETA} (batch 1000)": "{:.2g}", GAMMA: "{:g}", "change": "+.1f",
+                 "diverged at": tables.sentinel(-1, "never", ",d")},
+        units={**dict.fromkeys(epochs, "% mean ± SD"), "change": "points",
+               "diverged at": "iteration"},
+        missing_note="no WN (WN γ, B normalised)")
+
+
+def s3_table(s3: pd.DataFrame) -> tables.Table:
+    """Fig. S3 per grid point: accuracy before and after the change, collapsed repetitions."""
+    accuracies = ["median before", "median", "min", "max"]
+    shown = s3.assign(
+        gamma=[gamma_name(g) for g in s3["gamma"]],
+        **{"label smoothing": s3["label smoothing"].map({True: "on", False: "off"})},
+    ).drop(columns=["run", "diverged at"]).rename(columns={"eta": ETA, "gamma": GAMMA})
+    return tables.table(
+        shown, formats={ETA: "{:g}", **dict.fromkeys(accuracies, ".1f")},
+        units=dict.fromkeys(accuracies, "%"),
+        note="Fig. S3 per grid point: test accuracy at the end of phase 1 (median before) and "
+        "after the change (median, min, max over n repetitions), and the repetitions that "
+        "collapsed before the change.")

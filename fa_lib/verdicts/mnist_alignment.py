@@ -17,12 +17,14 @@ they are measured and recorded, "not checked at this scale".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from fa_lib import claims as claims_mod
-from fa_lib import config
+from fa_lib import config, tables
 from fa_lib.claims import Claim
 from fa_lib.experiments import mnist_alignment as m
 from fa_lib.stats import TTest
@@ -338,13 +340,18 @@ def _accuracy_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim
               f"(range {text_acc.min():.1f}-{text_acc.max():.1f}%, n = {len(text_acc)}; "
               f"{means['fa']:.1f}% at eta = {m.FA_ETA:g}); silent units in the last epoch, "
               "l = 1..5: " + ", ".join(f"{100 * v:.0f}%" for v in silent.mean(axis=0))
-              + f"; first NaN/Inf at iteration {int(r_text['diverged_at'])} (-1: none)",
+              + f"; {_nonfinite_at(int(r_text['diverged_at']))}",
               learns(text_acc), f"final test accuracy above {floor:g}% in every repetition",
               instead=f"the network gets stuck: final test accuracy below {floor:g}% in every "
               f"repetition, more than {THRESHOLDS['silent_output']:.0%} of the output units "
               "silent in the last epoch",
               instead_holds=stuck(text_acc, silent)),
     ]
+
+
+def _nonfinite_at(iteration: int) -> str:
+    """Where the weights first became NaN or infinite (``diverged_at``; -1: never), in words."""
+    return "no NaN/Inf" if iteration < 0 else f"first NaN/Inf at iteration {iteration:,}"
 
 
 def _fig6_claims(runs: Mapping[str, Mapping[str, np.ndarray]]) -> list[Claim]:
@@ -579,3 +586,39 @@ def _verdict_values(chapter_claims: Sequence[Claim]) -> dict[str, object]:
             "n_unchecked": verdicts.count(claims_mod.NOT_CHECKED),
             "n_holds": verdicts.count(claims_mod.REPRODUCED),
             "list_holds": lists["holds"], "list_fails": lists["fails"]}
+
+
+RUN_LABELS = {
+    "fa": "FA", "fa_wn": "FA + WN", "fa_match_b": "FA, B-norm matched",
+    "fa_layer_norm": "FA, layer-wise norm", "fa_wn_b_as_drawn": "FA + WN, B as drawn",
+    "bp": "BP", "bp_wn": "BP + WN", "fa_eta_text": "FA, text's η", "fa_w100": "FA",
+    "fa_w100_wn": "FA + WN", "fa_w100_wn_b_as_drawn": "FA + WN, B as drawn",
+}
+"""How the table of final results names the runs of Figs. 6-7 and their variants."""
+
+
+def _math_header(column: str) -> str:
+    """A column of :func:`fa_lib.experiments.mnist_alignment.summary_row` with its math."""
+    column = {"eta": "$\\eta$", "WN gamma": "WN $\\gamma$"}.get(column, column)
+    column = re.sub(r"^dW(\d) FA∠BP$", r"$\\Delta W_{\1,FA} \\angle \\Delta W_{\1,BP}$", column)
+    return re.sub(r"^W(\d)∠B\dᵀ$", r"$W_\1 \\angle B_\1^T$", column)
+
+
+def final_table(runs: Mapping[str, Mapping[str, np.ndarray]]) -> tables.Table:
+    """The final test accuracy and last-epoch angles of every run of Fig. 6 (mean over reps)."""
+    final = pd.DataFrame([m.summary_row(name, runs[name]) for name in m.fig6()])
+    shown = final.drop(columns=["method"])
+    shown.insert(1, "test accuracy", [
+        tables.pm(a, s, ".2f")
+        for a, s in zip(shown["accuracy mean (%)"], shown["accuracy SD (%)"], strict=True)])
+    shown["run"] = [RUN_LABELS.get(r, r) for r in shown["run"]]
+    shown = shown.drop(columns=["accuracy mean (%)", "accuracy SD (%)"])
+    shown = shown.rename(columns=_math_header)
+    angles = [c for c in shown.columns if "angle" in c]
+    return tables.table(
+        shown,
+        formats={"$\\eta$": "{:g}", "WN $\\gamma$": "{:g}", **dict.fromkeys(angles, ".1f"),
+                 "diverged at": tables.sentinel(-1, "never", ",d")},
+        units={"test accuracy": "% mean ± SD", "diverged at": "iteration",
+               **dict.fromkeys(angles, "°")},
+        missing_note="no WN (WN γ, B normalised), not recorded (angles)")

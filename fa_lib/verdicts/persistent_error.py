@@ -334,6 +334,10 @@ def _control_claim(angles: np.ndarray) -> Claim:
 # --------------------------------------------------------------------------- for the text
 
 
+CONDITION = "condition $(n_i, n_h, n_o, n_b)$"
+"""The header of the tables' column of conditions."""
+
+
 def condition_label(c: int) -> str:
     """``"Cond. c (n_i, n_h, n_o, n_b)"``: a condition as the figures and tables name it."""
     d = CONDS[c]
@@ -392,10 +396,11 @@ def condition_values(res: Conditions) -> dict[str, object]:
         out.update({f"w1_mean_{c}": t1[c].mean, f"w1_sd_{c}": t1[c].sd,
                     f"dw0_mean_{c}": t0[c].mean, f"dw0_sd_{c}": t0[c].sd})
     out["max_angle"] = _largest_angle(res)
-    w1, dw0 = "final W1∠B^T, mean ± SD", "final ΔW0,FA∠ΔW0,BP, mean ± SD"
+    w1 = r"final $W_1 \angle B^T$, mean ± SD"
+    dw0 = r"final $\Delta W_{0,FA} \angle \Delta W_{0,BP}$, mean ± SD"
     out["summary"] = tables.table(
         pd.DataFrame({
-            "condition (n_i, n_h, n_o, n_b)": [condition_label(c) for c in res],
+            CONDITION: [condition_label(c) for c in res],
             w1: [tables.pm(t1[c].mean, t1[c].sd, ".2f") for c in res],
             dw0: [tables.pm(t0[c].mean, t0[c].sd, ".2f") for c in res],
             "draws": [t1[c].n for c in res],
@@ -472,11 +477,11 @@ def variant_values(res: Conditions, fixed: Conditions) -> dict[str, object]:
     def pm(d: Mapping[str, np.ndarray]) -> str:
         return tables.pm(d["w1_bt"].mean(), d["w1_bt"].std(ddof=1), ".2f")
 
-    redrawn, kept = "W1∠B^T, E X B redrawn", "W1∠B^T, E X fixed"
-    dw0 = {"ΔW0 angle, redrawn": res, "ΔW0 angle, fixed": fixed}
+    redrawn, kept = r"$W_1 \angle B^T$, $E$, $X$, $B$ redrawn", r"$W_1 \angle B^T$, $E$, $X$ fixed"
+    dw0 = {r"$\Delta W_0$ angle, redrawn": res, r"$\Delta W_0$ angle, fixed": fixed}
     table = tables.table(
         pd.DataFrame({
-            "condition (n_i, n_h, n_o, n_b)": [condition_label(c) for c in CONDS],
+            CONDITION: [condition_label(c) for c in CONDS],
             redrawn: [pm(res[c]) for c in CONDS],
             kept: [pm(fixed[c]) for c in CONDS],
             **{name: [d[c]["dw0"].mean() for c in CONDS] for name, d in dw0.items()},
