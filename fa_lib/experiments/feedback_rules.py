@@ -146,7 +146,8 @@ HYPOTHESES = {
     "angle": ("WN lowers the first-hidden-layer update angle to BP (last epoch) by more than "
               f"{THRESHOLDS['angle_gain']:g}°, for rule X"),
     "acc": ("WN raises the final test accuracy by more than "
-            f"{THRESHOLDS['acc_gain']:g} percentage points, for rule X"),
+            f"{THRESHOLDS['acc_gain']:g} percentage point"
+            f"{'' if THRESHOLDS['acc_gain'] == 1 else 's'}, for rule X"),
     "flex": ("Rule X learns the first codes without and with WN (phase-1 accuracy above "
              f"{THRESHOLDS['learns']:g}%); without WN it stays more than "
              f"{THRESHOLDS['drop']:g} points below its phase-1 accuracy after the change of codes, "
