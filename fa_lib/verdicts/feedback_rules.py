@@ -34,10 +34,15 @@ where its hypotheses and :data:`~fa_lib.experiments.feedback_rules.LITERATURE` s
 ``close_to_bp`` (points of test accuracy), ``kp_aligned`` and ``wm_aligned`` (degrees)
 for the published statements."""
 
-PAPER_VERDICTS = {"dfa": False, "usf": True, "kp": True, "wm": True}
-"""Whether each published statement held in the first paper-scale run of the first design
-(DFA: three of ten networks end below 90%); a paper-scale build asserts the same verdicts
-for the first design."""
+PAPER_VERDICTS = {"dfa": None, "usf": True, "kp": True, "wm": True}
+"""Whether each published statement held in the first paper-scale run of the first design;
+a paper-scale build asserts the same verdict for the first design. None: not asserted
+either way. DFA at the rate chosen on the short horizon (0.001) sits at the edge of
+stability: the first paper-scale run (2026-12-05) ended three of its ten networks at 38.9,
+77.9 and 86.6% (87.3 ± 18.0%, more than 3 points below BP: does not hold), a rerun of the
+same configuration on another machine (2026-12-07) one at 86.7% (94.6 ± 2.8%, 2.3 points
+below BP: holds); floating-point rounding decides which networks fall. At its stable rate
+(0.0005) all ten end at 95.2 ± 0.2% (the third design)."""
 
 AUTHORS = {"nokland2016direct": "Nøkland 2016", "liao2016important": "Liao et al. 2016",
            "akrout2019deep": "Akrout et al. 2019"}
@@ -127,7 +132,7 @@ def _literature_claim(p: str, runs: Runs, design: int) -> Claim:
         measured = (f"{fr.LABELS[p]} {mean_sd(acc, '%')} vs BP {mean_sd(bp, '%')} "
                     f"(mean ± SD): {fr.LABELS[p]} − BP = {values[0]:+.1f} points")
     defined = bool(np.all(np.isfinite(values)))
-    if paper and design == 1:
+    if paper and design == 1 and PAPER_VERDICTS[p] is not None:
         instead = ("as the first paper-scale run found, the statement "
                    + ("holds" if PAPER_VERDICTS[p] else "does not hold")
                    + ", with every compared value defined")
