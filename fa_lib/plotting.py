@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
-from matplotlib.colors import ListedColormap, to_rgb
+from matplotlib.colors import ListedColormap, to_hex, to_rgb
 
 from fa_lib import stats
 
@@ -128,6 +128,28 @@ def sequential_cmap(cmap: str = "viridis") -> ListedColormap:
     """A sequential colour map for heat maps: ``cmap`` up to :data:`SEQUENTIAL_STOP`."""
     colours = plt.get_cmap(cmap)(np.linspace(0.0, SEQUENTIAL_STOP, 256))
     return ListedColormap(colours, name=f"{cmap}_book")
+
+
+def tint(colour, amount: float = 0.15) -> tuple[float, float, float]:
+    """``colour`` mixed with white: ``amount`` of the colour (a box's fill in a diagram)."""
+    rgb = np.asarray(to_rgb(colour))
+    return tuple(float(v) for v in 1.0 - amount * (1.0 - rgb))
+
+
+VERDICT_COLOURS: dict[str, str] = {
+    "reproduced": OKABE_ITO["blue"],
+    "not reproduced": OKABE_ITO["orange"],
+    "not checked": "#bbbbbb",
+}
+"""The report's verdicts in a chart: a neutral pair, blue and orange (not green and red,
+which deuteranopes and protanopes confuse), and grey; the words are always beside them."""
+
+VERDICT_FILLS: dict[str, str] = {
+    "reproduced": to_hex(tint(OKABE_ITO["blue"], 0.3)),
+    "not reproduced": to_hex(tint(OKABE_ITO["orange"], 0.4)),
+    "not checked": "#f2f2f2",
+}
+"""The same as light backgrounds of table cells that hold the verdict's words."""
 
 
 # Colour-vision deficiency: Machado, Oliveira & Fernandes (2009), severity 1 (dichromacy),

@@ -27,8 +27,8 @@ warm cache it takes about a minute. The tests check that
   map of a heat map ends near white (L* above :data:`MAX_LIGHTNESS`); the palette
   itself passes the same test.
 
-``python tests/test_figures.py DIR`` writes every figure to ``DIR/<name>.png`` and prints
-the measurements.
+``python tests/test_figures.py DIR [NOTEBOOK ...]`` writes every figure (of the notebooks
+named, e.g. ``depth``) to ``DIR/<name>.png`` and prints the measurements.
 """
 
 from __future__ import annotations
@@ -414,6 +414,8 @@ if __name__ == "__main__":
 
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     for path in _notebooks():
+        if sys.argv[2:] and path.stem not in sys.argv[2:]:
+            continue
         for name, fig in run_notebook(path).items():
             fig.canvas.draw()
             problems = (outside_points(fig) + unlabelled_axes(fig)
