@@ -234,7 +234,7 @@ def unlabelled_axes(fig) -> list[str]:
     for ax in fig.get_axes():
         if not ax.get_visible() or not ax.axison:
             continue
-        owner = ax.get_figure(root=False) if hasattr(ax, "get_figure") else ax.figure
+        owner = ax.get_figure(root=False)  # a subfigure's supxlabel counts too
         for which, axis, shared, sup in (
             ("x", ax.xaxis, ax.get_shared_x_axes(), "_supxlabel"),
             ("y", ax.yaxis, ax.get_shared_y_axes(), "_supylabel"),
