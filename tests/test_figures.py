@@ -23,9 +23,10 @@ warm cache it takes about a minute. The tests check that
 - **colours stay apart for colour-blind readers**: within each panel, every two
   distinct colours of data (lines, markers, bars, histograms; composited on white) are
   at least :data:`fa_lib.plotting.MIN_DELTA_E` apart (CIE76 ΔE) in normal vision and in
-  simulated deuteranopia and protanopia (Machado et al. 2009), and no sequential colour
-  map of a heat map ends near white (L* above :data:`MAX_LIGHTNESS`); the palette
-  itself passes the same test.
+  simulated deuteranopia and protanopia (Machado et al. 2009); no line or marker of data
+  is near white (L* above :data:`MAX_LINE_LIGHTNESS`) and no sequential colour map of a
+  heat map ends near white (L* above :data:`SEQUENTIAL_LIMIT`); the palette itself passes
+  the same tests.
 
 ``python tests/test_figures.py DIR [NOTEBOOK ...]`` writes every figure (of the notebooks
 named, e.g. ``depth``) to ``DIR/<name>.png`` and prints the measurements.
@@ -47,13 +48,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE_PX = 2.0
 """How far (display pixels at the figure's dpi) a data point may lie outside its axes."""
-MAX_LIGHTNESS = 92.0
-"""The lightest end (CIELAB L*) a sequential heat-map colour map may have; viridis's pale
-yellow end has 91.5 and white 100, so the maps are cut (fa_lib.plotting.sequential_cmap)."""
 DIVERGING = {"RdBu", "RdBu_r", "PuOr", "PuOr_r", "coolwarm", "bwr", "seismic", "RdYlBu"}
 """Diverging maps: their light middle marks the centre of the scale (e.g. 90°)."""
+MAX_LINE_LIGHTNESS = 90.0
+"""The lightest colour (CIELAB L*, composited on white) a line or marker of data may have:
+viridis's pale yellow end (L* 90.9) fails; Okabe-Ito's yellow (89.1), the palette's
+palest and last colour, passes."""
 SEQUENTIAL_LIMIT = 85.0
-"""The lightest end (L*) allowed for a sequential map: well short of white's 100."""
+"""The lightest end (CIELAB L*) a sequential colour map may have, well short of white's
+100: viridis ends at 91 and is cut (fa_lib.plotting.sequential_cmap ends at 80)."""
 
 
 def _notebooks() -> list[Path]:
@@ -319,6 +322,37 @@ def close_colours(fig, threshold: float) -> list[str]:
     return problems
 
 
+def pale_lines(fig) -> list[str]:
+    """Lines and markers of data so light (CIELAB L*, on white) that they fade into the page.
+
+    A cloud of many translucent points (alpha at most 0.5) is left out: where its points
+    overlap they darken, which is what it shows.
+    """
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex, to_rgba
+    from matplotlib.lines import Line2D
+
+    from fa_lib import plotting
+
+    problems = []
+    for ax in fig.get_axes():
+        for artist, xy in data_points(ax):
+            if (artist.get_alpha() or 1.0) <= 0.5 and len(xy) >= 100:
+                continue  # a cloud of translucent points: their overlap draws the density
+            if isinstance(artist, Line2D):
+                rgba = to_rgba(artist.get_color(), artist.get_alpha())
+            elif isinstance(artist, PathCollection) and len(artist.get_facecolors()):
+                rgba = tuple(artist.get_facecolors()[0])
+            else:
+                continue
+            rgb = _on_white(rgba)
+            lightness = float(plotting.to_lab(np.array([rgb]))[0, 0])
+            if lightness > MAX_LINE_LIGHTNESS:
+                problems.append(f"{_panel(ax)}: {type(artist).__name__} "
+                                f"{artist.get_label()!r} in {to_hex(rgb)}, L* {lightness:.0f}")
+    return problems
+
+
 def pale_maps(fig) -> list[str]:
     """Sequential colour maps of images and meshes that end near white."""
     from fa_lib import plotting
@@ -372,6 +406,7 @@ def test_colours_stay_apart_for_colour_blind_readers(figures):
 
     problems = _collect(figures, lambda f: close_colours(f, plotting.MIN_DELTA_E))
     problems += _collect(figures, pale_maps)
+    problems += _collect(figures, pale_lines)
     least = min(min_panel_distance(f) for f in figures.values())
     print(f"\nleast ΔE between two colours of one panel: {least:.1f}")
     assert not problems, "\n".join(problems)
@@ -406,6 +441,67 @@ def test_the_simulation_matches_machado():
     assert plotting.cvd_distance(["#de8f05", "#d55e00"])[0] < plotting.MIN_DELTA_E
 
 
+def test_the_checks_catch_the_defects_they_are_for():
+    # Synthetic figures with the defects of issue 28, and their fixed twins.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fa_lib import plotting
+
+    # Extra 7.3: a shared y axis fixed by the first panel's set_ylim(bottom=0)
+    fig, axes = plt.subplots(1, 2, sharey=True)
+    axes[0].plot([0, 1], [0, 0])
+    axes[0].set_ylim(bottom=0)
+    axes[1].plot([0, 1], [20, 80])
+    fig.canvas.draw()
+    assert outside_points(fig) and not outside_points(_fixed_limits(fig))
+    # Figs. 5F-G: numbers on an axis without a label; a shared label on the outer panel
+    fig, axes = plt.subplots(2, 2, sharex=True, sharey="row")
+    axes[1, 0].set_xlabel("x")
+    axes[0, 0].set_ylabel("y")
+    fig.canvas.draw()
+    problems = unlabelled_axes(fig)  # x: one label for the shared axis; y: the top row's
+    assert len(problems) == 1 and "the y axis" in problems[0]  # the bottom row has none
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    ax.set_xticks([0, 1], ["$W_0$", "$W_1$"])  # words: they label themselves
+    ax.set_ylabel("angle (°)")
+    fig.canvas.draw()
+    assert not unlabelled_axes(fig)
+    # Fig. 3: seaborn's orange and vermilion side by side; the palette's first four
+    fig, ax = plt.subplots()
+    for colour in ("#de8f05", "#d55e00"):
+        ax.plot([0, 1], [0, 1], color=colour)
+    assert close_colours(fig, plotting.MIN_DELTA_E)
+    fig, ax = plt.subplots()
+    for colour in plotting.palette(4):
+        ax.plot([0, 1], [0, 1], color=colour)
+    assert not close_colours(fig, plotting.MIN_DELTA_E)
+    # Extras 8.2-8.3: viridis's pale yellow end; the cut map
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], color=plt.get_cmap("viridis")(1.0))
+    assert pale_lines(fig)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], color=plotting.sequential(3)[-1])
+    assert not pale_lines(fig)
+    fig, ax = plt.subplots()
+    ax.pcolormesh(np.arange(9).reshape(3, 3), cmap="Blues")
+    assert pale_maps(fig)
+    fig, ax = plt.subplots()
+    ax.pcolormesh(np.arange(9).reshape(3, 3), cmap=plotting.sequential_cmap())
+    assert not pale_maps(fig)
+    plt.close("all")
+
+
+def _fixed_limits(fig):
+    axes = fig.get_axes()
+    axes[0].set_ylim(0, 90)
+    fig.canvas.draw()
+    return fig
+
+
 if __name__ == "__main__":
     import matplotlib
 
@@ -420,7 +516,8 @@ if __name__ == "__main__":
             fig.canvas.draw()
             problems = (outside_points(fig) + unlabelled_axes(fig)
                         + small_text(fig, plotting.MIN_FONT_SIZE)
-                        + close_colours(fig, plotting.MIN_DELTA_E) + pale_maps(fig))
+                        + close_colours(fig, plotting.MIN_DELTA_E) + pale_maps(fig)
+                        + pale_lines(fig))
             w, h = fig.get_size_inches() * fig.dpi
             print(f"{path.stem}/{name}: {w:.0f} x {h:.0f} px, smallest text "
                   f"{smallest_text(fig):g} pt, least ΔE {min_panel_distance(fig):.1f}")
