@@ -9,9 +9,36 @@ nothing here changes a computed number (the results cache does not fingerprint i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from fa_lib.stats import TTest
+
+_RECORDED: list[dict[str, object]] = []
+"""The open :func:`recording_figures` blocks, innermost last."""
+
+
+@contextlib.contextmanager
+def recording_figures() -> Iterator[dict[str, object]]:
+    """Record every figure that :func:`glue` glues in this block, by its glue name.
+
+    For the tests of the book's figures (``tests/test_figures.py``), which run a chapter's
+    cells in one process and check the Figure objects the chapter shows; the figures
+    are glued as usual as well.
+
+    Yields
+    ------
+    dict
+        Glue name -> matplotlib Figure, filled as the block runs.
+    """
+    recorded: dict[str, object] = {}
+    _RECORDED.append(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDED.remove(recorded)
 
 
 def glue(name: str, value: object) -> None:
@@ -43,6 +70,8 @@ def glue(name: str, value: object) -> None:
     elif not (hasattr(value, "_repr_markdown_") or hasattr(value, "_repr_html_")
               or hasattr(value, "savefig") or hasattr(value, "_repr_png_")):
         value = str(value)
+    if hasattr(value, "savefig") and _RECORDED:
+        _RECORDED[-1][name] = value
     myst_glue(name, value, display=False)
 
 

@@ -1,12 +1,20 @@
-"""One plotting style for the book: traces with SEM bands, histograms, heat maps.
+"""One plotting style for the book: traces with SEM bands, histograms, heat maps, colours.
 
 Figures are drawn at the width of the book's text column: at most :data:`MAX_WIDTH`
-inches wide, with fonts of at least 10 pt (``"small"``) at that size, and saved at
-:data:`DPI` dots per inch, so that a figure shown in the column (about 770 px) has text of
-at least 10 px, and opened at full size (the book links every figure to its image file)
-stays sharp. Ordered quantities (a layer, a time constant) take colours from a sequential
-colour map (:func:`sequential`); unordered conditions take the colour-blind palette
-(:func:`palette`).
+inches wide, with no text smaller than :data:`MIN_FONT_SIZE` (``"small"``, legends) at
+that size, and saved at :data:`DPI` dots per inch, so that a figure shown in the column
+(about 770 px) has text of at least 10 px, and opened at full size (the book links every
+figure to its image file; on a phone a hint under each figure says so) stays sharp.
+
+Colours. Unordered conditions (rules, variants, cases) take the book's one categorical
+palette, :data:`PALETTE` (Okabe & Ito's colours, :func:`palette`), in an order chosen
+so that the first colours stay furthest apart for colour-blind readers: simulated for
+deuteranopia and protanopia (:func:`simulate_cvd`, Machado et al. 2009), every pair of
+its colours is at least :data:`MIN_DELTA_E` apart (CIE76 ΔE, :func:`delta_e`), which the
+tests check for the palette and for the colours of every panel of the book. Grey
+(:data:`GREY`) is kept for a baseline without weight normalisation and for reference
+lines. Ordered quantities (a layer, a coefficient) take colours from a sequential map
+without its near-white end (:func:`sequential`, :func:`sequential_cmap`).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.colors import ListedColormap, to_hex, to_rgb
 
 from fa_lib import stats
 
@@ -28,10 +37,49 @@ DPI = 150
 FONT_SIZE = 12.0
 """The base font size (pt); ``"small"`` (legends) is 10 pt, the smallest text used."""
 
+MIN_FONT_SIZE = 10.0
+"""The smallest text of any figure (pt): ``"small"`` at :data:`FONT_SIZE` (tests check it)."""
+
+OKABE_ITO: dict[str, str] = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish green": "#009E73",
+    "sky blue": "#56B4E9",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "yellow": "#F0E442",
+}
+"""Okabe & Ito's colour-blind safe colours (without their black), by name."""
+
+PALETTE: tuple[str, ...] = tuple(OKABE_ITO.values())
+"""The categorical palette, in the order :func:`palette` hands it out.
+
+Ordered so that the first colours are furthest apart under deuteranopia and protanopia:
+blue, orange, bluish green and sky blue differ by at least ΔE 24 in normal vision and
+in both; the three closest pairs of the whole palette (orange and yellow, bluish green
+and reddish purple, orange and vermillion, ΔE 17-18 for a deuteranope) only meet in a
+panel of five or more categories. Yellow, the palest on white, comes last.
+"""
+
+GREY = "0.3"
+"""The colour of a baseline category (no weight normalisation) beside palette colours."""
+
+SEQUENTIAL_STOP = 0.85
+"""Where the book's sequential maps end on viridis: before its pale yellow end."""
+
+MIN_DELTA_E = 15.0
+"""The least CIE76 ΔE between two categories of one panel, in normal vision and simulated
+deuteranopia and protanopia (:func:`cvd_distance`); about six times a just noticeable
+difference, and more than the 12.6 of the orange and vermilion that the book once used
+side by side (seaborn's ``colorblind`` palette, for a deuteranope)."""
+
 
 def use_style() -> None:
-    """Set the book's seaborn / matplotlib style (call once at the top of a chapter)."""
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    """Set the book's seaborn / matplotlib style (call once at the top of a chapter).
+
+    Matplotlib's colour cycle (``"C0"``, ``"C1"``, ...) is :data:`PALETTE`.
+    """
+    sns.set_theme(context="notebook", style="whitegrid", palette=list(PALETTE))
     plt.rcParams.update(
         {
             # The inline backend saves a figure at its own dpi (figure.dpi).
@@ -51,20 +99,127 @@ def use_style() -> None:
     )
 
 
-def palette(n: int) -> list:
-    """``n`` colours of the book's palette (for unordered conditions)."""
-    return sns.color_palette("colorblind", n)
+def palette(n: int) -> list[str]:
+    """The first ``n`` colours of :data:`PALETTE` (for unordered conditions).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` exceeds the palette: more categories than colours need another encoding
+        (markers, line styles or panels).
+    """
+    if not 0 <= n <= len(PALETTE):
+        raise ValueError(f"the palette has {len(PALETTE)} colours; {n} were asked for")
+    return list(PALETTE[:n])
 
 
 def sequential(n: int, cmap: str = "viridis") -> list:
     """``n`` colours of a sequential colour map, dark to light, for an ordered quantity.
 
-    The light yellow end of the map is left out, so that every colour shows on white.
+    The map is cut at :data:`SEQUENTIAL_STOP`, so that its light end is not near white.
     """
     colormap = plt.get_cmap(cmap)
     if n == 1:
         return [colormap(0.0)]
-    return [colormap(0.85 * i / (n - 1)) for i in range(n)]
+    return [colormap(SEQUENTIAL_STOP * i / (n - 1)) for i in range(n)]
+
+
+def sequential_cmap(cmap: str = "viridis") -> ListedColormap:
+    """A sequential colour map for heat maps: ``cmap`` up to :data:`SEQUENTIAL_STOP`."""
+    colours = plt.get_cmap(cmap)(np.linspace(0.0, SEQUENTIAL_STOP, 256))
+    return ListedColormap(colours, name=f"{cmap}_book")
+
+
+def tint(colour, amount: float = 0.15) -> tuple[float, float, float]:
+    """``colour`` mixed with white: ``amount`` of the colour (a box's fill in a diagram)."""
+    rgb = np.asarray(to_rgb(colour))
+    return tuple(float(v) for v in 1.0 - amount * (1.0 - rgb))
+
+
+VERDICT_COLOURS: dict[str, str] = {
+    "reproduced": OKABE_ITO["blue"],
+    "not reproduced": OKABE_ITO["orange"],
+    "not checked": "#bbbbbb",
+}
+"""The report's verdicts in a chart: a neutral pair, blue and orange (not green and red,
+which deuteranopes and protanopes confuse), and grey; the words are always beside them."""
+
+VERDICT_FILLS: dict[str, str] = {
+    "reproduced": to_hex(tint(OKABE_ITO["blue"], 0.3)),
+    "not reproduced": to_hex(tint(OKABE_ITO["orange"], 0.4)),
+    "not checked": "#f2f2f2",
+}
+"""The same as light backgrounds of table cells that hold the verdict's words."""
+
+
+# Colour-vision deficiency: Machado, Oliveira & Fernandes (2009), severity 1 (dichromacy),
+# applied to linear RGB; distances in CIELAB (D65), CIE76.
+_MACHADO = {
+    "normal": np.eye(3),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968],
+                              [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868],
+                            [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+}
+VISIONS = tuple(_MACHADO)
+"""The visions :func:`cvd_distance` compares colours in."""
+
+
+def _linear(rgb: np.ndarray) -> np.ndarray:
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+
+
+def simulate_cvd(colours, vision: str = "deuteranopia") -> np.ndarray:
+    """Simulate how a reader with ``vision`` (a key of :data:`VISIONS`) sees colours.
+
+    ``colours``: sRGB, ``n x 3`` in 0-1, or anything :func:`matplotlib.colors.to_rgb`
+    reads. Returns the simulated sRGB colours, ``n x 3``.
+    """
+    rgb = np.array([to_rgb(c) for c in colours]) if not isinstance(colours, np.ndarray) \
+        else np.asarray(colours, dtype=float)[..., :3]
+    lin = np.clip(_linear(rgb) @ _MACHADO[vision].T, 0.0, 1.0)
+    return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of sRGB colours (``... x 3``, 0-1)."""
+    m = np.array([[0.4124564, 0.3575761, 0.1804375],
+                  [0.2126729, 0.7151522, 0.0721750],
+                  [0.0193339, 0.1191920, 0.9503041]])
+    xyz = _linear(np.asarray(rgb, dtype=float)) @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
+                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def delta_e(a, b) -> float:
+    """CIE76 colour difference of two sRGB colours."""
+    lab = to_lab(np.array([to_rgb(a), to_rgb(b)]))
+    return float(np.linalg.norm(lab[0] - lab[1]))
+
+
+def cvd_distance(colours: Sequence) -> tuple[float, str, int, int]:
+    """The closest pair of ``colours`` in normal vision, deuteranopia or protanopia.
+
+    Returns
+    -------
+    (float, str, int, int)
+        The least CIE76 ΔE, the vision it occurs in and the indices of the pair
+        (``inf`` for fewer than two colours).
+    """
+    best = (float("inf"), "", -1, -1)
+    if len(colours) < 2:
+        return best
+    for vision in VISIONS:
+        lab = to_lab(simulate_cvd(colours, vision))
+        d = np.linalg.norm(lab[:, None, :] - lab[None, :, :], axis=-1)
+        d[np.tril_indices(len(colours))] = np.inf
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        if d[i, j] < best[0]:
+            best = (float(d[i, j]), vision, int(i), int(j))
+    return best
 
 
 def legend_outside(ax_or_fig, handles=None, labels=None, loc: str = "right", **kwargs):

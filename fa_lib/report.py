@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from fa_lib import catalogue, claims, config, record, tables
+from fa_lib import catalogue, claims, config, plotting, record, tables
 
 __all__ = [
     "PAPER_DIFFERS",
@@ -59,9 +59,12 @@ NOT_CHECKED = claims.NOT_CHECKED
 ALL = "all chapters"
 """Label of the row of overall totals in :attr:`Report.totals`."""
 
-_COLOURS = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_CHECKED: "#e2e3e5",
-            claims.SUPPORTED: "#d4edda", claims.REJECTED: "#f8d7da",
-            claims.UNDECIDED: "#e2e3e5"}
+_FILLS = plotting.VERDICT_FILLS
+_COLOURS = {REPRODUCED: _FILLS["reproduced"], NOT_REPRODUCED: _FILLS["not reproduced"],
+            NOT_CHECKED: _FILLS["not checked"], claims.SUPPORTED: _FILLS["reproduced"],
+            claims.REJECTED: _FILLS["not reproduced"], claims.UNDECIDED: _FILLS["not checked"]}
+"""Cell backgrounds of the verdicts, beside their words: a neutral pair (blue and orange
+tints, :data:`fa_lib.plotting.VERDICT_FILLS`), not green against red."""
 _NOTE_COLOUR = "#fff3cd"
 
 PAPER_VERDICT = "paper-scale verdict"

@@ -14,9 +14,10 @@ Enabled with ``sphinx: extra_extensions: [fa_lib.sphinxext]`` in ``_config.yml``
 - **Quick-scale banner.** A book built with ``FA_SCALE=quick`` shows on every
   page that it is a reduced preview (:func:`scale_banner`).
 - **Figures and narrow screens.** Every image of a figure is wrapped in a link to its
-  image file, so that a reader can open it at full size (:func:`link_figures`), and a
-  style sheet (:data:`CSS`) lets wide tables and long display equations scroll
-  sideways instead of being cut off on a phone.
+  image file, so that a reader can open it at full size (:func:`link_figures`); on a
+  narrow screen, where a figure's text is too small to read in place, a hint under the
+  figure says so (:data:`FIGURE_HINT`). A style sheet (:data:`CSS`) lets wide tables and
+  long display equations scroll sideways instead of being cut off on a phone.
 - **Bibliography.** The reference list is labelled author-year
   (``"Lillicrap et al., 2016"``), as the citations in the text, through the
   pybtex style ``fa_author_year`` (``bibtex_default_style`` in ``_config.yml``).
@@ -62,8 +63,9 @@ from fa_lib import record as paper_record
 from fa_lib.tables import CLASS as TABLE_CLASS
 from fa_lib.tables import unsigned_zero
 
-__all__ = ["CSS", "PAPER_COUNT_ROLE", "PAPER_LABELS", "BuildPlanFailed", "compute_first",
-           "figure_labels", "link_figures", "paper_count_role", "scale_banner", "setup"]
+__all__ = ["CSS", "FIGURE_HINT", "PAPER_COUNT_ROLE", "PAPER_LABELS", "BuildPlanFailed",
+           "compute_first", "figure_labels", "link_figures", "paper_count_role", "scale_banner",
+           "setup"]
 
 logger = logging.getLogger(__name__)
 
@@ -235,12 +237,31 @@ FIGURE_LINK_CLASS = "book-figure-link"
 """The class of the link around a figure's image (the browser test looks for it; not
 ``fa-...``, a prefix that the theme's Font Awesome styles)."""
 
+FIGURE_HINT_CLASS = "book-figure-hint"
+"""The class of the hint under a figure's image (shown on narrow screens only)."""
+
+FIGURE_HINT = "Tap the figure to open it at full size"
+"""The hint's words: a figure drawn for the text column (about 770 px) has text of about
+5 px on a phone (fa_lib.plotting: 10 pt at 150 dpi, the image scaled to the screen);
+opened on its own it can be zoomed to full size."""
+
+NARROW = 600
+"""The widest screen (CSS px) that shows :data:`FIGURE_HINT`."""
+
 CSS_FILE = "fa_book.css"
 """The style sheet written into ``_static`` of the HTML output."""
 
 CSS = f"""/* fa_lib.sphinxext: figures open at full size; nothing is cut off on a phone. */
 a.{FIGURE_LINK_CLASS} {{ display: block; cursor: zoom-in; }}
 figure img, .cell_output img {{ max-width: 100%; height: auto; }}
+.{FIGURE_HINT_CLASS} {{ display: none; }}
+@media (max-width: {NARROW}px) {{
+  /* A figure's text is small on a phone: say that the figure opens at full size. */
+  a.{FIGURE_LINK_CLASS} .{FIGURE_HINT_CLASS} {{
+    display: block; font-size: 0.8rem; color: #555; text-align: center;
+    padding: 0.15em 0; border-bottom: 1px dotted #999;
+  }}
+}}
 /* Long display equations scroll sideways (in callouts as well) instead of being cut. */
 div.math, .math-wrapper, mjx-container[display="true"] {{
   max-width: 100%; overflow-x: auto; overflow-y: hidden;
@@ -250,7 +271,7 @@ mjx-container[display="true"] {{ padding: 0.2em 0; }}
 code.literal, code.xref, code.literal span.pre, code.xref span.pre {{
   white-space: pre-wrap; overflow-wrap: anywhere;
 }}
-@media (max-width: 600px) {{
+@media (max-width: {NARROW}px) {{
   /* Headings with math fit a phone's width. */
   .bd-article h1 {{ font-size: 1.9rem; }}
   .bd-article h2 {{ font-size: 1.4rem; }}
@@ -269,7 +290,9 @@ _IMG = re.compile(r"(<a\b[^>]*>\s*)?(<img\b[^>]*?\bsrc=\"([^\"]+)\"[^>]*>)", re.
 def link_figures(body: str) -> str:
     """Wrap every image inside a ``<figure>`` of ``body`` in a link to its image file.
 
-    Images that already sit in a link are left alone; so is everything outside figures.
+    The link also holds the hint :data:`FIGURE_HINT` (shown on narrow screens only, by
+    :data:`CSS`). Images that already sit in a link are left alone; so is everything
+    outside figures.
     """
 
     def one_figure(match: re.Match) -> str:
@@ -279,7 +302,8 @@ def link_figures(body: str) -> str:
             src = m.group(3)
             return (
                 f'<a class="{FIGURE_LINK_CLASS} reference internal image-reference" '
-                f'href="{src}" title="open the figure at full size">{m.group(2)}</a>'
+                f'href="{src}" title="open the figure at full size">{m.group(2)}'
+                f'<span class="{FIGURE_HINT_CLASS}">{FIGURE_HINT}</span></a>'
             )
 
         return _IMG.sub(one_image, match.group(0))

@@ -21,11 +21,12 @@ if str(ROOT) not in sys.path:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Run the reproduction report after the chapters, and the browser test of the book last.
+    """Run the reproduction report after the chapters, and the book's figures and browser test last.
 
     ``book/report.ipynb`` reads the claims the chapter notebooks save, and
-    ``tests/test_browser.py`` builds the book from the results cache the notebooks
-    fill, so both must come after the chapters (pytest collects ``tests`` before
+    ``tests/test_figures.py`` (which runs every notebook again, computing nothing) and
+    ``tests/test_browser.py`` (which builds the book) read the results cache the
+    notebooks fill, so all must come after the chapters (pytest collects ``tests`` before
     ``book``; within ``book`` the order is alphabetical, which already puts
     ``report`` after the chapters). The sort is stable: everything else keeps its order.
     """
@@ -33,6 +34,8 @@ def pytest_collection_modifyitems(session, config, items):
     def rank(item) -> int:
         path = Path(item.path)
         if path.name == "test_browser.py":
+            return 3
+        if path.name == "test_figures.py":
             return 2
         if path.name == "report.ipynb" and path.parent.name == "book":
             return 1

@@ -77,7 +77,7 @@ def test_notebooks_import_the_glue_helpers_instead_of_defining_them():
 
     helpers = {name for name in vars(book) if not name.startswith("_") and callable(
         getattr(book, name)) and getattr(book, name).__module__ == book.__name__}
-    assert helpers == {"glue", "glue_all", "pstr", "describe", "ci_text"}
+    assert helpers == {"glue", "glue_all", "pstr", "describe", "ci_text", "recording_figures"}
     notebooks = sorted((Path(__file__).resolve().parents[1] / "book").glob("*.ipynb"))
     assert len(notebooks) >= 7
     redefined = {p.name: sorted(_notebook_functions(p) & helpers) for p in notebooks}

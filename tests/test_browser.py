@@ -24,6 +24,11 @@ tests check that
   reaches beyond the page's article unless a box inside it that scrolls sideways holds
   it, and no visible line of code is cut (a code block wider than its box must scroll);
 - every figure's image is a link to the image file, so that it opens at full size;
+- every figure's text is readable: at 1400 px at least :data:`MIN_TEXT_PX` on screen in
+  place, and at 400 px either that or, with the link, a visible hint that the figure
+  opens at full size (the text's size on screen: the smallest font of any figure,
+  :data:`fa_lib.plotting.MIN_FONT_SIZE`, which ``tests/test_figures.py`` checks, times
+  the image's dots per inch / 72, times its width on screen / its width in pixels);
 - at both widths, every page's math is typeset (with the local MathJax);
 - the reproduction report lists every chapter's claims with the totals of the saved
   claim files;
@@ -61,7 +66,7 @@ import numpy as np
 import pytest
 
 from fa_lib import catalogue, tables
-from fa_lib.sphinxext import FIGURE_LINK_CLASS
+from fa_lib.sphinxext import FIGURE_HINT_CLASS, FIGURE_LINK_CLASS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [
@@ -331,6 +336,21 @@ LAYOUT_SCRIPT = """<script>
         if (c && c !== "none" && c !== "normal") out.icons.push(describe(el) + pseudo + " " + c);
       });
     });
+    // Every figure's image: its width on screen, the link around it and the hint (phones).
+    out.figures = [];
+    article.querySelectorAll("figure img").forEach(function (img) {
+      var fig = img.closest("figure"), link = img.closest("a.@LINK@");
+      var hint = fig ? fig.querySelector(".@HINT@") : null;
+      var shown = false;
+      if (hint) {
+        var h = hint.getBoundingClientRect(), style = getComputedStyle(hint);
+        shown = h.width > 0 && h.height > 0 && style.visibility !== "hidden"
+          && parseFloat(style.fontSize) >= 10;
+      }
+      out.figures.push({src: img.getAttribute("src"), id: fig ? fig.id : "",
+                        width: img.getBoundingClientRect().width, natural: img.naturalWidth,
+                        link: link ? link.getAttribute("href") : null, hint: shown});
+    });
     // The page is shown in an <iframe> of the width under test (see _render); the frame's
     // rendered DOM goes to the outer page, whose DOM Chromium dumps.
     parent.postMessage(JSON.stringify({layout: out,
@@ -343,7 +363,8 @@ LAYOUT_SCRIPT = """<script>
     }
   });
 })();
-</script>""".replace("@OWN@", ", ".join(f".{c}" for c in OWN_CLASSES))
+</script>""".replace("@OWN@", ", ".join(f".{c}" for c in OWN_CLASSES)).replace(
+    "@LINK@", FIGURE_LINK_CLASS).replace("@HINT@", FIGURE_HINT_CLASS)
 """Added before ``</body>`` of a copy of each page (see :func:`_render`)."""
 
 FRAME_PAGE = """<!DOCTYPE html>
@@ -908,3 +929,83 @@ def test_generated_text_shows_no_seams(rendered_at, built):
                 problems.setdefault(f"{rel}: {seam}")
     assert n, "no page was rendered"
     assert not problems, f"{len(problems)} seam(s) of generated text:\n" + "\n".join(problems)
+
+
+MIN_TEXT_PX = 8.0
+"""The smallest figure text (CSS px on screen) that counts as readable in place."""
+
+
+@dataclass
+class FigureText:
+    """The smallest text of one figure image as shown at one window width."""
+
+    page: str
+    figure: str
+    width: int  # the window's
+    px: float  # the smallest text on screen (CSS px)
+    linked: bool  # the image links to its own file
+    hint: bool  # the hint that it opens at full size is shown
+
+
+def figure_text_sizes(rendered_at: dict[int, dict[Path, Rendered]], html_dir: Path
+                      ) -> list[FigureText]:
+    """The smallest text on screen of every figure image of every page, at every width.
+
+    The smallest font of any figure is :data:`fa_lib.plotting.MIN_FONT_SIZE` points; an
+    image drawn at ``dpi`` dots per inch (its PNG's, else :data:`fa_lib.plotting.DPI`)
+    shows it ``MIN_FONT_SIZE * dpi / 72`` pixels high, scaled by the image's width on
+    screen over its width in pixels.
+    """
+    from PIL import Image
+
+    from fa_lib import plotting
+
+    sizes: dict[Path, tuple[int, float]] = {}
+    out = []
+    for width, rendered in rendered_at.items():
+        for path, r in rendered.items():
+            for fig in (r.layout or {}).get("figures", []):
+                src = (path.parent / unquote(urlsplit(fig["src"]).path)).resolve()
+                if src.suffix.lower() != ".png" or not src.is_file():
+                    continue
+                if src not in sizes:
+                    with Image.open(src) as image:
+                        dpi = image.info.get("dpi", (plotting.DPI,))[0]
+                        sizes[src] = (image.width, float(dpi))
+                natural, dpi = sizes[src]
+                px = plotting.MIN_FONT_SIZE * dpi / 72 * fig["width"] / natural
+                out.append(FigureText(
+                    str(path.relative_to(html_dir)), fig["id"] or src.name, width, px,
+                    fig["link"] is not None and unquote(fig["link"]) == unquote(fig["src"]),
+                    bool(fig["hint"])))
+    return out
+
+
+def _summary(texts: list[FigureText], width: int) -> str:
+    px = np.array([t.px for t in texts if t.width == width])
+    if not len(px):
+        return f"{width} px: no figures"
+    return (f"{width} px: {len(px)} figures, smallest text {px.min():.1f} px on screen "
+            f"(median {np.median(px):.1f}), {int((px >= MIN_TEXT_PX).sum())} readable in place")
+
+
+def test_figure_text_is_readable(rendered_at, built):
+    """Figure text is at least MIN_TEXT_PX on screen, or the figure opens at full size.
+
+    At the desktop width every figure must be readable in place; at the phone width a
+    figure whose text is smaller must link to its image file and show the hint
+    (:data:`fa_lib.sphinxext.FIGURE_HINT`).
+    """
+    texts = figure_text_sizes(rendered_at, built.html)
+    assert len({t.figure for t in texts}) >= 20, f"only {len(texts)} figure images measured"
+    problems = []
+    for t in texts:
+        if t.px >= MIN_TEXT_PX:
+            continue
+        if t.width >= 1000:
+            problems.append(f"{t.page} at {t.width} px: figure {t.figure}: text {t.px:.1f} px")
+        elif not (t.linked and t.hint):
+            problems.append(f"{t.page} at {t.width} px: figure {t.figure}: text {t.px:.1f} px "
+                            f"and {'no link to its image' if not t.linked else 'no hint'}")
+    print("\n" + "\n".join(_summary(texts, w) for w in WIDTHS))
+    assert not problems, "\n".join(problems) + f"\n(screenshots: {_screenshot_dir(built)})"

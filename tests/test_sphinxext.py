@@ -113,5 +113,8 @@ def test_figure_images_link_to_their_files_and_nothing_else_changes():
     assert (f'<a class="{sphinxext.FIGURE_LINK_CLASS} reference internal image-reference" '
             'href="../_images/a.png"') in out
     assert '<a href="x.html"><img src="../_images/b.png" /></a>' in out  # already linked
+    assert out.count(sphinxext.FIGURE_HINT) == 1  # the hint for phones, inside the link
+    assert (f'<img alt="a" src="../_images/a.png" /><span class="{sphinxext.FIGURE_HINT_CLASS}">'
+            f'{sphinxext.FIGURE_HINT}</span></a>') in out
     assert out.count("<a ") == 2
     assert sphinxext.link_figures(out) == out  # idempotent

@@ -156,7 +156,8 @@ def test_the_claims_table_shows_the_paper_verdict_and_marks_differences():
         "", "differs", "", "", verdict_box.NO_CLAIM, "differs"]
     html = report.style_claims(table).to_html()
     assert "&lt;b&gt;" in html and "<b>" not in html  # the record's text is escaped
-    assert html.count("#f8d7da") == 3  # not reproduced, its recorded twin, rejected
+    # not reproduced, its recorded twin, rejected
+    assert html.count(report._COLOURS[claims.NOT_REPRODUCED]) == 3
     assert html.count(report._NOTE_COLOUR) == 2  # the two "differs" marks
     cells = re.findall(r'<td class="([^"]+)"[^>]*>([^<]*)</td>', html)
     assert ("txt wrap", "5 of 5") in cells  # the paper-scale measured texts wrap

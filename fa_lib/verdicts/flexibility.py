@@ -438,6 +438,14 @@ def _collapse_note(s3: pd.DataFrame) -> str:
         "figure keeps them (median and range over all repetitions, as in the paper's figure).")
 
 
+def _grid_size(sizes: Mapping) -> tuple[int, str]:
+    """The points of one Fig. S3 panel for a scale's ``sizes``, and how they are made up."""
+    methods, etas, gammas = (len(sizes[k]) for k in ("s3_methods", "s3_etas", "s3_gammas"))
+    return methods * etas * gammas, (
+        f"{count(methods, 'method')} × {count(etas, 'learning rate')} × "
+        f"{count(gammas, 'setting')} of WN $\\gamma$, {count(sizes['s3_reps'], 'repetition')} each")
+
+
 def _s3_values(runs: Runs) -> dict[str, object]:
     """Fig. S3: label smoothing per grid point, the spread over gamma, collapsed runs, cost."""
     s3, pairs, spread = s3_tables(runs)
@@ -448,12 +456,14 @@ def _s3_values(runs: Runs) -> dict[str, object]:
         f"{'with' if r['label smoothing'] else 'without'} LS" for _, r in spread.iterrows())
         + "." if sweep else "This scale's grid has no sweep over gamma, so the sensitivity to "
         "gamma is checked at paper scale only.")
-    scale_note = (f"The grid covers {count(len(gammas), 'setting')} of WN $\\gamma$ "
-                  f"({', '.join('no WN' if g == 'none' else g for g in gammas)}).")
-    if config.scale() != "paper":
-        scale_note += (f" At the {config.scale()} scale the grid is a small part of the "
-                       "paper's (fewer $\\gamma$, learning rates and repetitions), so the panels "
-                       "show only these points; the paper-scale build shows the whole grid.")
+    n_shown, shown = _grid_size(fx.config())
+    n_paper, paper = _grid_size(fx.PAPER)
+    scale_note = (f"Each panel shows {count(n_shown, 'point')} ({shown}), WN $\\gamma$: "
+                  f"{', '.join('no WN' if g == 'none' else g for g in gammas)}")
+    if n_shown < n_paper:
+        scale_note += (f"; at the {config.scale()} scale the grid is a small part of the "
+                       f"paper's, which has {n_paper} points per panel ({paper})")
+    scale_note += "."
     s3_runs = set(fx.s3_grid().values())
     return {
         "s3_note": markdown(note), "s3_verdict": markdown(_s3_verdict(s3, pairs)),
