@@ -502,12 +502,14 @@ def rates_table(chosen: Mapping[str, float],
                 chosen_wn: Mapping[str, Mapping[str, float]]) -> tables.Table:
     """The learning rate chosen on the validation split per rule, without and with WN."""
     rows = [{"rule": fr.LABELS[p], "no WN": chosen[p], "WN, B as drawn": chosen_wn["wn"][p],
-             "WN, B normalised": chosen_wn["wn_bn"].get(p)} for p in fr.TUNED]
+             "WN, B normalised": chosen_wn["wn_bn"].get(p),
+             "WN, B rescaled as W": chosen_wn["wn_bf"].get(p)} for p in fr.TUNED]
     return tables.table(
-        pd.DataFrame(rows), formats=dict.fromkeys(["no WN", "WN, B as drawn",
-                                                   "WN, B normalised"], "{:g}"),
+        pd.DataFrame(rows), formats=dict.fromkeys(["no WN", "WN, B as drawn", "WN, B normalised",
+                                                   "WN, B rescaled as W"], "{:g}"),
         note="Learning rate chosen on the validation split (per batch of 1000)",
-        missing_note="no fixed random B to normalise")
+        missing_note="no such variant of the rule (a fixed random B to normalise; "
+        "Kolen-Pollack's learning B to rescale)")
 
 
 def _rate(p: str, v: str, design: int, tuned: Runs) -> float:
