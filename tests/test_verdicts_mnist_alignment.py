@@ -64,7 +64,9 @@ def test_values_glue_every_name_of_the_text(quick):
         (ROOT / "book" / "mnist_alignment.ipynb").read_text())["cells"]
         if c["cell_type"] == "markdown")
     used = set(re.findall(r"\{glue:\w+\}`([^`:]+)", text) + re.findall(r"\{glue:\w+\} (\S+)", text))
-    numbers = {n for n in used if n.startswith("mn_")} - {"mn_paper_verdict"}  # the record's
+    # glued by the notebook itself: the record's verdict, and the reach of the long-order
+    # term of the Fig. 7C-D run it plots (read from that run's recorded orders)
+    numbers = {n for n in used if n.startswith("mn_")} - {"mn_paper_verdict", "mn_long_note"}
     assert numbers and numbers <= {"mn_" + k for k in values}
     assert values["n_claims"] == len(chapter_claims) == 21
     fails = [f"- {c.statement}" for c in chapter_claims if c.verdict == claims.NOT_REPRODUCED]
