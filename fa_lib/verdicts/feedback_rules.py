@@ -189,6 +189,17 @@ def _decided(t: stats.TTest, outcome: str) -> tuple[str, bool]:
     return outcome, ok
 
 
+def _beyond(statement: str, t: stats.TTest, difference: str, margin: float, unit: str,
+            note: str = "") -> Claim:
+    """A hypothesis "the paired difference exceeds ``margin``", decided by its 99% CI."""
+    outcome, ok = _decided(t, stats.beyond(t, margin))
+    return claims_.hypothesis(
+        CHAPTER, statement, f"{difference}: {ci_text(t)}{unit} (mean [99% CI], n = {t.n} pairs)",
+        outcome, "99% CI of the paired difference above "
+        + (_points(margin) if unit == " points" else f"{margin:g}{unit}")
+        + ": supported; below: rejected" + note, asserted=ok)
+
+
 def design_hypotheses(runs: Runs, design: int) -> list[Claim]:
     """Hypotheses "angle", "acc" and "flex" of every rule and WN variant of ``design``.
 
@@ -205,22 +216,16 @@ def design_hypotheses(runs: Runs, design: int) -> list[Claim]:
                 continue
             who = f"{fr.LABELS[p]}, {fr.VARIANTS[v]}"
             if p != "bp":
-                t = fr.angle_test(p, v, runs, design)
-                outcome, ok = _decided(t, stats.beyond(t, THRESHOLDS["angle_gain"]))
-                out.append(claims_.hypothesis(
-                    CHAPTER, f"{label}: WN lowers the first hidden layer's update angle to BP "
-                    f"by more than {THRESHOLDS['angle_gain']:g}° ({who}).",
-                    f"no WN − WN: {ci_text(t)}° (mean [99% CI], n = {t.n} pairs)", outcome,
-                    f"99% CI of the paired difference above {THRESHOLDS['angle_gain']:g}°: "
-                    "supported; below: rejected", asserted=ok))
-            t = fr.accuracy_test(p, v, runs, design)
-            outcome, ok = _decided(t, stats.beyond(t, THRESHOLDS["acc_gain"]))
-            out.append(claims_.hypothesis(
-                CHAPTER, f"{label}: WN raises the final test accuracy by more than "
+                out.append(_beyond(
+                    f"{label}: WN lowers the first hidden layer's update angle to BP by more "
+                    f"than {THRESHOLDS['angle_gain']:g}° ({who}).",
+                    fr.angle_test(p, v, runs, design), "no WN − WN", THRESHOLDS["angle_gain"],
+                    "°"))
+            out.append(_beyond(
+                f"{label}: WN raises the final test accuracy by more than "
                 f"{_points(THRESHOLDS['acc_gain'])} ({who}).",
-                f"WN − no WN: {ci_text(t)} points (mean [99% CI], n = {t.n} pairs)", outcome,
-                f"99% CI of the paired difference above {_points(THRESHOLDS['acc_gain'])}: "
-                "supported; below: rejected", asserted=ok))
+                fr.accuracy_test(p, v, runs, design), "WN − no WN", THRESHOLDS["acc_gain"],
+                " points"))
         o = fr.flexibility_outcome(runs[fr.design_run(f"flex_{p}", design)],
                                    runs[fr.design_run(f"flex_{p}_wn", design)])
         out.append(claims_.hypothesis(
@@ -250,27 +255,21 @@ def later_hypotheses(runs: Runs) -> list[Claim]:
     """
     out = []
     for p in fr.RULES:
-        t = fr.speed_test(p, "wn", runs, 90.0, 3)
-        outcome, ok = _decided(t, stats.beyond(t, THRESHOLDS["speed_gain"]))
-        out.append(claims_.hypothesis(
-            CHAPTER, f"Design 3 (stable rate): WN reaches 90% test accuracy sooner, by more than "
+        out.append(_beyond(
+            "Design 3 (stable rate): WN reaches 90% test accuracy sooner, by more than "
             f"{THRESHOLDS['speed_gain']:g} epochs ({fr.LABELS[p]}, WN, B as drawn).",
-            f"epochs to 90%, no WN − WN: {ci_text(t)} (mean [99% CI], n = {t.n} pairs)", outcome,
-            f"99% CI of the paired difference above {THRESHOLDS['speed_gain']:g} epochs: "
-            "supported; below: rejected (never reaching 90% counts as one epoch past the end)",
-            asserted=ok))
+            fr.speed_test(p, "wn", runs, 90.0, 3), "epochs to 90%, no WN − WN",
+            THRESHOLDS["speed_gain"], " epochs",
+            " (never reaching 90% counts as one epoch past the end)"))
     for p in fr.RULES:
         plain = runs[fr.READOUT + fr.design_run(p, 3)]["readout_acc"][:, 0]
         wn = runs[fr.READOUT + fr.design_run(fr.run_name(p, "wn"), 3)]["readout_acc"][:, 0]
-        t = stats.paired(100 * wn, 100 * plain, finite_only=True)
-        outcome, ok = _decided(t, stats.beyond(t, THRESHOLDS["readout_gain"]))
-        out.append(claims_.hypothesis(
-            CHAPTER, "Design 3 (stable rate): WN raises the test accuracy of a linear read-out "
-            f"of the first hidden layer by more than {_points(THRESHOLDS['readout_gain'])} "
+        out.append(_beyond(
+            "Design 3 (stable rate): WN raises the test accuracy of a linear read-out of the "
+            f"first hidden layer by more than {_points(THRESHOLDS['readout_gain'])} "
             f"({fr.LABELS[p]}, WN, B as drawn).",
-            f"WN − no WN: {ci_text(t)} points (mean [99% CI], n = {t.n} pairs)", outcome,
-            f"99% CI of the paired difference above {_points(THRESHOLDS['readout_gain'])}: "
-            "supported; below: rejected", asserted=ok))
+            stats.paired(100 * wn, 100 * plain, finite_only=True), "WN − no WN",
+            THRESHOLDS["readout_gain"], " points"))
     kp_bf = runs[fr.design_run("kp_wn_bf", 3)]
     angles = fr.feedback_angles(kp_bf)
     tests = [stats.ttest_1samp(angles[:, ell], 0.0, finite_only=True)
