@@ -582,8 +582,9 @@ def _tune_note(runs: Runs, chosen: Mapping[str, float]) -> str:
         + ("The chosen rate is at an end of the grid for " + join([fr.LABELS[p] for p in edge])
            + ": a wider grid might do better. " if edge else "")
         + ("No rate of the grid lets " + join([fr.LABELS[p] for p in no_learn])
-           + f" reach {THRESHOLDS['learns']:g}% validation accuracy: at this scale it does not "
-           "learn with any rate tried. " if no_learn
+           + f" reach {THRESHOLDS['learns']:g}% validation accuracy: at this scale "
+           + ("it does" if len(no_learn) == 1 else "they do")
+           + " not learn with any rate tried. " if no_learn
            else f"Every rule reaches more than {THRESHOLDS['learns']:g}% at its best rate."))
 
 
