@@ -121,14 +121,34 @@ class Page:
     figures: list[set[str]] = field(default_factory=list)
 
 
-class _Parser(HTMLParser):
+class _StackParser(HTMLParser):
+    """An HTML parser that keeps the open elements (tag, classes) on a stack."""
+
     VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
             "param", "source", "track", "wbr"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, set[str] | frozenset[str]]] = []
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.handle_endtag(tag)
+
+    def _close(self, tag: str) -> int | None:
+        """Pop the innermost open ``tag`` and what it holds; return its depth (None: not open)."""
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] == tag:
+                del self.stack[i:]
+                return i
+        return None
+
+
+class _Parser(_StackParser):
+    def __init__(self) -> None:
+        super().__init__()
         self.page = Page()
-        self.stack: list[tuple[str, set[str]]] = []
         self.text: list[str] = []
         self.errors: list[list] = []  # [element, first and end index in text, stack depth]
         self.skip = 0  # inside <script> or <style>
@@ -158,21 +178,14 @@ class _Parser(HTMLParser):
         if tag not in self.VOID:
             self.stack.append((tag, classes))
 
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        if tag not in self.VOID:
-            self.handle_endtag(tag)
-
     def handle_endtag(self, tag):
         if tag in ("script", "style"):
             self.skip = max(0, self.skip - 1)
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i][0] == tag:
-                del self.stack[i:]
-                for error in self.errors:
-                    if error[2] is None and error[3] >= i:
-                        error[2] = len(self.text)
-                break
+        i = self._close(tag)
+        if i is not None:
+            for error in self.errors:
+                if error[2] is None and error[3] >= i:
+                    error[2] = len(self.text)
 
     def handle_data(self, data):
         if not self.skip and not any("cell_input" in c for _, c in self.stack):
@@ -774,7 +787,7 @@ def test_report_lists_every_chapter(parsed, built, monkeypatch):
             assert shown in text, f"{chapter}: claim not on the page: {claim}"
 
 
-class _TextParser(HTMLParser):
+class _TextParser(_StackParser):
     """The text a reader sees, in three parts: prose, math, and the cells of tables.
 
     Left out: scripts, styles, the source of code cells and code blocks (``pre``, ``code``,
@@ -784,11 +797,8 @@ class _TextParser(HTMLParser):
     page not yet typeset, the ``math`` elements of Sphinx.
     """
 
-    VOID = _Parser.VOID
-
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[tuple[str, frozenset[str]]] = []
+        super().__init__()
         self.prose: list[str] = []  # text outside math and code
         self.output: list[str] = []  # text of cells' output blocks (pre in an output)
         self.math: list[str] = []
@@ -806,16 +816,8 @@ class _TextParser(HTMLParser):
         if tag not in self.VOID:
             self.stack.append((tag, classes))
 
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        if tag not in self.VOID:
-            self.handle_endtag(tag)
-
     def handle_endtag(self, tag):
-        for i in range(len(self.stack) - 1, -1, -1):
-            if self.stack[i][0] == tag:
-                del self.stack[i:]
-                break
+        self._close(tag)
         if tag in ("td", "th") and self.cell is not None:
             self.cells.append((self.cell_tag, " ".join("".join(self.cell).split())))
             self.cell = None

@@ -433,7 +433,6 @@ def design_table(runs: Runs) -> pd.DataFrame:
     1000), the median and the mean ± SD of the final test accuracy (%) and the number of
     networks that collapsed (:func:`fa_lib.experiments.feedback_rules.collapsed`).
     """
-    tuned = {n: runs[n] for n in fr.tuning()}
     rows = []
     for p in fr.RULES:
         for v in fr.variants(p):
@@ -442,7 +441,7 @@ def design_table(runs: Runs) -> pd.DataFrame:
                 n = fr.design_run(fr.run_name(p, v), d)
                 res = runs[n]
                 acc = fr.final_accuracy(res)
-                eta = _rate(p, v, d, tuned)
+                eta = _rate(p, v, d)
                 fallen = int(np.sum(fr.collapsed(res)))
                 row[f"{d}: {label}"] = (
                     f"η {eta:g} · median {np.nanmedian(acc):.1f} · {mean_sd(acc)} · "
@@ -511,7 +510,7 @@ def rates_table(chosen: Mapping[str, float],
         "Kolen-Pollack's learning B to rescale)")
 
 
-def _rate(p: str, v: str, design: int, tuned: Runs) -> float:
+def _rate(p: str, v: str, design: int) -> float:
     if p in fr.BOOK_ETA:
         return fr.BOOK_ETA[p]
     if design == 3:
@@ -622,7 +621,7 @@ def _summary(runs: Runs) -> pd.DataFrame:
             acc = fr.final_accuracy(runs[n])
             rows.append({
                 "rule": fr.LABELS[p], "WN": "no" if v == "none" else "yes",
-                "η": f"{stable_rate(p, v):g}",
+                "η": f"{fr.stable_eta(p, v):g}",
                 "test accuracy (%)": mean_sd(acc),
                 "collapsed": f"{int(np.sum(fr.collapsed(runs[n])))} of {acc.size}",
                 "after the change of codes (%)": f"{after:.1f}",
@@ -630,11 +629,6 @@ def _summary(runs: Runs) -> pd.DataFrame:
                 else mean_sd(fr.update_angles(runs[n], p)[:, 0]),
             })
     return pd.DataFrame(rows)
-
-
-def stable_rate(p: str, v: str) -> float:
-    """The third design's rate of rule ``p`` with normalisation ``v`` (the book's for FA, BP)."""
-    return fr.stable_eta(p, v)
 
 
 def values(runs: Runs | None = None) -> dict[str, object]:
