@@ -49,6 +49,7 @@ __all__ = [
     "chapters_read",
     "compute_missing",
     "describe",
+    "duration",
     "fetch_published",
     "make_plan",
     "prepare_build",
@@ -221,6 +222,8 @@ class Plan:
     published : str
         What :func:`fetch_published` said.
     times : Times
+    fetched : int
+        How many of the experiments were fetched from published results.
     """
 
     scale: str
@@ -229,6 +232,7 @@ class Plan:
     modules: Mapping[str, str]
     published: str = NO_PUBLISHED
     times: Times = field(default_factory=Times)
+    fetched: int = 0
 
     @property
     def chapters(self) -> list[str]:
@@ -378,7 +382,7 @@ def make_plan(chapters: Sequence[str], modules: Mapping[str, str] | None = None,
     items = [(c, e, ok or (c, e) in fetched) for c, e, ok in items]
     return Plan(scale=scale, cache_dir=cache.cache_dir(), experiments=tuple(items),
                 modules=modules, published=note,
-                times=benchmark_times(scale) if times is None else times)
+                times=benchmark_times(scale) if times is None else times, fetched=len(fetched))
 
 
 # --------------------------------------------------------------------------- its text
@@ -388,8 +392,8 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _duration(seconds: float) -> str:
-    """``"40 s"``, ``"12 min"`` or ``"3.5 hours"``."""
+def duration(seconds: float) -> str:
+    """A time in words: ``"40 s"``, ``"12 min"`` or ``"3.5 hours"``."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -420,8 +424,8 @@ def _estimate_text(estimate: Estimate, jobs: int) -> str:
         how += (f"; {estimate.unknown} of unknown time "
                 f"{'is' if estimate.unknown == 1 else 'are'} not counted")
     return (f"By the times in benchmarks/results ({how}), they take about "
-            f"{_duration(estimate.seconds)} on one core, so about "
-            f"{_duration(estimate.wall(jobs))} on {_plural(jobs, 'core')}.")
+            f"{duration(estimate.seconds)} on one core, so about "
+            f"{duration(estimate.wall(jobs))} on {_plural(jobs, 'core')}.")
 
 
 def describe(plan: Plan, jobs: int) -> str:
@@ -517,7 +521,7 @@ def compute_missing(plan: Plan, jobs: int, progress: bool = True,
         raise BuildPlanError(_failure_text(rows, failures, len(plan.missing)))
     log(runner.format_table(rows))
     log(f"{PREFIX} the {len(plan.missing)} missing experiments were computed in "
-        f"{_duration(time.perf_counter() - start)}, {_at_a_time(jobs)}; the notebooks now "
+        f"{duration(time.perf_counter() - start)}, {_at_a_time(jobs)}; the notebooks now "
         "read them from the results cache.")
     return rows
 

@@ -90,6 +90,7 @@ from fa_lib import cache, catalogue, claims, config, verdicts
 
 __all__ = [
     "FORMAT",
+    "PUBLISHED_DIR",
     "RECORD_PATH",
     "SKIPPED",
     "TOLERANCES",
@@ -114,6 +115,12 @@ __all__ = [
 
 ROOT = cache.PACKAGE_DIR.parent
 """The repository root."""
+
+PUBLISHED_DIR = (ROOT / "results" if (ROOT / "_toc.yml").is_file()
+                 else cache.PACKAGE_DIR / "published")
+"""Where the committed record and release manifests are: ``results/`` in a checkout; in an
+installed ``fa_lib`` (a wheel, ``pip install git+...@vX.Y.Z``), the copy of ``results/``
+packaged as ``fa_lib/published`` (``pyproject.toml``)."""
 
 RECORD_PATH = Path("results") / "paper_record.json"
 """The committed paper-scale record, relative to the repository root."""

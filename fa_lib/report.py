@@ -135,8 +135,8 @@ def paper_record(path: Path | str | None = None) -> dict[str, Any] | None:
     Parameters
     ----------
     path
-        The record file; the default is :data:`fa_lib.record.RECORD_PATH` in the
-        repository root.
+        The record file; the default is the committed record
+        (:data:`fa_lib.record.PUBLISHED_DIR`, :data:`fa_lib.record.RECORD_PATH`).
 
     Returns
     -------
@@ -149,7 +149,7 @@ def paper_record(path: Path | str | None = None) -> dict[str, Any] | None:
     fa_lib.record.RecordError
         If the file exists but is not a record.
     """
-    path = ROOT / record.RECORD_PATH if path is None else Path(path)
+    path = record.PUBLISHED_DIR / record.RECORD_PATH.name if path is None else Path(path)
     return record.load_record(path) if path.is_file() else None
 
 

@@ -58,8 +58,9 @@ __all__ = [
 FORMAT = 1
 """The version of the manifest's layout."""
 
-MANIFEST_DIR = record.ROOT / "results"
-"""Where the manifests of the published releases are committed (``<scale>_manifest.json``)."""
+MANIFEST_DIR = record.PUBLISHED_DIR
+"""Where the manifests of the published releases are committed (``<scale>_manifest.json``;
+in an installed ``fa_lib``, their packaged copies)."""
 
 URL_VARIABLE = "FA_RESULTS_URL"
 """The environment variable that overrides the manifest's base URL."""

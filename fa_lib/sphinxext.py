@@ -58,7 +58,7 @@ from docutils.transforms import Transform
 from sphinx.errors import SphinxError
 from sphinx.util import logging
 
-from fa_lib import build_plan, catalogue, config, report, verdict_box
+from fa_lib import build_plan, catalogue, chapter_setup, config, report, verdict_box
 from fa_lib import record as paper_record
 from fa_lib.tables import CLASS as TABLE_CLASS
 from fa_lib.tables import unsigned_zero
@@ -346,7 +346,9 @@ def compute_first(app: Any, env: Any, docnames: list[str]) -> None:
     The chapters among ``docnames`` (the pages this build reads, and so executes) get
     their missing experiments computed before any page is read
     (:func:`fa_lib.build_plan.prepare_build`): the plan and the time table go to the
-    build's log. Nothing happens with ``fa_compute_first = False``.
+    build's log. Nothing is computed with ``fa_compute_first = False``. Either way the
+    build sets :data:`fa_lib.chapter_setup.BUILD_VARIABLE` for the notebooks' kernels, so
+    that their set-up cells keep the build's scale and compute or fetch nothing.
 
     Raises
     ------
@@ -354,6 +356,9 @@ def compute_first(app: Any, env: Any, docnames: list[str]) -> None:
         If an experiment failed (the message lists them, with the time table), or the
         experiments could not be listed.
     """
+    # The build decides the scale and what is computed: the chapters' set-up cells
+    # (fa_lib.chapter_setup.prepare) leave both as they are.
+    os.environ[chapter_setup.BUILD_VARIABLE] = config.scale()
     if not app.config.fa_compute_first:
         return
     chapters = build_plan.chapters_read(docnames, _toc_path(app))

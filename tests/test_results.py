@@ -14,6 +14,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import socket
 import sys
 import tarfile
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache, catalogue, results, runner
+from fa_lib import cache, catalogue, chapter_setup, results, runner
 
 TOY_A = '''
 import numpy as np
@@ -327,3 +328,89 @@ def test_the_build_fetches_published_results_before_computing(toy, release, tmp_
     assert plan.published.startswith(build_plan.NO_PUBLISHED + " (its entries were computed "
                                      "by other code than this checkout's")
     assert not list(empty.glob("*.npz"))
+
+
+# --------------------------------------------------------------------------- set-up cells
+
+
+@pytest.fixture
+def committed(toy, release, tmp_path, monkeypatch):
+    """The toy release packed at the paper scale, its manifest committed; FA_SCALE unset."""
+    full, empty = toy
+    _, server = release
+    out = tmp_path / "paper_release"
+    monkeypatch.setenv("FA_SCALE", "paper")
+    monkeypatch.setenv("FA_CACHE_DIR", str(full))
+    results.pack(out, base_url=server.url, modules=MODULES)
+    for path in out.glob("*.tar.xz"):  # served beside the quick release's archives
+        path.replace(release[0] / path.name)
+    directory = tmp_path / "committed_paper"
+    directory.mkdir()
+    (out / "manifest.json").replace(directory / "paper_manifest.json")
+    monkeypatch.setattr(results, "MANIFEST_DIR", directory)
+    monkeypatch.setenv("FA_CACHE_DIR", str(empty))
+    monkeypatch.delenv("FA_SCALE")
+    monkeypatch.delenv(chapter_setup.BUILD_VARIABLE, raising=False)
+    return directory / "paper_manifest.json"
+
+
+def _prepare(chapter: str = "toy_a") -> tuple[chapter_setup.Setup, list[str]]:
+    said: list[str] = []
+    return chapter_setup.prepare(chapter, modules=MODULES, log=said.append), said
+
+
+def test_a_set_up_cell_fetches_the_published_paper_results(committed, toy):
+    _, empty = toy
+    setup, said = _prepare()
+    assert (setup.scale, setup.action, setup.missing) == ("paper", "fetched", 0)
+    assert len(said) == 1 and "fetched from the published release" in said[0]
+    assert os.environ.get("FA_SCALE") is None, "the paper scale is kept as the default"
+    assert len(list(empty.glob("*.npz"))) == 2
+    # Opened again: everything is in the cache, and nothing is said.
+    assert _prepare() == (chapter_setup.Setup("paper", "cached"), [])
+
+
+def test_without_published_results_the_default_is_the_quick_scale(committed, toy):
+    committed.unlink()
+    setup, said = _prepare()
+    assert (setup.scale, setup.action, setup.missing) == ("quick", "quick", 2)
+    assert os.environ["FA_SCALE"] == "quick"
+    assert len(said) == 1 and said[0].startswith("fa_lib: this chapter's paper-scale results")
+    assert "no release publishes them for this code" in said[0]
+    assert "os.environ['FA_SCALE'] = 'paper'" in said[0]
+    assert not list(toy[1].glob("*.npz")), "nothing is computed by the set-up cell"
+
+
+def test_a_scale_the_reader_chose_is_kept_and_its_cost_said(committed, monkeypatch):
+    committed.unlink()
+    monkeypatch.setenv("FA_SCALE", "paper")
+    setup, said = _prepare()
+    assert (setup.scale, setup.action, setup.missing) == ("paper", "compute", 2)
+    assert os.environ["FA_SCALE"] == "paper"
+    assert "the cells below compute them, for a time not measured here" in said[0]
+
+
+def test_a_short_paper_scale_is_computed_unasked(committed, monkeypatch):
+    from fa_lib import build_plan
+
+    committed.unlink()
+    times = build_plan.Times({("toy_a", "shared"): (20.0, build_plan.MEASURED),
+                              ("toy_a", "own"): (40.0, build_plan.MEASURED)})
+    monkeypatch.setattr(build_plan, "benchmark_times", lambda scale=None: times)
+    setup, said = _prepare()
+    assert (setup.scale, setup.action) == ("paper", "compute")
+    assert "about 60 s on one core" in said[0]
+    slow = build_plan.Times({("toy_a", "shared"): (200.0, build_plan.MEASURED),
+                             ("toy_a", "own"): (200.0, build_plan.MEASURED)})
+    monkeypatch.setattr(build_plan, "benchmark_times", lambda scale=None: slow)
+    assert _prepare()[0].action == "quick"
+
+
+def test_in_a_book_build_the_set_up_cell_leaves_everything_to_the_build(committed,
+                                                                        monkeypatch):
+    monkeypatch.setenv(chapter_setup.BUILD_VARIABLE, "paper")
+    said: list[str] = []
+    setup = chapter_setup.prepare("no_such_chapter", modules={"no_such_chapter": "nowhere"},
+                                  log=said.append)
+    assert (setup.action, said) == ("build", [])
+    assert os.environ.get("FA_SCALE") is None

@@ -7,7 +7,8 @@
   deploy job may write (``pages``, ``id-token``), the test workflow only reads, and every
   action is pinned to a full commit SHA with its tag in a comment.
 - ``runtime.txt`` (Binder, repo2docker) pins a Python version that ``pyproject.toml``
-  allows and that the workflows use; the ``start`` script defaults ``FA_SCALE`` to quick.
+  allows and that the workflows use; the ``start`` script sets no ``FA_SCALE`` (the
+  chapters' set-up cells choose it, :mod:`fa_lib.chapter_setup`).
 - Every notebook of the book is committed without outputs, uses the ``python3`` kernel
   and starts with the same Colab cell of at most 8 lines, which installs ``fa_lib`` at a
   pinned release (tag ``v<fa_lib.__version__>``, never a branch) from the repository
@@ -377,7 +378,8 @@ def test_workflows_use_the_runtime_python(name):
     )
 
 
-def test_start_defaults_to_quick_scale():
+def test_start_leaves_the_scale_to_the_chapters():
+    """Binder's start script sets no FA_SCALE: each chapter's set-up cell chooses it."""
     start = ROOT / "start"
     assert start.is_file() and os.access(start, os.X_OK), "'start' must be an executable file"
     text = start.read_text()
@@ -387,10 +389,12 @@ def test_start_defaults_to_quick_scale():
     env = {k: v for k, v in os.environ.items() if k != "FA_SCALE"}
     out = subprocess.run([str(start), *probe], env=env, capture_output=True, text=True,
                          check=True, cwd=ROOT)
-    assert out.stdout.strip() == "quick", f"'start' sets FA_SCALE={out.stdout.strip()!r}"
-    out = subprocess.run([str(start), *probe], env={**env, "FA_SCALE": "paper"},
+    assert out.stdout.strip() == "None", (
+        f"'start' sets FA_SCALE={out.stdout.strip()!r}; the set-up cells choose the scale "
+        "(fa_lib.chapter_setup), fetching the published paper-scale results")
+    out = subprocess.run([str(start), *probe], env={**env, "FA_SCALE": "quick"},
                          capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "paper", "'start' must keep an FA_SCALE the user has set"
+    assert out.stdout.strip() == "quick", "'start' must keep an FA_SCALE the user has set"
 
 
 # ---------------------------------------------------------------------------- notebooks
@@ -510,7 +514,7 @@ def run_colab_cell(tmp_path: Path, cwd: Path, *args: str) -> subprocess.Complete
     return out
 
 
-def test_colab_cell_installs_and_sets_quick_scale_where_fa_lib_is_missing(tmp_path):
+def test_colab_cell_installs_and_keeps_the_results_beside_the_notebook(tmp_path):
     # python -S: no site-packages, so fa_lib is not importable, as on a fresh Colab.
     work = tmp_path / "content"
     work.mkdir()
@@ -519,7 +523,8 @@ def test_colab_cell_installs_and_sets_quick_scale_where_fa_lib_is_missing(tmp_pa
     assert len(magics) == 1 and magics[0].startswith("MAGIC pip install "), lines
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert f"git+{config['repository']['url']}@{colab_ref()}" in magics[0].split()
-    assert f"ENV quick {work / 'fa_cache'}" in lines
+    # No scale is set: the chapter's set-up cell (fa_lib.chapter_setup) chooses it.
+    assert f"ENV None {work / 'fa_cache'}" in lines
 
 
 def test_colab_cell_uses_a_checkout_without_installing(tmp_path):
