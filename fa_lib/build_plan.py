@@ -339,8 +339,9 @@ def fetch_published(missing: Sequence[tuple[str, str]], scale: str,
         return [], f"{NO_PUBLISHED}{why}"
     now = {(c, e) for c, e, ok in runner.list_experiments(chapters, modules) if ok}
     fetched = [m for m in missing if m in now]
-    return fetched, (f"{len(report.fetched)} archive(s) of release {manifest['version']} "
-                     f"fetched, {len(fetched)} experiments now in the results cache")
+    return fetched, (f"{_plural(len(report.fetched), 'archive')} of release "
+                     f"{manifest['version']} fetched, {_plural(len(fetched), 'experiment')} "
+                     "now in the results cache")
 
 
 def make_plan(chapters: Sequence[str], modules: Mapping[str, str] | None = None,

@@ -313,7 +313,7 @@ def test_the_build_fetches_published_results_before_computing(toy, release, tmp_
     monkeypatch.setattr(results, "MANIFEST_DIR", committed)
     plan = build_plan.make_plan(list(MODULES), modules=MODULES)
     assert all(ok for _, _, ok in plan.experiments), plan.experiments
-    assert plan.published.startswith("2 archive(s) of release ")
+    assert plan.published.startswith("2 archives of release ")
     assert plan.published.endswith("fetched, 4 experiments now in the results cache")
     # A checkout ahead of the release: its code differs, nothing is downloaded.
     for entry in empty.glob("*.npz"):
