@@ -26,7 +26,8 @@ loaded: a Jupyter kernel that keeps running while ``fa_lib`` is edited keeps
 filing its results under the old code's fingerprint, so they are never served
 to a process that runs the new code. Restart the kernel to use edited code.
 
-Nothing is pickled: arrays are written with :func:`numpy.savez` and read with
+Nothing is pickled: arrays are written as :func:`numpy.savez` writes them (with fixed
+member times, so that equal results give equal bytes) and read with
 ``allow_pickle=False``, and the metadata (the key, the configuration, the list
 of arrays) is a JSON string stored in the same file as the 0-d unicode array
 ``__meta__``.
@@ -634,6 +635,25 @@ def _widen(arrays: dict[str, np.ndarray], widen: Any) -> None:
         arrays[name] = arrays[name].astype(np.dtype(np.float64).newbyteorder(dtype.byteorder))
 
 
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _savez(fh: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` into ``fh`` as :func:`numpy.savez` does, at a fixed member time.
+
+    The same uncompressed ``.npz`` layout (one ``<name>.npy`` member per array, zip64, no
+    pickle), but every member dated 1980-01-01 rather than now: the same arrays and
+    metadata give the same bytes, so an entry re-encoded for a release
+    (:func:`stored_bytes`) packs into the same archive every time.
+    """
+    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED,
+                         allowZip64=True) as zf:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 def _stored_form(results: Mapping[str, np.ndarray],
                  meta: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The members of an entry's ``.npz``: its arrays as stored, and the metadata array.
@@ -683,7 +703,8 @@ def stored_bytes(path: Path | str) -> bytes:
 
     An entry written before float32 storage (its metadata has no ``"widen"`` list) is
     verified and written anew in the current layout (same key, metadata and checksum,
-    smaller arrays); any other entry is returned as it is on disk, verified.
+    smaller arrays; the same bytes every time); any other entry is returned as it is on
+    disk, verified.
 
     Parameters
     ----------
@@ -711,7 +732,7 @@ def stored_bytes(path: Path | str) -> bytes:
     if "widen" in meta:
         return data
     buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **_stored_form(arrays, meta))
+    _savez(buffer, _stored_form(arrays, meta))
     return buffer.getvalue()
 
 
@@ -950,7 +971,7 @@ def _write(path: Path, results: Mapping[str, np.ndarray], meta: Mapping[str, Any
     Float64 arrays that float32 holds exactly are stored as float32 (:func:`_narrow`).
     """
     arrays = _stored_form(results, meta)
-    _atomic_write(path, lambda fh: np.savez(fh, allow_pickle=False, **arrays))
+    _atomic_write(path, lambda fh: _savez(fh, arrays))
 
 
 def cached(
