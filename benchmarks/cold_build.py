@@ -132,6 +132,8 @@ def compare_entries(cold_dir: Path, book_dir: Path, since: float,
     """
     import numpy as np
 
+    from fa_lib import cache
+
     written = sorted(p for p in Path(cold_dir).glob("*.npz") if p.stat().st_mtime >= since)
     differ, missing = [], []
     for path in written:
@@ -139,12 +141,12 @@ def compare_entries(cold_dir: Path, book_dir: Path, since: float,
         if not other.exists():
             missing.append(path.name)
             continue
-        with np.load(path) as a, np.load(other) as b:
-            keys = sorted(set(a.files) - {"__meta__"})
-            if keys != sorted(set(b.files) - {"__meta__"}) or not all(
-                    np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind in "fc")
-                    for k in keys if k not in timings):
-                differ.append(path.name)
+        # Read as the cache reads them: arrays stored as float32 are widened back.
+        a, b = cache.read_entry(path)[0], cache.read_entry(other)[0]
+        if sorted(a) != sorted(b) or not all(
+                np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind in "fc")
+                for k in a if k not in timings):
+            differ.append(path.name)
     return {"entries": len(written), "identical": len(written) - len(differ) - len(missing),
             "differ": differ, "missing": missing}
 

@@ -392,8 +392,7 @@ def collect(chapters: Sequence[str] | None = None,
                 ident = entry_id(name, text)
                 if ident in entries_out:
                     continue
-                with np.load(path, allow_pickle=False) as npz:
-                    arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
+                arrays = cache.read_entry(path)[0]  # float32-stored arrays widened
                 if "seconds" in arrays:
                     entry_seconds[ident] = round(float(np.nansum(arrays["seconds"])), 1)
                 numbers = {k: headline(k, arrays[k], kind_of(k, declared[chapter]))

@@ -3,7 +3,9 @@
 ``python -m fa_lib results pack --scale S [--only CHAPTER ...] OUTDIR`` writes the cache
 entries that the chosen chapters' experiments read (:func:`fa_lib.record.read_entries`)
 as one compressed archive per chapter, ``<scale>-<chapter>.tar.xz`` (an entry that
-several chapters read goes into the archive of the first of them, in the book's order),
+several chapters read goes into the archive of the first of them, in the book's order;
+an entry written before the cache stored float32-exact arrays as float32 is written into
+the archive in that smaller layout, :func:`fa_lib.cache.stored_bytes`),
 and ``OUTDIR/manifest.json`` (:func:`pack`): the scale, ``fa_lib.__version__``, the
 commit, the base URL the archives are published at, and per archive its file name,
 size, SHA-256, the chapters it serves and each entry's file name and code fingerprint.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -98,19 +101,22 @@ def _entry_code(path: Path) -> str:
 
 
 def _write_archive(target: Path, files: Sequence[Path]) -> None:
-    """Write ``files`` (flat, by name) into the xz-compressed tar ``target``, atomically."""
+    """Write the entries ``files`` (flat, by name) into the xz-compressed tar ``target``.
+
+    Atomically. Each entry is verified and written in the current layout
+    (:func:`fa_lib.cache.stored_bytes`: an entry written before float32 storage gets its
+    float32-exact float64 arrays stored as float32; same name, key and checksum).
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     try:
         with tarfile.open(tmp, "w:xz", preset=6) as tar:
             for path in files:
-                info = tar.gettarinfo(str(path), arcname=path.name)
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = 0
+                data = cache.stored_bytes(path)
+                info = tarfile.TarInfo(path.name)
+                info.size = len(data)
                 info.mode = 0o644
-                with path.open("rb") as fh:
-                    tar.addfile(info, fh)
+                tar.addfile(info, io.BytesIO(data))
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

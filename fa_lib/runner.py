@@ -130,7 +130,8 @@ ENTRY_BYTES: dict[str, int] = {"quick": 2 * 2**20, "paper": 16 * 2**20}
 
 Measured on full caches: at the quick scale the 208 experiments write 45 MiB (0.22 MiB
 each on average, the largest 1.5 MiB); at the paper scale the 285 experiments write about
-2 GiB (7 MiB each on average; float64 arrays, uncompressed ``.npz``). :func:`check_writable`
+2 GiB (7 MiB each on average; float64 arrays, uncompressed ``.npz``, before float32-exact
+arrays were stored as float32, which makes them smaller). :func:`check_writable`
 asks for this much free space per experiment to compute, and writes one experiment's
 worth as a probe.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import multiprocessing as mp
 import zipfile
 from pathlib import Path
@@ -564,3 +565,144 @@ def test_a_damaged_entry_is_said_once_in_words_without_paths_or_source_lines(tmp
     assert lines[0].startswith("The results cache entry fig-") and lines[0].endswith(
         "it is deleted and computed again."), lines
     assert str(tmp_path) not in out.stderr and "Warning" not in out.stderr
+
+
+# --------------------------------------------------------------------------- float32 storage
+
+
+def _bits(value: float) -> np.float64:
+    """The float64 whose bits are ``value`` read as an unsigned integer."""
+    return np.array([value], dtype=np.uint64).view(np.float64)[0]
+
+
+def _exact() -> dict[str, np.ndarray]:
+    """Float64 arrays whose values float32 holds exactly, bit for bit."""
+    tiny = float(np.float32(1e-45))  # the smallest float32 subnormal, widened
+    return {
+        "specials": np.array([np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, tiny, -tiny,
+                              float(np.finfo(np.float32).max), 0.5, -3.0,
+                              _bits(0x7FF8000020000000)]),  # a NaN payload float32 holds
+        "empty": np.zeros((0, 3)),
+        "scalar": np.array(-0.0),
+        "columns": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "ramp": np.arange(1000.0) / 8,
+    }
+
+
+def _inexact() -> dict[str, np.ndarray]:
+    """Arrays stored as they are: float64 that float32 does not hold, and other dtypes."""
+    return {
+        "tenth": np.array([0.0, 0.1]),
+        "subnormal64": np.array([1e-320]),
+        "huge": np.array(1e300),
+        "payload": np.array([_bits(0x7FF8000000000001)]),  # a NaN whose payload float32 loses
+        "single": np.array([0.1, 2.0], dtype=np.float32),
+        "ints": np.arange(4, dtype=np.int64),
+        "flags": np.array([True, False]),
+    }
+
+
+def _members(entry: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """An entry's members as stored (not widened) and its metadata."""
+    import json
+
+    with np.load(entry, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != cache.META_KEY}
+        return arrays, json.loads(str(npz[cache.META_KEY][()]))
+
+
+def _rewrite(entry: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write ``entry`` anew with these members and metadata (as another writer would)."""
+    import json
+
+    np.savez(entry, allow_pickle=False, __meta__=np.array(json.dumps(meta, sort_keys=True)),
+             **arrays)
+
+
+def _assert_identical(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        assert got[key].dtype == value.dtype and got[key].shape == value.shape, key
+        assert got[key].tobytes() == value.tobytes(), key
+
+
+def test_float32_exact_arrays_are_stored_as_float32_and_read_bit_identical(tmp_path):
+    results = {**_exact(), **_inexact()}
+    first = cached("fig", {"n": 1}, lambda: results, cache_dir=tmp_path)
+    _assert_identical(first, results)
+    (entry,) = _entries(tmp_path)
+    stored, meta = _members(entry)
+    assert meta["widen"] == sorted(_exact())
+    assert meta["sha256"] == cache.content_checksum(results)  # over the arrays as computed
+    for key, value in results.items():
+        want = np.float32 if key in _exact() else value.dtype
+        assert stored[key].dtype == want, key
+    _assert_identical(cached("fig", {"n": 1}, _never, cache_dir=tmp_path), results)
+    arrays, read_meta = cache.read_entry(entry)
+    _assert_identical(arrays, results)
+    assert read_meta["key"] == meta["key"]
+
+
+def test_an_entry_written_before_float32_storage_still_reads(tmp_path):
+    results = {**_exact(), **_inexact()}
+    cached("fig", {"n": 1}, lambda: results, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    new_bytes = entry.read_bytes()
+    _, meta = _members(entry)
+    del meta["widen"]  # the layout before float32 storage: every array as computed
+    _rewrite(entry, results, meta)
+    old_bytes = entry.read_bytes()
+    assert all(v.dtype == results[k].dtype for k, v in _members(entry)[0].items())
+    _assert_identical(cached("fig", {"n": 1}, _never, cache_dir=tmp_path), results)
+    _assert_identical(cache.read_entry(entry)[0], results)
+    # Both layouts are accepted from elsewhere; an old entry is made small for a release.
+    for data in (old_bytes, new_bytes, cache.stored_bytes(entry)):
+        written = cache.store_entry(entry.name, data, tmp_path / "other")
+        assert written.read_bytes() == data
+        _assert_identical(cache.read_entry(written)[0], results)
+    assert len(cache.stored_bytes(entry)) < len(old_bytes) - 3500  # 4 bytes less a value
+    with zipfile.ZipFile(io.BytesIO(cache.stored_bytes(entry))) as zf:  # same bytes each time
+        assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    assert _members(tmp_path / "other" / entry.name)[1]["widen"] == sorted(_exact())
+    assert cache.stored_bytes(tmp_path / "other" / entry.name) == \
+        (tmp_path / "other" / entry.name).read_bytes()  # already small: as it is
+
+
+def test_a_changed_float32_array_fails_the_checksum(tmp_path, reported):
+    compute = Counter({"w": np.arange(5.0)})
+    cached("fig", {"n": 1}, compute, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    stored, meta = _members(entry)
+    assert stored["w"].dtype == np.float32
+    stored["w"][2] = 7.0
+    _rewrite(entry, stored, meta)
+    data = entry.read_bytes()
+    with pytest.raises(cache.EntryRejected, match="checksum"):
+        cache.store_entry(entry.name, data, tmp_path / "other")
+    with pytest.raises(cache.EntryRejected, match="checksum"):
+        cache.read_entry(entry)
+    with reported("checksum"):
+        got = cached("fig", {"n": 1}, compute, cache_dir=tmp_path)
+    assert compute.calls == 2 and got["w"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("widen, message", [
+    (["gone"], "'gone' to widen, an array it does not hold"),
+    (["ints"], "'ints' to widen, but it is stored as int64, not float32"),
+    (["tenth"], "'tenth' to widen, but it is stored as float64, not float32"),
+    (["w", "w"], "lists an array twice"),
+    ("w", "not a list of array names"),
+    ([1], "not a list of array names"),
+])
+def test_a_wrong_widen_list_is_refused(tmp_path, reported, widen, message):
+    compute = Counter({"w": np.arange(3.0), "ints": np.arange(3), "tenth": np.array([0.1])})
+    cached("fig", {"n": 1}, compute, cache_dir=tmp_path)
+    (entry,) = _entries(tmp_path)
+    stored, meta = _members(entry)
+    _rewrite(entry, stored, {**meta, "widen": widen})
+    with pytest.raises(cache.EntryRejected, match=f"rejected: .*{message}"):
+        cache.store_entry(entry.name, entry.read_bytes(), tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    with reported(message):
+        cached("fig", {"n": 1}, compute, cache_dir=tmp_path)
+    assert compute.calls == 2

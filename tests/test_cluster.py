@@ -481,9 +481,9 @@ def test_store_entry_checks_and_writes_atomically(tmp_path):
         "another name": ("cluster_test-00000000000000000000.npz", data),
         "not an entry": (name, b"PK\x03\x04 nothing"),
     }
-    # An array changed after the checksum was taken.
+    # An array changed after the checksum was taken (stored as float32, which holds it).
     altered = bytearray(data)
-    offset = data.index(np.arange(6.0).tobytes())
+    offset = data.index(np.arange(6.0, dtype=np.float32).tobytes())
     altered[offset] ^= 1
     bad["a changed array"] = (name, bytes(altered))
     # A key that does not belong to the configuration.

@@ -65,21 +65,32 @@ def test_warm_times_needed():
         cold_build.update({"chapters": {}, "total_warm_s": 1.0}, cold)
 
 
-def test_compare_entries(tmp_path):
+def test_compare_entries(tmp_path, monkeypatch):
     import os
 
     import numpy as np
 
+    from fa_lib import cache
+
+    monkeypatch.delenv("FA_CACHE", raising=False)
     cold, book = tmp_path / "cold", tmp_path / "book"
     cold.mkdir()
     book.mkdir()
-    x = np.array([1.0, np.nan])
-    np.savez(book / "same.npz", x=x, seconds=np.array(5.0))
-    np.savez(cold / "same.npz", x=x, seconds=np.array(7.0))  # only the time differs
-    np.savez(book / "other.npz", x=x)
-    np.savez(cold / "other.npz", x=x + 1)
-    np.savez(cold / "new.npz", x=x)
-    np.savez(cold / "copied.npz", x=x + 2)  # copied in before the run: not compared
+
+    def entry(path, **arrays):
+        """A results cache entry of these arrays, at ``path``."""
+        scratch = tmp_path / "scratch"
+        cache.cached("e", {}, lambda: arrays, cache_dir=scratch, fingerprint="f" * 64)
+        (written,) = scratch.glob("e-*.npz")
+        written.rename(path)
+
+    x = np.array([1.0, np.nan])  # stored as float32, read as float64
+    entry(book / "same.npz", x=x, seconds=np.array(5.0))
+    entry(cold / "same.npz", x=x, seconds=np.array(7.0))  # only the time differs
+    entry(book / "other.npz", x=x)
+    entry(cold / "other.npz", x=x + 1)
+    entry(cold / "new.npz", x=x)
+    entry(cold / "copied.npz", x=x + 2)  # copied in before the run: not compared
     os.utime(cold / "copied.npz", (1.0, 1.0))
     out = cold_build.compare_entries(cold, book, since=100.0)
     assert out == {"entries": 3, "identical": 1, "differ": ["other.npz"],

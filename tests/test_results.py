@@ -182,6 +182,31 @@ def test_round_trip_gives_identical_entries_and_a_build_that_computes_nothing(
     assert again.status == 0 and not again.fetched and len(again.present) == 2
 
 
+def test_an_entry_written_before_float32_storage_is_packed_in_the_float32_layout(
+        toy, tmp_path, monkeypatch):
+    full, empty = toy
+    (entry,) = full.glob("toy_b_own-*.npz")
+    arrays, meta = cache.read_entry(entry)
+    assert meta["widen"] == ["z"]  # 0, 0.25, ..., 1: float32 holds them
+    del meta["widen"]  # rewritten as the cache wrote it before: float64 on disk
+    np.savez(entry, __meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    monkeypatch.setenv("FA_CACHE_DIR", str(full))
+    out = tmp_path / "release"
+    results.pack(out, base_url="http://unused.invalid/", modules=MODULES)
+    with tarfile.open(out / "quick-toy_b.tar.xz") as tar:
+        (member,) = tar.getmembers()
+        with np.load(tar.extractfile(member)) as npz:
+            assert member.name == entry.name and npz["z"].dtype == np.float32
+    monkeypatch.setenv("FA_CACHE_DIR", str(empty))
+    server = _Server(out)
+    try:
+        assert _fetch(out, server.url).status == 0
+    finally:
+        server.close()
+    got = cache.read_entry(empty / entry.name)[0]
+    assert got["z"].dtype == np.float64 and got["z"].tobytes() == arrays["z"].tobytes()
+
+
 def test_one_chapter_only(toy, release):
     _, empty = toy
     out, server = release

@@ -42,10 +42,14 @@ def test_upgrade_reads_an_old_flat_config_as_the_current_rule():
 
 
 def _entry(directory: Path, name: str, key: str, arrays: dict):
-    np.savez(directory / f"{name}-{key * 20}.npz", __meta__=np.array("{}"), **arrays)
+    """A cache entry ``name`` (its key, which changes with ``key``, ends its file name)."""
+    cache.cached(name, {"key": key}, lambda: arrays, cache_dir=directory,
+                 fingerprint="f" * 64)
 
 
-def test_compare_caches_pairs_entries_by_name_and_reports_differences(tmp_path, capsys):
+def test_compare_caches_pairs_entries_by_name_and_reports_differences(tmp_path, capsys,
+                                                                       monkeypatch):
+    monkeypatch.delenv("FA_CACHE", raising=False)
     compare = _tool("compare_caches")
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()

@@ -25,13 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
+from fa_lib import cache
+
 _FILE = re.compile(r"(?P<name>.+)-[0-9a-f]{20}\.npz")
 
 
 def load(path: Path, ignore: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays of an entry, without its metadata and the ``ignore``d arrays (timings)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files if k != "__meta__" and k not in ignore}
+    """The arrays of an entry, without its metadata and the ``ignore``d arrays (timings).
+
+    Read and verified as the cache reads an entry (:func:`fa_lib.cache.read_entry`): the
+    arrays stored as float32 come back as the float64 arrays computed.
+    """
+    arrays = cache.read_entry(path)[0]
+    return {k: v for k, v in arrays.items() if k not in ignore}
 
 
 def difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> tuple[float, float, list]:

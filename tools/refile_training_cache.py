@@ -74,9 +74,10 @@ def refile(chapter: str, name: str, cfg: training.TrainConfig, stop_on_divergenc
                    key=os.path.getmtime)
     if not files:
         return "no entry"
-    with np.load(files[-1], allow_pickle=False) as z:
-        meta = json.loads(str(z["__meta__"][()]))
-        old = {k: z[k] for k in z.files if k != "__meta__"}
+    try:
+        old, meta = cache.read_entry(files[-1])  # arrays stored as float32 widened back
+    except cache.EntryRejected as err:
+        return f"{err}, skipped"
     defaults = {**training.TrainConfig().as_dict(), "stop_on_divergence": stop_on_divergence}
     stored = upgrade(meta["config"])
     for field, value in key.items():
