@@ -9,6 +9,10 @@ Commands:
 ``results``
     ``pack`` the results cache as a release (one archive per chapter and a manifest) or
     ``fetch`` a published release into the cache. See :mod:`fa_lib.results`.
+``plan-matrix``
+    Plan the book workflow's compute jobs from the results cache: one per chapter with
+    missing experiments, a chapter over the budget split into ``--shard K/N`` pieces,
+    as a GitHub Actions matrix. See :mod:`fa_lib.ci_matrix`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fa_lib import reproduce, results
+from fa_lib import ci_matrix, reproduce, results
 
-COMMANDS = ("reproduce", "results")
+COMMANDS = ("reproduce", "results", "plan-matrix")
+RUN = {"reproduce": reproduce.main, "results": results.main, "plan-matrix": ci_matrix.main}
+"""Command -> the function that runs it (its arguments, its program name)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,12 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=COMMANDS,
                         help="reproduce: fill the results cache; results: pack or fetch a "
-                             "results release")
+                             "results release; plan-matrix: plan the CI compute jobs")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     prog = f"python -m fa_lib {args.command}"
-    command = results.main if args.command == "results" else reproduce.main
-    return command(args.args, prog=prog)
+    return RUN[args.command](args.args, prog=prog)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ notebooks call.
 Usage, from the repository root::
 
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...] [--list]
+                               [--shard K/N]
                                [--jobs N | --scheduler ADDRESS|local:N]
                                [--json PATH] [--no-progress]
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...]
@@ -27,6 +28,16 @@ Usage, from the repository root::
     book's order.
 ``--list``
     List the experiments and whether each is already cached, computing nothing.
+``--shard K/N``
+    Run only the ``K``-th of ``N`` shares of the experiments of the chosen chapters that
+    are not cached yet (with ``--list``: list only them), so that a chapter longer than
+    one CI job may run is split across ``N`` jobs. The shares are deterministic and
+    balanced by the benchmarks' times: longest first, each into the share with the least
+    work so far; an experiment without a time counts as the median of the others
+    (:func:`fa_lib.ci_matrix.shard_of`). Every job must list the same results cache:
+    the book workflow's compute jobs restore the cache its plan job listed
+    (``python -m fa_lib plan-matrix``, :mod:`fa_lib.ci_matrix`). An empty share runs
+    nothing (exit status 0).
 ``--jobs N``
     Compute the experiments that are not cached yet ``N`` at a time, each in a worker
     process of its own, in the book's order; the cached ones are only checked.
@@ -78,6 +89,7 @@ Examples::
     FA_CACHE_DIR=/tmp/cache python -m fa_lib reproduce --scale quick
     python -m fa_lib reproduce --scale paper --only mnist_alignment flexibility --jobs 2
     python -m fa_lib reproduce --scale paper --list
+    python -m fa_lib reproduce --scale paper --only flexibility --shard 2/3 --jobs 4
     python -m fa_lib reproduce --scale quick --scheduler local:2
     python -m fa_lib reproduce --scale paper --scheduler tcp://head-node:8786
     python -m fa_lib reproduce --scale paper --record results/paper_record.json
@@ -124,7 +136,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fa_lib import cache, catalogue, config, record, runner
+from fa_lib import build_plan, cache, catalogue, ci_matrix, config, record, runner
 from fa_lib.runner import CacheNotWritableError
 from fa_lib.scheduler import SchedulerError, parse_scheduler
 
@@ -143,6 +155,9 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help=f"run only these chapters ({', '.join(catalogue.CHAPTERS)})")
     parser.add_argument("--list", action="store_true",
                         help="list the experiments and whether each is cached; compute nothing")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="run only the K-th of N shares of the experiments not cached "
+                             "yet, balanced by the benchmarks' times (for CI jobs)")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="compute the experiments not cached yet N at a time "
                              "(default: FA_JOBS, else 1)")
@@ -192,6 +207,7 @@ def _check_record_options(args: argparse.Namespace) -> None:
     if not chosen:
         return
     others = [name for name, used in (("--list", args.list), ("--jobs", args.jobs),
+                                      ("--shard", args.shard),
                                       ("--scheduler", args.scheduler), ("--json", args.json))
               if used not in (None, False)]
     if len(chosen) > 1 or others:
@@ -269,6 +285,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                 raise ValueError("--jobs and --scheduler cannot be used together: with "
                                  "--scheduler, the cluster's workers compute.")
             parse_scheduler(args.scheduler)
+        shard = None if args.shard is None else ci_matrix.parse_shard(args.shard)
         jobs = config.jobs() if args.jobs is None else args.jobs
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1; got {jobs}.")
@@ -281,17 +298,32 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     print(f"scale {config.scale()}, results cache {cache.cache_dir()}", flush=True)
+    if args.record is not None or args.check_record is not None:
+        return _record_command(args.record, args.check_record, args.only)
+    share = None
+    if shard is not None:
+        items = runner.list_experiments(chosen)
+        share = ci_matrix.shard_of(items, shard, build_plan.benchmark_times(config.scale()))
+        print(f"--shard {shard[0]}/{shard[1]}: {len(share)} of the "
+              f"{sum(1 for *_, cached in items if not cached)} experiment(s) not cached yet",
+              flush=True)
+        if args.list:
+            wanted = set(share)
+            print(runner.format_list([i for i in items if (i[0], i[1]) in wanted]))
+            return 0
     if args.list:
         print(runner.format_list(runner.list_experiments(chosen)))
         return 0
-    if args.record is not None or args.check_record is not None:
-        return _record_command(args.record, args.check_record, args.only)
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        rows, failures = runner.reproduce(chosen, jobs=1 if args.scheduler else jobs,
-                                   progress=not args.no_progress, scheduler=args.scheduler)
+        if share == []:
+            rows, failures = [], []
+        else:
+            rows, failures = runner.reproduce(
+                chosen, jobs=1 if args.scheduler else jobs, progress=not args.no_progress,
+                scheduler=args.scheduler, experiments=share)
     except (CacheNotWritableError, SchedulerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -309,6 +341,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                 sys.argv[1:] if argv is None else argv),
             "started": started.isoformat(timespec="seconds"), "scale": config.scale(),
             "jobs": None if args.scheduler else jobs, "scheduler": args.scheduler,
+            "shard": args.shard,
             "cache_dir": str(cache.cache_dir()), "wall_s": wall,
             "rows": [dataclasses.asdict(r) for r in rows],
             "failures": [list(f) for f in failures],

@@ -24,7 +24,7 @@ import tempfile
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -375,6 +375,7 @@ def _run_on_cluster(tasks: Sequence[tuple[str, str, str]], scheduler: str,
 def reproduce(
     chapters: Sequence[str] | None = None, jobs: int = 1, progress: bool = True,
     modules: Mapping[str, str] | None = None, scheduler: str | None = None,
+    experiments: Collection[tuple[str, str]] | None = None,
 ) -> tuple[list[Row], list[tuple[str, str, str]]]:
     """Run the experiments of ``chapters`` through the results cache, timing each.
 
@@ -395,6 +396,9 @@ def reproduce(
         ``local:N`` or the address of a ``dask.distributed`` scheduler: the experiments
         that are not cached yet are computed on its workers (:mod:`fa_lib.cluster`),
         as with ``jobs > 1`` otherwise; ``jobs`` is then not used.
+    experiments : collection of (str, str), optional
+        Run only these (chapter, experiment) of ``chapters`` (``reproduce --shard``,
+        :func:`fa_lib.ci_matrix.shard_of`); default all of them.
 
     Returns
     -------
@@ -430,7 +434,8 @@ def reproduce(
     serial = jobs == 1 and scheduler is None
     where = f"on {scheduler}" if scheduler is not None else f"{jobs} at a time"
     table = catalogue.registry(progress and serial, modules=selected)
-    plan = [(ch, label, run) for ch in chosen for label, run in table[ch]]
+    plan = [(ch, label, run) for ch in chosen for label, run in table[ch]
+            if experiments is None or (ch, label) in experiments]
     done: dict[tuple[str, str], Row] = {}
     failures: list[tuple[str, str, str]] = []
     bar = _progress_bar(len(plan), progress)

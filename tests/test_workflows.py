@@ -219,8 +219,9 @@ def test_book_workflow_builds_at_paper_scale_and_publishes_html():
         f"book.yml sets MPLBACKEND={actual['MPLBACKEND']}: the notebooks' glued figures then "
         "render as '<Figure size ...>' text instead of images"
     )
-    install = find_command(wf, readme_commands()["install"][1])
-    assert install and install[0] == job and install[1] < index, "install before the build"
+    installs = [i for j, i, _, w, _ in run_steps(wf)
+                if j == job and w == readme_commands()["install"][1]]
+    assert installs and installs[0] < index, "install before the build, in the same job"
     steps = wf["jobs"][job]["steps"]
     uploads = [
         s for s in steps[index + 1:]
@@ -342,6 +343,146 @@ def test_book_workflow_deploys_the_configured_branch():
     assert branch in push.get("branches", []), (
         f"book.yml does not build on pushes to {branch!r} (_config.yml repository.branch)"
     )
+
+
+def book_job(name: str) -> dict:
+    return workflow("book")["jobs"][name]
+
+
+def needs(job: dict) -> set[str]:
+    value = job.get("needs", [])
+    return {value} if isinstance(value, str) else set(value)
+
+
+def steps_using(job: dict, action: str) -> list[tuple[int, dict]]:
+    """(index, step) of the steps of ``job`` that use ``action`` (``owner/repo[/path]``)."""
+    return [(i, s) for i, s in enumerate(job["steps"])
+            if str(s.get("uses", "")).partition("@")[0] == action]
+
+
+def step_running(job: dict, text: str) -> tuple[int, dict]:
+    """The first (index, step) of ``job`` whose ``run`` holds ``text``."""
+    found = [(i, s) for i, s in enumerate(job["steps"]) if text in str(s.get("run", ""))]
+    assert found, f"no step runs {text!r}"
+    return found[0]
+
+
+def substitute(command: str, values: dict[str, str]) -> list[str]:
+    """A run step's command as words, its ``${{ ... }}`` expressions replaced by ``values``."""
+    def value(match: re.Match) -> str:
+        expression = match.group(1).strip()
+        assert expression in values, f"unexpected expression {expression!r} in {command!r}"
+        return values[expression]
+
+    return shlex.split(re.sub(r"\$\{\{(.*?)\}\}", value, command))
+
+
+def test_book_workflow_plans_then_computes_in_a_matrix_then_builds():
+    wf = workflow("book")
+    jobs = wf["jobs"]
+    assert set(jobs) == {"plan", "compute", "keep", "build", "deploy"}
+    assert needs(jobs["plan"]) == set()
+    assert needs(jobs["compute"]) == {"plan"}
+    assert needs(jobs["keep"]) == {"plan", "compute"}
+    assert needs(jobs["build"]) == {"plan", "compute"}
+    assert needs(jobs["deploy"]) == {"build"}
+    # the matrix is the plan's output, and nothing runs when nothing is missing
+    plan, compute, build = jobs["plan"], jobs["compute"], jobs["build"]
+    assert compute["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert compute["strategy"]["fail-fast"] is False
+    assert compute["if"].replace(" ", "") == "needs.plan.outputs.any=='true'"
+    i_plan, plan_step = step_running(plan, "fa_lib plan-matrix")
+    assert plan["outputs"]["matrix"] == f"${{{{ steps.{plan_step['id']}.outputs.matrix }}}}"
+    assert plan["outputs"]["any"] == f"${{{{ steps.{plan_step['id']}.outputs.any }}}}"
+    assert '--github-output "$GITHUB_OUTPUT"' in plan_step["run"]
+    # the plan lists the cache after restoring it and fetching the published results
+    (i_restore, restore), = [
+        (i, s) for i, s in steps_using(plan, "actions/cache/restore")
+        if s["with"]["path"] == "_cache"]
+    i_fetch, fetch = step_running(plan, "python -m fa_lib results fetch --scale paper")
+    assert i_restore < i_fetch < i_plan
+    assert 'if [ "$status" -gt 2 ]; then exit "$status"; fi' in fetch["run"], (
+        "the plan goes on when nothing is published for this code (fetch exits 1 or 2)")
+    # the build runs when the compute jobs succeeded or were skipped, never on a failure
+    condition = build["if"].replace(" ", "")
+    assert "!cancelled()" in condition and "needs.plan.result=='success'" in condition
+    assert ("(needs.compute.result=='success'||needs.compute.result=='skipped')"
+            in condition)
+
+
+def test_the_plan_and_compute_commands_are_those_of_fa_lib():
+    """The workflow's plan-matrix and reproduce command lines parse, with a matrix entry."""
+    from fa_lib import ci_matrix, reproduce
+
+    _, plan_step = step_running(book_job("plan"), "fa_lib plan-matrix")
+    words = substitute(plan_step["run"], {})
+    assert words[:3] == ["python", "-m", "fa_lib"] and words[3] == "plan-matrix"
+    args = ci_matrix._parser().parse_args(words[4:])
+    assert (args.scale, args.github_output) == ("paper", "$GITHUB_OUTPUT")
+    _, step = step_running(book_job("compute"), "fa_lib reproduce")
+    for shard in ("2/3", ""):
+        words = substitute(step["run"], {
+            "matrix.chapter": "flexibility",
+            "matrix.shard && format('--shard {0}', matrix.shard) || ''":
+                f"--shard {shard}" if shard else ""})
+        assert words[:4] == ["python", "-m", "fa_lib", "reproduce"]
+        args = reproduce._parser().parse_args(words[4:])
+        assert (args.scale, args.only, args.shard, args.no_progress) == (
+            "paper", ["flexibility"], shard or None, True)
+
+
+def test_compute_jobs_keep_their_work_when_they_fail_or_time_out():
+    compute = book_job("compute")
+    index, step = step_running(compute, "fa_lib reproduce")
+    assert step["timeout-minutes"] < compute["timeout-minutes"], (
+        "the compute step must time out before its job, so that the steps after it run")
+    assert not steps_using(compute, "actions/cache"), (
+        "actions/cache saves only on success: use actions/cache/restore and /save")
+    for job_name in ("compute", "keep"):
+        job = book_job(job_name)
+        saves = [*steps_using(job, "actions/cache/save"),
+                 *steps_using(job, "actions/upload-artifact")]
+        assert saves, f"the {job_name} job keeps nothing"
+        for _, save in saves:
+            assert "always()" in str(save.get("if", "")), (
+                f"book.yml job {job_name!r}: {save.get('name', save['uses'])} needs "
+                "'if: always()'")
+    (i_save, save), = [(i, s) for i, s in steps_using(compute, "actions/cache/save")
+                       if s["with"]["path"] == "_cache"]
+    (i_upload, upload), = steps_using(compute, "actions/upload-artifact")
+    assert index < i_save and index < i_upload
+    key = save["with"]["key"]
+    assert "matrix.id" in key and "github.run_id" in key, (
+        f"the compute jobs' caches need a key per shard and run; got {key!r}")
+    assert upload["with"]["name"] == "results-${{ matrix.id }}"
+    # every compute job starts from the cache the plan listed: the same shares
+    (_, restore), = [(i, s) for i, s in steps_using(compute, "actions/cache/restore")
+                     if s["with"]["path"] == "_cache"]
+    assert restore["with"]["key"] == "${{ needs.plan.outputs.cache-key }}"
+    assert "restore-keys" not in restore["with"]
+
+
+def test_the_build_merges_the_compute_jobs_results_into_the_cache():
+    wf = workflow("book")
+    build = wf["jobs"]["build"]
+    (i_download, download), = steps_using(build, "actions/download-artifact")
+    assert download["with"]["merge-multiple"] is True
+    assert download["with"]["pattern"] == "results-*"
+    assert wf["env"]["FA_CACHE_DIR"].endswith("/" + download["with"]["path"])
+    i_build, _ = step_running(build, "jupyter-book build .")
+    (i_restore, _), = [(i, s) for i, s in steps_using(build, "actions/cache/restore")
+                       if s["with"]["path"] == "_cache"]
+    assert i_restore < i_download < i_build
+    # the complete cache is saved under the key the release workflow restores
+    release = load_workflow(WORKFLOWS / "release.yml")
+    (_, restore), = steps_using(next(iter(release["jobs"].values())), "actions/cache/restore")
+    (i_save, save), = steps_using(build, "actions/cache/save")
+    assert i_save > i_build and save["with"]["path"] == restore["with"]["path"] == "_cache"
+    code = "hashFiles('fa_lib/**/*.py', 'book/*.ipynb')"
+    assert save["with"]["key"] == "results-${{ needs.plan.outputs.code }}"
+    assert restore["with"]["key"] == f"results-${{{{ {code} }}}}"
+    _, code_step = step_running(book_job("plan"), "code=")
+    assert code in code_step["run"]
 
 
 # ---------------------------------------------------------------------------- Binder
