@@ -16,6 +16,7 @@ there only: ``fa_lib`` imports without it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from fa_lib import _checks, activations, ensembles, linalg, plotting, stats
+from fa_lib import _checks, activations, chapter_setup, ensembles, linalg, plotting, stats
 from fa_lib.experiments import acf_weight_normalisation as acf
 from fa_lib.experiments import autocorrelation as ac
 from fa_lib.experiments import depth
@@ -582,8 +583,9 @@ def show(chapter: str) -> None:
     """Display the default answer of the chapter's "Try it" section, then its controls.
 
     The default answer is displayed as ordinary output, so that a page built without a
-    running kernel shows it. With :mod:`ipywidgets` installed the controls follow, with a
-    "Run" button: each press computes the answer for the controls' values and shows it
+    running kernel shows it; a book build (:data:`fa_lib.chapter_setup.BUILD_VARIABLE` set)
+    shows nothing more. Elsewhere, with :mod:`ipywidgets` installed, the controls follow,
+    with a "Run" button: each press computes the answer for the controls' values and shows it
     below them (moving a control computes nothing).
 
     Parameters
@@ -595,6 +597,8 @@ def show(chapter: str) -> None:
 
     func, knobs = KNOBS[_choice("chapter", chapter, list(KNOBS))]
     display(answer(chapter))
+    if os.environ.get(chapter_setup.BUILD_VARIABLE):
+        return  # a book build: the static page has no kernel behind its controls
     try:
         import ipywidgets as w
     except ImportError:

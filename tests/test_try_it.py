@@ -124,14 +124,24 @@ def test_every_knob_default_is_the_functions_default_answer():
 def test_show_displays_the_default_answer_without_ipywidgets(monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.extend(a))
+    monkeypatch.delenv(try_it.chapter_setup.BUILD_VARIABLE, raising=False)
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     try_it.show("depth")
     assert isinstance(shown[0], try_it.TryResult)
     assert "ipywidgets" in shown[-1].data
 
 
+def test_show_in_a_book_build_displays_only_the_default_answer(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.extend(a))
+    monkeypatch.setenv(try_it.chapter_setup.BUILD_VARIABLE, "quick")
+    try_it.show("depth")
+    assert len(shown) == 1 and isinstance(shown[0], try_it.TryResult)
+
+
 def test_show_builds_controls_and_the_run_button_answers(monkeypatch):
     widgets = pytest.importorskip("ipywidgets")
+    monkeypatch.delenv(try_it.chapter_setup.BUILD_VARIABLE, raising=False)
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.extend(a))
     try_it.show("persistent_error")
