@@ -2,8 +2,9 @@
 
 The chapters put computed values into their text with MyST-NB's ``{glue:text}`` role;
 :func:`glue` and :func:`glue_all` glue them without displaying them (the one style
-the chapters use), and the others format p-values and :class:`fa_lib.stats.TTest`
-results the same way in every chapter. Presentation only:
+the chapters use; without MyST-NB installed, outside a book build, they do nothing),
+and the others format p-values and :class:`fa_lib.stats.TTest` results the same way in
+every chapter. Presentation only:
 nothing here changes a computed number (the results cache does not fingerprint it).
 """
 
@@ -59,7 +60,10 @@ def glue(name: str, value: object) -> None:
     """
     import numbers
 
-    from myst_nb import glue as myst_glue
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # outside a book build (Colab, a bare Jupyter): no glue to keep
+        myst_glue = _glue_without_myst_nb
 
     if isinstance(value, bool | np.bool_):
         value = str(bool(value))
@@ -73,6 +77,18 @@ def glue(name: str, value: object) -> None:
     if hasattr(value, "savefig") and _RECORDED:
         _RECORDED[-1][name] = value
     myst_glue(name, value, display=False)
+
+
+def _glue_without_myst_nb(name: str, value: object, display: bool = True) -> None:
+    """Stand-in for ``myst_nb.glue`` when MyST-NB is not installed: display, or nothing.
+
+    Nothing reads glued values outside a book build, so only ``display=True`` does
+    anything: it displays ``value`` as ``myst_nb.glue`` would.
+    """
+    if display:
+        from IPython.display import display as ipython_display
+
+        ipython_display(value)
 
 
 def glue_all(values: dict[str, object], prefix: str = "") -> None:

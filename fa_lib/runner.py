@@ -254,10 +254,13 @@ def list_experiments(chapters: Sequence[str] | None = None,
 
 
 def _progress_bar(total: int, show: bool) -> Any:
+    """A tqdm bar over ``total`` experiments, or None when not shown or tqdm is not installed."""
     if not show:
         return None
-    from tqdm.auto import tqdm
-
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
     return tqdm(total=total, desc="reproduce", unit="exp", file=sys.stderr)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,26 @@ def test_glue_keeps_whole_numbers_whole_and_glues_without_display(glued):
                      (("s", "abc"), {"display": False}), (("ok", "True"), {"display": False}),
                      (("c_m", md), {"display": False}), (("c_d", "[1, 2]"), {"display": False})]
     assert type(glued[0][0][1]) is float and type(glued[1][0][1]) is int
+
+
+def test_glue_works_without_myst_nb_and_still_records_figures(monkeypatch, capsys):
+    """Outside a book build (no MyST-NB installed) a chapter's glue cells run and show nothing."""
+    from matplotlib.figure import Figure
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # `import myst_nb` raises ImportError
+    fig = Figure()
+    with book.recording_figures() as recorded:
+        book.glue("x", np.float64(1.5))
+        book.glue_all({"fig": fig, "s": "abc"}, prefix="c_")
+    assert recorded == {"c_fig": fig}
+    assert capsys.readouterr().out == ""
+
+
+def test_the_stand_in_glue_displays_only_when_asked(capsys):
+    book._glue_without_myst_nb("x", "shown", display=True)
+    book._glue_without_myst_nb("y", "hidden", display=False)
+    out = capsys.readouterr().out
+    assert "shown" in out and "hidden" not in out
 
 
 @pytest.mark.parametrize(

@@ -618,3 +618,11 @@ def test_a_bad_fa_jobs_is_a_clear_error_before_anything_runs(tmp_path):
     out = _cli(tmp_path, "--list", FA_JOBS="abc")
     assert out.returncode == 2
     assert "FA_JOBS='abc' is not a whole number" in out.stderr
+
+
+def test_progress_bar_is_optional(monkeypatch):
+    """Without tqdm installed, ``reproduce`` runs without a progress bar."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert runner._progress_bar(3, True) is None
+    assert runner._progress_bar(3, False) is None
