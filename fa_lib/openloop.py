@@ -188,9 +188,12 @@ def run_openloop(
     sums = prev = None
     it = range(n_iter)
     if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="open loop", leave=False)
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # tqdm is optional (Pyodide): no bar
+            tqdm = None
+        if tqdm is not None:
+            it = tqdm(it, desc="open loop", leave=False)
 
     def stacked(a: np.ndarray) -> np.ndarray:
         a = a.astype(dt, copy=False)

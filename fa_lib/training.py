@@ -488,8 +488,10 @@ def _progress(iterable: range, show: bool | None, desc: str):
         show = sys.stderr.isatty()
     if not show:
         return iterable
-    from tqdm.auto import tqdm
-
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional (Pyodide): no bar
+        return iterable
     return tqdm(iterable, desc=desc, mininterval=10.0, leave=False)
 
 

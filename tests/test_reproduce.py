@@ -626,3 +626,10 @@ def test_progress_bar_is_optional(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     assert runner._progress_bar(3, True) is None
     assert runner._progress_bar(3, False) is None
+    # The engine's own bars (training epochs, open-loop iterations) are skipped too.
+    from fa_lib import openloop, training
+    from fa_lib.rule import Rule
+
+    assert training._progress(range(3), True, "epochs") == range(3)
+    out = openloop.run_openloop(0, 1, 3, (4, 3, 2), 2, Rule("fa", eta=1e-3), progress=True)
+    assert all(np.isfinite(a[-1]).all() for a in out.values() if a.ndim == 2)
