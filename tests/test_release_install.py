@@ -160,6 +160,10 @@ def test_a_colab_session_installs_the_release_and_fetches_the_chapter(
     assert Path(state["fa_lib"]).is_relative_to(tmp_path / "venv"), (
         f"fa_lib was imported from {state['fa_lib']}, not from the release installed "
         "in the fresh environment")
+    # A pure-Python wheel (what an in-browser kernel can install too).
+    wheel = next((tmp_path / "venv").glob("lib/python*/site-packages/fa_lib-*.dist-info/WHEEL"))
+    assert "Root-Is-Purelib: true" in wheel.read_text() and "Tag: py3-none-any" in \
+        wheel.read_text(), wheel.read_text()
     assert state["cache"] == str(content / "fa_cache"), state
     assert state["scale"] == SCALE and state["missing"] == 0, (
         f"after the set-up cell {state['missing']} experiments remain to compute:\n"

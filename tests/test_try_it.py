@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,38 @@ def test_fa_lib_imports_without_ipywidgets():
             "import fa_lib.try_it\n"
             "assert 'ipywidgets' not in [m for m in sys.modules if sys.modules[m] is not None]")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+PYODIDE_ABSENT = ("lzma", "ssl", "sqlite3", "tqdm", "tqdm.auto", "myst_nb", "ipywidgets",
+                  "dask", "distributed", "pooch")
+"""Modules an in-browser kernel (Pyodide) does not have at hand: its unvendored standard
+modules, and this project's optional dependencies that the answers must not need."""
+
+
+def test_the_answers_need_nothing_a_browser_kernel_lacks():
+    """In Pyodide sockets and processes cannot be used and some modules are missing.
+
+    Importing ``fa_lib.try_it`` and computing every chapter's default answer must work
+    with those modules absent and with every way of opening a socket or starting a
+    process refusing, as the in-page Try-it cells need.
+    """
+    script = (
+        "import sys\n"
+        f"for name in {PYODIDE_ABSENT!r}:\n"
+        "    sys.modules[name] = None\n"
+        "import multiprocessing, os, socket, subprocess\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise RuntimeError('a socket or a process: not in a browser kernel')\n"
+        "socket.socket.__init__ = refuse\n"
+        "subprocess.Popen.__init__ = refuse\n"
+        "multiprocessing.Process.start = refuse\n"
+        "os.fork = refuse\n"
+        "from fa_lib import try_it\n"
+        "for chapter in try_it.KNOBS:\n"
+        "    try_it.answer(chapter)\n"
+        "print('answered', len(try_it.KNOBS))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"answered {len(try_it.KNOBS)}"
