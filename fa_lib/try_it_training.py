@@ -622,4 +622,5 @@ KNOBS: Mapping[str, tuple[Callable[..., TryResult], tuple[Knob, ...]]] = {
 }
 """Chapter -> its function and its controls, in order (read by :func:`fa_lib.try_it.show`
 and :func:`fa_lib.try_it.answer`). The MNIST chapter's ``eta`` control starts at FA's
-rate, the function's default for FA."""
+rate, the function's default for FA. ``fa_lib.try_it.answer(chapter)`` for every key is
+the default answer of a chapter (what a benchmark times)."""
