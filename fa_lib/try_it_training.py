@@ -259,7 +259,8 @@ def try_mnist_alignment(
         if wn:
             cmp = ma.compare(ma.layer_mean(runs["fa_wn"], "dw_bp", ma.LAYERS_FA, n_batches=nb),
                              ma.layer_mean(runs["fa"], "dw_bp", ma.LAYERS_FA, n_batches=nb))
-            verdict += (f"; WN changes the update angle to BP by {_paired_text(cmp.diff)}. The "
+            verdict += (f"; WN changes the update angle to BP by {_paired_text(cmp.diff)} "
+                        "(WN minus no WN). The "
                         "paper: WN improves the update directions; the chapter's criterion, "
                         "a smaller angle with WN in every repetition, "
                         f"{'holds' if cmp.a_below_b_always else 'does not hold'} here.")
@@ -475,8 +476,8 @@ def try_feedback_rules(
         else:
             decided = stats.beyond(t, th["angle_gain"])
             verdict += (f" WN lowers the first hidden layer's update angle to BP by "
-                        f"{_paired_text(t)}: the chapter's hypothesis (by more than "
-                        f"{th['angle_gain']:g}°; criterion: the 99% CI of the paired "
+                        f"{_paired_text(t)} (no WN minus WN): the chapter's hypothesis "
+                        f"(by more than {th['angle_gain']:g}°; criterion: the 99% CI of the paired "
                         f"difference beyond it) is {decided} here.")
     elif rule == "bp":
         verdict += (" BP is the reference: its update angle to BP is 0 by definition and it "
@@ -584,7 +585,8 @@ def try_deep_networks(
             if np.sum(np.isfinite(dws["fa"][:, 0] - dws["fa_wn"][:, 0])) > 1 else None
         decided = "undecided" if t is None else stats.beyond(t, th["angle_gain"])
         verdict += (" WN lowers the first hidden layer's update angle by "
-                    + ("an undefined amount" if t is None else _paired_text(t))
+                    + ("an undefined amount" if t is None
+                       else f"{_paired_text(t)} (no WN minus WN)")
                     + f": the chapter's hypothesis (by more than {th['angle_gain']:g}° at "
                     "every depth; criterion: the 99% CI of the paired difference beyond it) "
                     f"is {decided} at {hidden} hidden layer{'s' if hidden > 1 else ''} here.")
