@@ -549,6 +549,13 @@ KNOBS: Mapping[str, tuple[Callable[..., TryResult], tuple[Knob, ...]]] = {
 the persistent-error chapter's ``condition`` knob sets the sliders to its dimensions."""
 
 
+def _registry() -> dict[str, tuple[Callable[..., TryResult], tuple[Knob, ...]]]:
+    """:data:`KNOBS` and the training chapters' (:data:`fa_lib.try_it_training.KNOBS`)."""
+    from fa_lib import try_it_training
+
+    return {**KNOBS, **try_it_training.KNOBS}
+
+
 def knob_arguments(chapter: str, values: Mapping[str, object]) -> dict[str, object]:
     """The keyword arguments of the chapter's function for the values of its controls.
 
@@ -563,7 +570,7 @@ def knob_arguments(chapter: str, values: Mapping[str, object]) -> dict[str, obje
     -------
     dict
     """
-    _choice("chapter", chapter, list(KNOBS))
+    _choice("chapter", chapter, list(_registry()))
     args = dict(values)
     if chapter == "acf_weight_normalisation":
         v = _choice("variant", args.pop("variant", "wn"), acf.VARIANTS)
@@ -573,7 +580,7 @@ def knob_arguments(chapter: str, values: Mapping[str, object]) -> dict[str, obje
 
 def answer(chapter: str, **values: object) -> TryResult:
     """Run the chapter's function on the values of its controls (defaults where not given)."""
-    func, knobs = KNOBS[_choice("chapter", chapter, list(KNOBS))]
+    func, knobs = _registry()[_choice("chapter", chapter, list(_registry()))]
     merged = {k.name: k.default for k in knobs}
     merged.update(values)
     return func(**knob_arguments(chapter, merged))
@@ -595,7 +602,7 @@ def show(chapter: str) -> None:
     """
     from IPython.display import Markdown, display
 
-    func, knobs = KNOBS[_choice("chapter", chapter, list(KNOBS))]
+    func, knobs = _registry()[_choice("chapter", chapter, list(_registry()))]
     display(answer(chapter))
     if os.environ.get(chapter_setup.BUILD_VARIABLE):
         return  # a book build: the static page has no kernel behind its controls

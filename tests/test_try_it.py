@@ -119,7 +119,7 @@ def test_every_knob_default_is_the_functions_default_answer():
                 default = try_it.pe.CONDITIONS[args["condition"]]._asdict()[name]
             assert default == value, (chapter, name)
     with pytest.raises(ValueError, match="chapter must be one of"):
-        try_it.answer("mnist_alignment")
+        try_it.answer("no_such_chapter")
 
 
 def test_show_displays_the_default_answer_without_ipywidgets(monkeypatch):
