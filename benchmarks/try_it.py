@@ -24,7 +24,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from fa_lib import try_it  # noqa: E402
+from fa_lib import try_it, try_it_openloop  # noqa: E402
 
 RESULT = Path(__file__).resolve().parent / "results" / "try_it.json"
 
@@ -34,8 +34,7 @@ LIMIT_S = 5.0
 CASES: dict[str, tuple[str, dict]] = {
     "persistent_error, default (Cond. 1)": ("persistent_error", {}),
     "persistent_error, largest (n_i 1000, n_o 100, n_b 500)": (
-        "persistent_error", {"n_i": try_it.PE_LIMITS["n_i"], "n_o": try_it.PE_LIMITS["n_o"],
-                             "n_b": try_it.PE_LIMITS["n_b"]}),
+        "persistent_error", dict(try_it_openloop.PE_LIMITS)),
     "autocorrelation, default (beta = beta_X = 1, ReLU)": ("autocorrelation", {}),
     "autocorrelation, beta = beta_X = 0.5, identity": (
         "autocorrelation", {"beta": 0.5, "beta_x": 0.5, "activation": "identity"}),
@@ -43,6 +42,14 @@ CASES: dict[str, tuple[str, dict]] = {
     "acf_weight_normalisation, WN with B normalised": (
         "acf_weight_normalisation", {"variant": "wn_b"}),
     "depth, default (30, 60 degrees)": ("depth", {}),
+    "mnist_alignment, default (FA with and without WN)": ("mnist_alignment", {}),
+    "flexibility, default": ("flexibility", {}),
+    "flexibility, label smoothing, gamma 2.5": (
+        "flexibility", {"gamma": 2.5, "label_smoothing": True}),
+    "feedback_rules, default": ("feedback_rules", {}),
+    "feedback_rules, weight mirror": ("feedback_rules", {"rule": "wm"}),
+    "deep_networks, default": ("deep_networks", {}),
+    "deep_networks, 8 hidden layers": ("deep_networks", {"hidden": 8}),
 }
 """Name -> (chapter, the controls' values that differ from the defaults)."""
 

@@ -29,7 +29,7 @@ from fa_lib.experiments import flexibility as fx
 from fa_lib.experiments import mnist_alignment as ma
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
-from fa_lib.try_it import Knob, TryResult, _choice, _figure, _whole
+from fa_lib.try_it_core import Knob, TryResult, choice, new_figure, whole
 from fa_lib.verdicts import mnist_alignment as ma_verdicts
 
 __all__ = [
@@ -195,12 +195,12 @@ def try_mnist_alignment(
         ``dW_l ∠ dW_l,BP``, mean over ``l = 0..3``); with ``wn`` the same with the suffix
         ``_wn``.
     """
-    rule = _choice("rule", rule, ("fa", "bp"))
+    rule = choice("rule", rule, ("fa", "bp"))
     wn = _flag("wn", wn)
     if eta is not None:
-        eta = _choice("eta", eta, ETAS)
-    size = _whole("size", size, 2, 8)
-    seed = _whole("seed", seed, 0)
+        eta = choice("eta", eta, ETAS)
+    size = whole("size", size, 2, 8)
+    seed = whole("seed", seed, 0)
     names = [rule] + ([f"{rule}_wn"] if wn else [])
     base = ma.fig6()
     cfgs = {}
@@ -216,7 +216,7 @@ def try_mnist_alignment(
     labels = {n: ("BP" if rule == "bp" else "FA") + (" + WN" if n.endswith("_wn") else "")
               for n in names}
     colours = dict(zip(labels.values(), plotting.palette(2), strict=False))
-    fig, axes = _figure(2)
+    fig, axes = new_figure(2)
     _accuracy_panel(axes[0], {labels[n]: runs[n] for n in names}, colours)
     for n in names:
         res, c = runs[n], colours[labels[n]]
@@ -320,9 +320,9 @@ def try_flexibility(
         raise ValueError(f"gamma must be a number in [0.1, 3]; got {gamma!r}.")
     gamma = float(gamma)
     label_smoothing = _flag("label_smoothing", label_smoothing)
-    rule = _choice("rule", rule, fx.METHODS)
-    size = _whole("size", size, 2, 8)
-    seed = _whole("seed", seed, 0)
+    rule = choice("rule", rule, fx.METHODS)
+    size = whole("size", size, 2, 8)
+    seed = whole("seed", seed, 0)
     p, last = FLEX_SUBSET["phase_epochs"], FLEX_SUBSET["last"]
     ls = fx.LS_CODE if label_smoothing else None
     cfgs = {}
@@ -337,7 +337,7 @@ def try_flexibility(
         np.isfinite(r["z_snapshot"])) else np.full(size, np.nan) for k, r in runs.items()}
     name = rule.upper()
     labels = {"plain": name, "wn": f"{name} + WN ($\\gamma$ = {gamma:g})"}
-    fig, (ax,) = _figure()
+    fig, (ax,) = new_figure()
     for (k, res), c in zip(runs.items(), plotting.palette(2), strict=True):
         epochs, acc = fx.accuracy_curve(res)
         plotting.trace_band(ax, acc, labels[k], color=c, x=epochs)
@@ -418,10 +418,10 @@ def try_feedback_rules(
         DFA, ``w_bt`` (last-epoch ``W_l ∠ B_l^T``, mean over the layers); with ``wn`` the
         same with the suffix ``_wn``.
     """
-    rule = _choice("rule", rule, fr.RULES)
+    rule = choice("rule", rule, fr.RULES)
     wn = _flag("wn", wn)
-    size = _whole("size", size, 2, 8)
-    seed = _whole("seed", seed, 0)
+    size = whole("size", size, 2, 8)
+    seed = whole("seed", seed, 0)
     eta = fr.BOOK_ETA.get(rule, fr.BOOK_ETA["fa"])
     variants = ["none"] + (["wn"] if wn else [])
     cfgs = {}
@@ -434,7 +434,7 @@ def try_feedback_rules(
     name = fr.LABELS[rule]
     labels = {v: name + ("" if v == "none" else " + WN") for v in variants}
     colours = dict(zip(labels.values(), plotting.palette(2), strict=False))
-    fig, axes = _figure(2)
+    fig, axes = new_figure(2)
     _accuracy_panel(axes[0], {labels[v]: runs[v] for v in variants}, colours)
     numbers: dict[str, float] = {}
     parts = []
@@ -532,10 +532,10 @@ def try_deep_networks(
         backward product, ``B_{d-1}...B_1``; NaN with one hidden layer, whose product is
         one factor); with ``wn`` the same with the suffix ``_wn``.
     """
-    hidden = _whole("hidden", hidden, 1, MAX_HIDDEN)
+    hidden = whole("hidden", hidden, 1, MAX_HIDDEN)
     wn = _flag("wn", wn)
-    size = _whole("size", size, 2, 8)
-    seed = _whole("seed", seed, 0)
+    size = whole("size", size, 2, 8)
+    seed = whole("seed", seed, 0)
     rules = ["fa"] + (["fa_wn"] if wn else [])
     shallow = dn.config()["hidden"][0]
     cfgs = {r: _sized(dn.config_of(dn.run_name(r, shallow)).replace(
@@ -543,7 +543,7 @@ def try_deep_networks(
     runs = _train_all(cfgs)
     nb = SUBSET["n_batches"]
     colours = dict(zip(rules, plotting.palette(2), strict=False))
-    fig, axes = _figure(2)
+    fig, axes = new_figure(2)
     _accuracy_panel(axes[0], {dn.RULES[r]: runs[r] for r in rules},
                     {dn.RULES[r]: colours[r] for r in rules})
     numbers: dict[str, float] = {}
