@@ -144,7 +144,14 @@ def _pm(x: np.ndarray, unit: str = "°") -> str:
 
 
 def _paired_text(t: stats.TTest) -> str:
-    return f"{t.mean:+.1f}° (99% CI [{t.ci99[0]:.1f}, {t.ci99[1]:.1f}])"
+    return f"{t.mean:+.1f}° (99% CI [{t.ci99[0]:.1f}°, {t.ci99[1]:.1f}°])"
+
+
+def _wn_lowers(t: stats.TTest, what: str) -> str:
+    """How WN moves ``what`` (an angle), from the paired difference no WN minus WN."""
+    lo, hi = t.ci99
+    return (f"WN {'lowers' if t.mean >= 0 else 'raises'} {what} by {abs(t.mean):.1f}° "
+            f"(no WN minus WN: 99% CI [{lo:.1f}°, {hi:.1f}°])")
 
 
 def _size_text(cfg: TrainConfig, eta: float, extra: str = "") -> str:
@@ -475,8 +482,8 @@ def try_feedback_rules(
             verdict += " The update angle is undefined in too many networks to compare."
         else:
             decided = stats.beyond(t, th["angle_gain"])
-            verdict += (f" WN lowers the first hidden layer's update angle to BP by "
-                        f"{_paired_text(t)} (no WN minus WN): the chapter's hypothesis "
+            change = _wn_lowers(t, "the first hidden layer's update angle to BP")
+            verdict += (f" {change}: the chapter's hypothesis "
                         f"(by more than {th['angle_gain']:g}°; criterion: the 99% CI of the paired "
                         f"difference beyond it) is {decided} here.")
     elif rule == "bp":
@@ -487,11 +494,14 @@ def try_feedback_rules(
         verdict += (" The paper's claim is that WN improves FA's update directions; switch "
                     "WN on to test the chapter's hypothesis for this rule.")
     if rule in ("kp", "wm"):
-        key, statement, criterion = fr.LITERATURE[rule]
+        key = fr.LITERATURE[rule][0]
         fb = fr.feedback_angles(runs["none"])
         ok = bool(np.all(np.nanmean(fb, axis=0) < th[f"{rule}_aligned"]))
-        verdict += (f" The literature ({key}): {statement}; criterion: {criterion}, which "
-                    f"{'holds' if ok else 'does not hold'} after {SUBSET['epochs']} epochs.")
+        verdict += (f" The literature {{cite:p}}`{key}`: {fr.LABELS[rule]} brings the feedback "
+                    "weights into alignment with $W^T$; criterion: the final "
+                    f"$W_\\ell\\angle B_\\ell^T$ (no WN) below {th[f'{rule}_aligned']:g}° in "
+                    f"every layer, which {'holds' if ok else 'does not hold'} after "
+                    f"{SUBSET['epochs']} epochs.")
     return TryResult(fig, numbers, verdict, _size_text(cfgs["none"], eta))
 
 
@@ -584,9 +594,9 @@ def try_deep_networks(
         t = stats.paired(dws["fa"][:, 0], dws["fa_wn"][:, 0], finite_only=True) \
             if np.sum(np.isfinite(dws["fa"][:, 0] - dws["fa_wn"][:, 0])) > 1 else None
         decided = "undecided" if t is None else stats.beyond(t, th["angle_gain"])
-        verdict += (" WN lowers the first hidden layer's update angle by "
-                    + ("an undefined amount" if t is None
-                       else f"{_paired_text(t)} (no WN minus WN)")
+        verdict += (" " + ("The change WN makes to the first hidden layer's update angle is "
+                           "undefined" if t is None
+                           else _wn_lowers(t, "the first hidden layer's update angle"))
                     + f": the chapter's hypothesis (by more than {th['angle_gain']:g}° at "
                     "every depth; criterion: the 99% CI of the paired difference beyond it) "
                     f"is {decided} at {hidden} hidden layer{'s' if hidden > 1 else ''} here.")
