@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from fa_lib import config
+
 __all__ = [
     "BACKENDS",
     "Backend",
@@ -269,8 +271,6 @@ def _cuda() -> Backend:
 
 def from_config() -> Backend:
     """The backend of the setting ``FA_DEVICE`` (:func:`fa_lib.config.device`)."""
-    from fa_lib import config
-
     return get(config.device())
 
 
