@@ -37,6 +37,8 @@ def _relu(z: np.ndarray) -> np.ndarray:
 def _relu_df(z: np.ndarray) -> np.ndarray:
     # f'(0) = 1 by the paper's convention (Methods 4.3).
     xp = namespace(z)
+    if is_numpy(xp):
+        return (z >= 0).astype(z.dtype)
     return xp.astype(z >= 0, z.dtype)
 
 
