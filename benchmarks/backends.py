@@ -145,10 +145,21 @@ def render(result: dict) -> str:
               f"CPUs, shared), NumPy {m['numpy']}"
               + (f", PyTorch {result['torch']}" if result.get("torch") else "")
               + f"; {'quick' if result['quick'] else 'full'} mode, best of {result['repeat']}, "
-              f"wall clock. Not available here: {missing}. Open loop: {result['openloop']}; "
-              f"MNIST: {result['mnist']}. 'vs NumPy' is the time relative to NumPy's "
-              "(> 1 is slower)."]
+              f"wall clock. Not available here: {missing}. Open loop: one iteration of the "
+              f"Fig. 4 open loop, {_net(result['openloop']['sizes'])}, batch "
+              f"{result['openloop']['n_b']}, {result['rows'][0]['openloop']['nets']} stacked "
+              f"nets (FA without WN, with WN, with WN and B normalised), with the BP "
+              f"comparison, {result['openloop']['dtype']}. MNIST: one iteration of "
+              f"{_net(result['mnist']['sizes'])}, batch {result['mnist']['batch']}, "
+              f"{result['mnist']['reps']} stacked repetitions, FA with the BP comparison and "
+              f"the per-iteration records, {result['mnist']['dtype']}, random images. "
+              "GFLOP/s count the matrix products only. 'vs NumPy' is the time relative to "
+              "NumPy's (> 1 is slower)."]
     return "\n".join(lines)
+
+
+def _net(sizes) -> str:
+    return "-".join(str(n) for n in sizes)
 
 
 def write_readme(table: str, path: Path = README) -> None:

@@ -238,6 +238,8 @@ def get(name: str | Backend | None = None, device: Any = None) -> Backend:
                 raise ImportError("PyTorch is installed but sees no CUDA GPU (torch.cuda."
                                   "is_available() is False); use FA_DEVICE=cpu.")
             device = torch.device(name.split("-")[1])
+        # full float32 products on the GPU, as on the CPU (no TF32 rounding of the inputs)
+        torch.backends.cuda.matmul.allow_tf32 = False
         return Backend(name, device)
     cupy = _need("cupy", "cupy (e.g. cupy-cuda12x)")
     return Backend(name, device if device is not None else cupy.cuda.Device())
