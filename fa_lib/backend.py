@@ -36,12 +36,16 @@ from fa_lib import config
 __all__ = [
     "BACKENDS",
     "Backend",
+    "asarray_like",
     "available",
+    "copy",
     "device_of",
     "from_config",
     "get",
     "is_numpy",
     "namespace",
+    "note",
+    "numpy_dtype",
     "to_numpy",
     "track",
 ]
@@ -117,7 +121,19 @@ def copy(x: Any) -> Any:
 def asarray_like(host: Any, like: Any) -> Any:
     """Return host numbers ``host`` as an array of ``like``'s namespace, device and dtype.
 
-    For a NumPy ``like`` this is ``np.asarray(host).astype(like.dtype)``.
+    How a draw made on the host (a pathway's runtime noise, say) joins the arrays it is
+    used with. For a NumPy ``like`` this is ``np.asarray(host).astype(like.dtype)``.
+
+    Parameters
+    ----------
+    host : array_like
+        Numbers on the host (NumPy).
+    like : array
+        An array of the namespace, device and dtype wanted.
+
+    Returns
+    -------
+    array
     """
     if isinstance(like, np.ndarray):
         return np.asarray(host).astype(like.dtype)
