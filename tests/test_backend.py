@@ -218,3 +218,16 @@ def test_training_on_torch_cpu_agrees_with_numpy():
         a, b = training.run(cfg, data, backend="numpy"), training.run(cfg, data, backend=bk)
         _close(a, b, TRAIN_ANGLES)
         np.testing.assert_array_equal(a["test_acc"], b["test_acc"])
+
+
+def test_setting_chooses_the_engine_runs_backend(strict, monkeypatch):
+    """FA_DEVICE's backend reaches run_openloop (and a chapter's NumPy observer still works)."""
+    from fa_lib.experiments import persistent_error
+
+    args = (5, 2, 8, (6, 5, 3, 4), 0.01)
+    a = persistent_error.openloop_linear(*args)
+    monkeypatch.setattr(backend, "from_config", lambda: strict)
+    with backend.track() as used:
+        b = persistent_error.openloop_linear(*args)
+    assert used == {strict.label}
+    _close(a, b, ("w1_limit", "w0_limit", "w1_bt", "dw0", "asym_w1_bt", "asym_dw0"))
