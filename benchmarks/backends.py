@@ -169,8 +169,12 @@ def write_readme(table: str, path: Path = README) -> None:
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## 6. Backends (fa_lib.backend)\n\n" + block + "\n"
+    else:  # in the hand-written part, which benchmarks.render keeps
+        from benchmarks.render import MARKER
+
+        head, marker, tail = text.partition(MARKER)
+        text = (head.rstrip("\n") + "\n\n## 6. Backends (fa_lib.backend)\n\n" + block
+                + "\n\n" + marker + tail)
     path.write_text(text, encoding="utf-8")
 
 
