@@ -6,9 +6,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fa_lib.backend import namespace
+
 
 def finite(name: str, x: np.ndarray) -> np.ndarray:
-    """Return ``x`` as an array, raising ValueError if it holds NaN or Inf."""
+    """Return ``x`` as an array, raising ValueError if it holds NaN or Inf.
+
+    An array of another array-API library (:mod:`fa_lib.backend`) is checked in its own
+    namespace, on its device.
+    """
+    xp = namespace(x)
+    if xp is not np:
+        if not bool(xp.all(xp.isfinite(x))):
+            bad = int(xp.count_nonzero(xp.logical_not(xp.isfinite(x))))
+            raise ValueError(
+                f"{name} contains {bad} NaN or Inf value(s); expected finite numbers "
+                "(a diverging run? try a smaller learning rate eta)."
+            )
+        return x
     x = np.asarray(x)
     if not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
@@ -79,7 +94,8 @@ def _short(value: object, limit: int = 60) -> str:
 
 def ndim_at_least(name: str, x: np.ndarray, n: int) -> np.ndarray:
     """Return ``x`` as an array, raising ValueError if it has fewer than ``n`` axes."""
-    x = np.asarray(x)
+    if namespace(x) is np:
+        x = np.asarray(x)
     if x.ndim < n:
         raise ValueError(f"{name} must have at least {n} axes; got shape {x.shape}.")
     return x

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fa_lib.backend import is_numpy, namespace
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -25,29 +27,52 @@ class Activation:
         return self.df_from_f(z, fz)
 
 
+def _relu(z: np.ndarray) -> np.ndarray:
+    xp = namespace(z)
+    if is_numpy(xp):
+        return np.maximum(z, 0)
+    return xp.where(z > 0, z, xp.zeros_like(z))
+
+
 def _relu_df(z: np.ndarray) -> np.ndarray:
     # f'(0) = 1 by the paper's convention (Methods 4.3).
-    return (z >= 0).astype(z.dtype)
+    xp = namespace(z)
+    if is_numpy(xp):
+        return (z >= 0).astype(z.dtype)
+    return xp.astype(z >= 0, z.dtype)
+
+
+def _tanh_relu(z: np.ndarray) -> np.ndarray:
+    return namespace(z).tanh(_relu(z))
 
 
 def _tanh_relu_df(z: np.ndarray) -> np.ndarray:
     # d/dx tanh(ReLU(x)) = (x > 0) sech^2(x) = (x > 0) (1 - tanh^2 x): f'(0) = 0 here.
-    t = np.tanh(z)
-    return (z > 0) * (1 - t * t)
+    xp = namespace(z)
+    t = xp.tanh(z)
+    if is_numpy(xp):
+        return (z > 0) * (1 - t * t)
+    return xp.astype(z > 0, z.dtype) * (1 - t * t)
 
 
-IDENTITY = Activation("identity", lambda z: z, lambda z: np.ones_like(z))
-RELU = Activation("relu", lambda z: np.maximum(z, 0), _relu_df)
 def _tanh_relu_df_from_f(z: np.ndarray, fz: np.ndarray) -> np.ndarray:
     # (z > 0) (1 - f^2), computed in one new array (the same numbers, fewer passes).
+    xp = namespace(z, fz)
+    if not is_numpy(xp):
+        return (1 - fz * fz) * xp.astype(z > 0, fz.dtype)
     out = np.multiply(fz, fz)
     np.subtract(1, out, out=out)
     np.multiply(out, z > 0, out=out)
     return out
 
 
-TANH_RELU = Activation("tanh_relu", lambda z: np.tanh(np.maximum(z, 0)), _tanh_relu_df,
-                       _tanh_relu_df_from_f)
+def _ones_like(z: np.ndarray) -> np.ndarray:
+    return namespace(z).ones_like(z)
+
+
+IDENTITY = Activation("identity", lambda z: z, _ones_like)
+RELU = Activation("relu", _relu, _relu_df)
+TANH_RELU = Activation("tanh_relu", _tanh_relu, _tanh_relu_df, _tanh_relu_df_from_f)
 
 _BY_NAME = {a.name: a for a in (IDENTITY, RELU, TANH_RELU)}
 

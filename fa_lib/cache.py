@@ -29,8 +29,9 @@ to a process that runs the new code. Restart the kernel to use edited code.
 Nothing is pickled: arrays are written as :func:`numpy.savez` writes them (with fixed
 member times, so that equal results give equal bytes) and read with
 ``allow_pickle=False``, and the metadata (the key, the configuration, the list
-of arrays) is a JSON string stored in the same file as the 0-d unicode array
-``__meta__``.
+of arrays, and ``backend``: where the engine computed them, ``numpy`` or e.g.
+``torch:cuda``, :mod:`fa_lib.backend`; the key does not depend on it) is a JSON string
+stored in the same file as the 0-d unicode array ``__meta__``.
 
 A float64 array whose every value float32 holds exactly (bit for bit after the round
 trip: NaN payloads and the sign of zero included) is stored as float32, and the metadata
@@ -104,7 +105,7 @@ from typing import Any
 
 import numpy as np
 
-from fa_lib import config
+from fa_lib import backend, config
 
 __all__ = [
     "DECLARATIONS",
@@ -1079,7 +1080,8 @@ def cached(
                 _LOG.warning(f"{said} and could not be deleted ({unlink_err}).")
 
     _note_compute(observer, name)
-    results = _check_results(compute())
+    with backend.track() as used:
+        results = _check_results(compute())
     meta = {
         "name": name,
         "key": key,
@@ -1089,6 +1091,8 @@ def cached(
         "arrays": sorted(results),
         "sha256": content_checksum(results),
         "numpy": np.__version__,
+        # where the engine computed (FA_DEVICE); not part of the key
+        "backend": ",".join(sorted(used)) or "numpy",
     }
     try:
         directory.mkdir(parents=True, exist_ok=True)

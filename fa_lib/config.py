@@ -1,4 +1,6 @@
-"""The one place where the book's scale (``FA_SCALE``) and worker count (``FA_JOBS``) are read.
+"""The one place where the book's scale, worker count and device settings are read.
+
+``FA_SCALE``, ``FA_JOBS`` and ``FA_DEVICE`` (:func:`device`).
 
 ``FA_SCALE=paper`` (the default) runs every experiment at the paper's size
 (repetitions, iterations, epochs, draws); ``FA_SCALE=quick`` runs a reduced
@@ -150,4 +152,34 @@ def jobs(default: int = 1) -> int:
         ) from None
     if value < 1:
         raise ValueError(f"FA_JOBS={raw!r} must be >= 1 (unset or empty means the default).")
+    return value
+
+
+DEVICES = ("cpu", "cuda")
+"""The values of ``FA_DEVICE``: ``cpu`` (NumPy) or ``cuda`` (PyTorch, else CuPy, on a GPU)."""
+
+
+def device() -> str:
+    """Return the device the engine's runs compute on, from ``FA_DEVICE``.
+
+    ``cpu`` (the default, when the variable is unset or empty) runs the engine with
+    NumPy; ``cuda`` with PyTorch on the GPU, or CuPy when PyTorch is not installed
+    (:func:`fa_lib.backend.from_config`). The results cache's keys do not depend on it.
+
+    Returns
+    -------
+    str
+        ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        If ``FA_DEVICE`` holds anything else.
+    """
+    value = os.environ.get("FA_DEVICE", "").strip().lower() or "cpu"
+    if value not in DEVICES:
+        raise ValueError(
+            f"FA_DEVICE={value!r} is not a known device; expected one of {DEVICES} "
+            "(unset means 'cpu')."
+        )
     return value

@@ -6,9 +6,12 @@ All functions act on the last two axes and broadcast over any leading axes
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fa_lib import _checks
+from fa_lib.backend import is_numpy, namespace
 
 
 def frobenius_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,13 +40,27 @@ def frobenius_inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             f"the leading axes of the matrices do not broadcast; got shapes {a.shape} "
             f"and {b.shape}."
         ) from None
-    return np.einsum("...ij,...ij->...", a, b)
+    xp = namespace(a, b)
+    if is_numpy(xp):
+        return np.einsum("...ij,...ij->...", a, b)
+    return xp.sum(a * b, axis=(-2, -1))
 
 
 def frobenius_norm(a: np.ndarray) -> np.ndarray:
     """Frobenius norm ``|A|_F`` over the last two axes."""
     a = _checks.ndim_at_least("a", a, 2)
-    return np.sqrt(np.einsum("...ij,...ij->...", a, a))
+    xp = namespace(a)
+    if is_numpy(xp):
+        return np.sqrt(np.einsum("...ij,...ij->...", a, a))
+    return xp.sqrt(xp.sum(a * a, axis=(-2, -1)))
+
+
+def column_norms(w: np.ndarray) -> np.ndarray:
+    """The norm of every column of ``W`` (over the second-last axis): ``R x n`` of ``R x m x n``."""
+    xp = namespace(w)
+    if is_numpy(xp):
+        return np.sqrt(np.einsum("...ij,...ij->...j", w, w))
+    return xp.sqrt(xp.sum(w * w, axis=-2))
 
 
 ZERO_POLICIES = ("raise", "nan")
@@ -52,6 +69,13 @@ ZERO_POLICIES = ("raise", "nan")
 
 def _real(name: str, x: np.ndarray) -> np.ndarray:
     """Return ``x`` as a float array (bool and integer matrices converted, not summed as bool)."""
+    xp = namespace(x)
+    if not is_numpy(xp):
+        if xp.isdtype(x.dtype, ("bool", "integral")):
+            return xp.astype(x, xp.float64)
+        if not xp.isdtype(x.dtype, "real floating"):
+            raise ValueError(f"{name} must hold real numbers; got dtype {x.dtype}.")
+        return x
     x = np.asarray(x)
     if x.dtype == bool or np.issubdtype(x.dtype, np.integer):
         return x.astype(np.float64)
@@ -91,9 +115,19 @@ def angle(a: np.ndarray, b: np.ndarray, *, zero: str = "raise") -> np.ndarray:
         raise ValueError(f"zero must be one of {ZERO_POLICIES}; got {zero!r}.")
     a = _checks.finite("a", _real("a", a))
     b = _checks.finite("b", _real("b", b))
+    xp = namespace(a, b)
     inner = frobenius_inner(a, b)
     norms = frobenius_norm(a) * frobenius_norm(b)
     ok = norms > 0
+    if not is_numpy(xp):
+        if xp.all(ok):
+            cos = xp.clip(inner / norms, -1.0, 1.0)
+        elif zero == "raise":
+            raise ValueError("angle is undefined for a zero matrix; got a matrix with |A|_F = 0.")
+        else:
+            safe = xp.where(ok, norms, xp.ones_like(norms))
+            cos = xp.where(ok, xp.clip(inner / safe, -1.0, 1.0), xp.full_like(norms, xp.nan))
+        return xp.acos(cos) * (180.0 / math.pi)
     if np.all(ok):
         cos = np.clip(inner / norms, -1.0, 1.0)
     elif zero == "raise":
@@ -118,13 +152,16 @@ def sym_skew(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = _checks.ndim_at_least("m", m, 2)
     if m.shape[-1] != m.shape[-2]:
         raise ValueError(f"m must be square in its last two axes; got shape {m.shape}.")
-    mt = np.swapaxes(m, -1, -2)
+    mt = transpose(m)
     return (m + mt) / 2, (m - mt) / 2
 
 
 def transpose(a: np.ndarray) -> np.ndarray:
     """Transpose the last two axes (``A^T`` for every matrix of a stack)."""
-    return np.swapaxes(a, -1, -2)
+    xp = namespace(a)
+    if is_numpy(xp):
+        return np.swapaxes(a, -1, -2)
+    return xp.matrix_transpose(a)
 
 
 def predicted_product_angle(angles: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -172,6 +209,8 @@ def shared_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != k or not lead:
         raise ValueError(f"x must be n x {k} to multiply stacked w of shape {w.shape}; "
                          f"got {x.shape}.")
+    if not is_numpy(namespace(x, w)):
+        return x @ w
     r = int(np.prod(lead))
     wide = np.ascontiguousarray(w.reshape(r, k, m).transpose(1, 0, 2)).reshape(k, r * m)
     out = (x @ wide).reshape(len(x), r, m)
@@ -198,6 +237,8 @@ def shared_tmatmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if x.ndim != 2 or x.shape[0] != n or not lead:
         raise ValueError(f"x must have {n} rows to multiply stacked y of shape {y.shape}; "
                          f"got {x.shape}.")
+    if not is_numpy(namespace(x, y)):
+        return transpose(x) @ y
     r = int(np.prod(lead))
     wide = np.ascontiguousarray(y.reshape(r, n, m).transpose(1, 0, 2)).reshape(n, r * m)
     out = (transpose(x) @ wide).reshape(x.shape[1], r, m)

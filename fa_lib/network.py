@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from fa_lib import _checks, linalg, pathways
+from fa_lib import backend as backends
 from fa_lib.activations import Activation, get
+from fa_lib.backend import Backend, is_numpy, namespace
 
 
 @dataclass
@@ -63,10 +65,10 @@ class Network:
                 f"need d >= 1 weight matrices and as many B entries; got {len(self.W)} "
                 f"and {len(self.B)}."
             )
-        lead = np.shape(self.W[0])[:-2]
+        lead = _shape(self.W[0])[:-2]
         for l, w in enumerate(self.W):
             _checks.ndim_at_least(f"W[{l}]", w, 3)
-            if w.shape[:-2] != lead:
+            if _shape(w)[:-2] != lead:
                 raise ValueError(
                     f"W[{l}] has leading (repetition) axes {w.shape[:-2]} but W[0] has {lead}; "
                     "all layers must stack the same R repetitions."
@@ -80,10 +82,10 @@ class Network:
             if l == 0:
                 continue
             n_d = self.W[-1].shape[-1]
-            layerwise = linalg.transpose(w).shape
+            layerwise = (*lead, w.shape[-1], w.shape[-2])
             direct = (*lead, n_d, w.shape[-2])
-            if bl is None or np.shape(bl) not in (layerwise, direct):
-                got = None if bl is None else np.shape(bl)
+            if bl is None or _shape(bl) not in (layerwise, direct):
+                got = None if bl is None else _shape(bl)
                 raise ValueError(
                     f"B[{l}] must have the shape of W[{l}]^T {layerwise} (or, for DFA, "
                     f"{direct}); got {got}."
@@ -96,7 +98,7 @@ class Network:
                 )
             for l in range(1, len(self.W) + 1):
                 expected = (*lead, 1, self.W[l - 1].shape[-1])
-                got = None if self.b[l] is None else np.shape(self.b[l])
+                got = None if self.b[l] is None else _shape(self.b[l])
                 if got != expected:
                     raise ValueError(f"b[{l}] must have shape {expected}; got {got}.")
 
@@ -117,13 +119,19 @@ class Network:
 
     def copy(self) -> Network:
         """A deep copy (weights, state and streams copied, activation shared)."""
+        cp = backends.copy
         return Network(
-            [w.copy() for w in self.W],
-            [None if x is None else x.copy() for x in self.B],
+            [cp(w) for w in self.W],
+            [None if x is None else cp(x) for x in self.B],
             self.activation,
-            None if self.b is None else [None if x is None else x.copy() for x in self.b],
+            None if self.b is None else [None if x is None else cp(x) for x in self.b],
             copy.deepcopy(self.state),
         )
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    """The shape of an array of any namespace (a list's through NumPy)."""
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
 def init_network(
@@ -136,6 +144,7 @@ def init_network(
     bias_sd: float = 0.1,
     dtype: type = np.float64,
     pathway: str | pathways.Pathway = "fa",
+    backend: str | Backend | None = None,
 ) -> Network:
     """Draw ``R = len(rng)`` networks with iid ``N(0, sd^2)`` weights and feedback matrices.
 
@@ -160,6 +169,9 @@ def init_network(
     pathway : str or Pathway
         The feedback pathway the network will learn with; it sets the shapes of ``B``
         (``W_l^T``'s, or ``n_d x n_l`` for DFA, :mod:`fa_lib.pathways`).
+    backend : str or Backend, optional
+        Where the arrays live (:func:`fa_lib.backend.get`; default NumPy). The numbers
+        are drawn on the host whatever the backend, then moved to its device.
 
     Raises
     ------
@@ -193,14 +205,15 @@ def init_network(
         b_fb = [g.normal(0.0, sd, path.feedback_shape(sizes, l)) for l in range(1, d)]
         bias = [g.normal(0.0, bias_sd, (1, sizes[l])) for l in range(1, d + 1)] if biases else []
         per_rep.append((w, b_fb, bias))
-    W = [np.stack([p[0][l] for p in per_rep]).astype(dtype) for l in range(d)]
+    put = Backend().asarray if backend is None else backends.get(backend).asarray
+    W = [put(np.stack([p[0][l] for p in per_rep]).astype(dtype)) for l in range(d)]
     B: list[np.ndarray | None] = [None] + [
-        np.stack([p[1][l - 1] for p in per_rep]).astype(dtype) for l in range(1, d)
+        put(np.stack([p[1][l - 1] for p in per_rep]).astype(dtype)) for l in range(1, d)
     ]
     b = None
     if biases:
         b = [None] + [
-            np.stack([p[2][l - 1] for p in per_rep]).astype(dtype) for l in range(1, d + 1)
+            put(np.stack([p[2][l - 1] for p in per_rep]).astype(dtype)) for l in range(1, d + 1)
         ]
     return Network(W, B, get(activation), b)
 
@@ -212,6 +225,7 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
     ----------
     net : Network
     x : ndarray, shape (R, n_b, n_0) or (n_b, n_0)
+        NumPy numbers for a network of another backend are moved to its device.
 
     Returns
     -------
@@ -220,6 +234,7 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
     L : list
         ``L[0] = x``; ``L[l] = f(Z[l])``; ``L[d]`` is the output ``Y``.
     """
+    x = _on_device(x, net.W[0])
     x = _checks.finite("X", _checks.ndim_at_least("X", x, 2))
     if x.shape[-1] != net.sizes[0]:
         raise ValueError(
@@ -232,7 +247,7 @@ def forward(net: Network, x: np.ndarray) -> tuple[list[np.ndarray | None], list[
             f"(R, n_b, n_0) or (n_b, n_0), got {x.shape}."
         )
     # Computed in the network's precision (a float32 network stays float32).
-    x = x.astype(net.W[0].dtype, copy=False)
+    x = _astype(x, net.W[0].dtype)
     f = net.activation.f
     Z: list[np.ndarray | None] = [None]
     L: list[np.ndarray] = [x]
@@ -284,7 +299,7 @@ def deltas(
         ``delta[0] is None``; ``delta[l]`` is ``R x n_b x n_l`` for ``l = 1..d``.
     """
     path = pathways.get(pathway)
-    e = _checks.finite("E", _checks.ndim_at_least("E", e, 2))
+    e = _checks.finite("E", _checks.ndim_at_least("E", _on_device(e, Z[-1]), 2))
     d = net.depth
     if len(Z) != d + 1:
         raise ValueError(
@@ -302,7 +317,7 @@ def deltas(
             "sample of the batch (and the same repetitions)."
         )
     path.check(net)
-    e = e.astype(zd.dtype, copy=False)
+    e = _astype(e, zd.dtype)
     if dfs is None:
         dfs = derivatives(net, Z)
     out: list[np.ndarray | None] = [None] * (d + 1)
@@ -325,7 +340,7 @@ def weight_updates(
 def bias_updates(delta: list[np.ndarray | None], eta: float) -> list[np.ndarray | None]:
     """Bias updates ``db_l = eta sum_batch delta_l`` (the bias as a weight from a constant 1)."""
     eta = _checks.positive("eta", eta)
-    return [None] + [eta * dl.sum(axis=-2, keepdims=True) for dl in delta[1:]]
+    return [None] + [eta * namespace(dl).sum(dl, axis=-2, keepdims=True) for dl in delta[1:]]
 
 
 def normalise_columns(w: np.ndarray, gamma: float) -> np.ndarray:
@@ -334,8 +349,8 @@ def normalise_columns(w: np.ndarray, gamma: float) -> np.ndarray:
     Column ``i`` of ``W_l`` holds the input weights of neuron ``i`` of layer ``l + 1``.
     """
     gamma = _checks.positive("gamma", gamma)
-    norms = np.sqrt(np.einsum("...ij,...ij->...j", w, w))[..., None, :]
-    if np.any(norms == 0):
+    norms = linalg.column_norms(w)[..., None, :]
+    if namespace(w).any(norms == 0):
         raise ValueError("cannot normalise a column of zeros to norm gamma.")
     return w * (gamma / norms)
 
@@ -355,8 +370,28 @@ def ensure_finite(net: Network, iteration: int, eta: float) -> None:
     """Raise a clear error if any weight (``W``, or a learning ``B``) became NaN or Inf."""
     for name, mats in (("W", net.W), ("B", net.B)):
         for l, w in enumerate(mats):
-            if w is not None and not np.all(np.isfinite(w)):
+            if w is not None and not _all_finite(w):
                 raise FloatingPointError(
                     f"the run diverged at iteration {iteration}: {name}[{l}] holds NaN or Inf "
                     f"(eta = {eta}); lower the learning rate eta or use weight normalisation."
                 )
+
+
+def _all_finite(w: np.ndarray) -> bool:
+    xp = namespace(w)
+    return bool(xp.all(xp.isfinite(w)))
+
+
+def _on_device(x: Any, like: Any) -> Any:
+    """``x`` on ``like``'s device when ``x`` is NumPy's and ``like`` another library's."""
+    if like is None or is_numpy(namespace(like)) or not is_numpy(namespace(x)):
+        return x
+    return backends.asarray_like(x, like)
+
+
+def _astype(x: Any, dtype: Any) -> Any:
+    """``x`` in ``dtype`` (no copy when it already is)."""
+    xp = namespace(x)
+    if is_numpy(xp):
+        return x.astype(dtype, copy=False)
+    return xp.astype(x, dtype, copy=False)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fa_lib import _checks, ensembles, linalg, terms
+from fa_lib import backend as backends
+from fa_lib.backend import Backend, to_numpy
 from fa_lib.network import Network, ensure_finite, forward, init_network
 from fa_lib.rule import Rule, RuleStack, Step, learn, prepare, runtime_streams
 
@@ -99,6 +101,7 @@ def run_openloop(
     progress: bool = False,
     observe: Callable[[int, Network, Step], Mapping[str, np.ndarray]] | None = None,
     dtype: str = "float64",
+    backend: str | Backend | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``reps`` stacked open-loop two-layer nets, for one rule or several, and record angles.
 
@@ -143,6 +146,11 @@ def run_openloop(
     dtype : {"float64", "float32"}
         Precision of the weights, ``X`` and ``E`` (the draws are made in float64 and
         rounded). The authors' code runs in float32, which is three times faster here.
+    backend : str or Backend, optional
+        Where the networks compute (:func:`fa_lib.backend.get`); default: the setting
+        ``FA_DEVICE`` (NumPy unless it says ``cuda``). ``X``, ``E`` and every random number
+        are drawn on the host, as with NumPy, and moved to the device; the results are
+        NumPy arrays.
 
     Returns
     -------
@@ -172,12 +180,15 @@ def run_openloop(
         raise ValueError(f"record_terms follows the angles with B^T of the alignment terms; the "
                          f"{stack.pathway.name!r} pathway has no B of W^T's shape that it uses.")
     dt = np.dtype(dtype)
+    bk = backends.get(backend)
+    backends.note(bk)
+    xp = bk.xp
     subs = [g.spawn(4) for g in ensembles.streams(seed, reps)]
     base = init_network([s[0] for s in subs], sizes, activation, sd=1.0, dtype=dt.type,
-                        pathway=stack.pathway)
+                        pathway=stack.pathway, backend=bk)
     net = base if n_v == 1 else Network(
-        [np.tile(w, (n_v, 1, 1)) for w in base.W],
-        [None if b is None else np.tile(b, (n_v, 1, 1)) for b in base.B], base.activation)
+        [xp.tile(w, (n_v, 1, 1)) for w in base.W],
+        [None if b is None else xp.tile(b, (n_v, 1, 1)) for b in base.B], base.activation)
     prepare(net, stack, rng=runtime_streams([s[3] for s in subs], n_v))
     x_at = x.start([s[1] for s in subs], (int(n_b), sizes[0]))
     e_at = e.start([s[2] for s in subs], (int(n_b), sizes[2]))
@@ -197,7 +208,7 @@ def run_openloop(
 
     def stacked(a: np.ndarray) -> np.ndarray:
         a = a.astype(dt, copy=False)
-        return a if n_v == 1 else np.tile(a, (n_v, 1, 1))
+        return bk.asarray(a if n_v == 1 else np.tile(a, (n_v, 1, 1)))
 
     for k in it:
         xk, ek = stacked(x_at(k)), stacked(e_at(k))
@@ -207,21 +218,22 @@ def run_openloop(
         ensure_finite(net, k, stack.eta)
         bt = linalg.transpose(net.B[1]) if layerwise else None
         if layerwise:
-            out["w1_bt"][k] = linalg.angle(net.W[1], bt, zero="nan")
-            out["dw1"][k] = linalg.angle(step.dW[1], bt, zero="nan")
-        out["dw0"][k] = linalg.angle(step.dW[0], step.dW_bp[0], zero="nan")
-        out["norm_w0"][k] = linalg.frobenius_norm(net.W[0])
-        out["norm_w1"][k] = linalg.frobenius_norm(net.W[1])
-        out["dead"][k] = ~np.any(step.delta[2] != 0, axis=(-2, -1))
+            out["w1_bt"][k] = to_numpy(linalg.angle(net.W[1], bt, zero="nan"))
+            out["dw1"][k] = to_numpy(linalg.angle(step.dW[1], bt, zero="nan"))
+        out["dw0"][k] = to_numpy(linalg.angle(step.dW[0], step.dW_bp[0], zero="nan"))
+        out["norm_w0"][k] = to_numpy(linalg.frobenius_norm(net.W[0]))
+        out["norm_w1"][k] = to_numpy(linalg.frobenius_norm(net.W[1]))
+        out["dead"][k] = to_numpy(~xp.any(step.delta[2] != 0, axis=(-2, -1)))
         if observe is not None:
             for name, value in observe(k, net, step).items():
                 if name not in out:
                     out[name] = np.full((n_iter, n_v * reps), np.nan)
-                out[name][k] = value
+                out[name][k] = to_numpy(value)
         if record_terms:
             # The same X in a transposed memory layout: the terms multiply by X^T, and NumPy's
             # stacked matmul is ten times slower when its right operand is a transposed view.
-            xk_f = linalg.transpose(np.ascontiguousarray(linalg.transpose(xk)))
+            xk_f = (linalg.transpose(np.ascontiguousarray(linalg.transpose(xk))) if bk.is_numpy
+                    else xk)
             if prev is not None:
                 w0_old, x_old, d1_old = prev
                 t_aln = terms.alignment_term(w0_old, x_old, xk_f, d1_old, step.delta[2],
@@ -229,10 +241,10 @@ def run_openloop(
                 t_sup = terms.sup_alignment_term(w0_old, xk_f, step.delta[2], stack.eta,
                                                  activation)
                 sums = (t_aln, t_sup) if sums is None else (sums[0] + t_aln, sums[1] + t_sup)
-                out["t1_aln"][k] = linalg.angle(t_aln, bt, zero="nan")
-                out["t1_sup"][k] = linalg.angle(t_sup, bt, zero="nan")
-                out["sum_t1_aln"][k] = linalg.angle(sums[0], bt, zero="nan")
-                out["sum_t1_sup"][k] = linalg.angle(sums[1], bt, zero="nan")
+                out["t1_aln"][k] = to_numpy(linalg.angle(t_aln, bt, zero="nan"))
+                out["t1_sup"][k] = to_numpy(linalg.angle(t_sup, bt, zero="nan"))
+                out["sum_t1_aln"][k] = to_numpy(linalg.angle(sums[0], bt, zero="nan"))
+                out["sum_t1_sup"][k] = to_numpy(linalg.angle(sums[1], bt, zero="nan"))
             prev = (w0_before, xk_f, step.delta[1])
     if isinstance(rule, Rule):
         return out

@@ -34,6 +34,7 @@ name        backward matrix ``M_l`` in ``delta_l = (delta M_l) * f'(Z_l)``   fee
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,6 +43,7 @@ import numpy as np
 from scipy import special
 
 from fa_lib import _checks, linalg
+from fa_lib.backend import asarray_like, is_numpy, namespace, to_numpy
 
 if TYPE_CHECKING:  # pragma: no cover
     from fa_lib.network import Network
@@ -111,7 +113,7 @@ class Pathway:
         """Raise ValueError unless ``net.B`` has the shapes this pathway needs (BP needs none)."""
         for l in range(1, net.depth) if self.uses_b else ():
             want = (*net.W[l].shape[:-2], *self.feedback_shape(net.sizes, l))
-            got = None if net.B[l] is None else net.B[l].shape
+            got = None if net.B[l] is None else tuple(net.B[l].shape)
             if got != want:
                 raise ValueError(
                     f"the {self.name!r} pathway needs B[{l}] of shape {want}; got {got} "
@@ -202,8 +204,9 @@ class DFA(Pathway):
             return
         for l in range(1, net.depth):
             b = net.B[l]
-            u = 2.0 * special.ndtr(np.asarray(b, dtype=np.float64) / self.uniform_from) - 1.0
-            net.B[l] = (u / np.sqrt(b.shape[-1])).astype(b.dtype)
+            # on the host (scipy's ndtr), once at the start
+            u = 2.0 * special.ndtr(to_numpy(b).astype(np.float64) / self.uniform_from) - 1.0
+            net.B[l] = asarray_like(u / np.sqrt(b.shape[-1]), b)
 
     def backward(self, net: Network, l: int, delta: list[np.ndarray | None]) -> np.ndarray:
         """Return ``delta_d D_l``."""
@@ -212,12 +215,18 @@ class DFA(Pathway):
 
 def _column_norms(w: np.ndarray) -> np.ndarray:
     """The norm of every column of ``W`` (``R x n_{l+1}``): what WN (eq. 32) rescales to gamma."""
-    return np.sqrt(np.einsum("...ij,...ij->...j", w, w))
+    return linalg.column_norms(w)
 
 
 def _signs(net: Network, l: int) -> np.ndarray:
     """``sign(W_l^T)`` in ``W``'s precision."""
-    return np.sign(linalg.transpose(net.W[l]))
+    w = net.W[l]
+    return namespace(w).sign(linalg.transpose(w))
+
+
+def _astype(x: np.ndarray, dtype: object) -> np.ndarray:
+    xp = namespace(x)
+    return x.astype(dtype) if is_numpy(xp) else xp.astype(x, dtype)
 
 
 @dataclass(frozen=True)
@@ -239,8 +248,11 @@ class UniformSignSymmetric(Pathway):
     def _refresh(self, net: Network) -> None:
         for l in range(1, net.depth):
             w = net.W[l]
-            s = linalg.frobenius_norm(w) / np.sqrt(w.shape[-2] * w.shape[-1])
-            net.B[l] = s[..., None, None].astype(w.dtype) * _signs(net, l)
+            size = w.shape[-2] * w.shape[-1]
+            # NumPy: a float64 scalar, so that a float32 W's scale is computed in float64
+            s = linalg.frobenius_norm(w) / (np.sqrt(size) if is_numpy(namespace(w))
+                                            else math.sqrt(size))
+            net.B[l] = _astype(s[..., None, None], w.dtype) * _signs(net, l)
 
     def start(self, net: Network) -> None:
         """``B_l = s_l sign(W_l^T)`` of the starting weights."""
@@ -265,7 +277,7 @@ class FixedRandomSignSymmetric(Pathway):
 
     def start(self, net: Network) -> None:
         """Keep ``|R_l|`` (the drawn ``B_l``, normalised if the rule says so) in ``net.state``."""
-        net.state["magnitudes"] = [None if b is None else np.abs(b) for b in net.B]
+        net.state["magnitudes"] = [None if b is None else namespace(b).abs(b) for b in net.B]
         self.sync(net, [])
 
     def sync(self, net: Network, dW: list[np.ndarray]) -> None:
@@ -305,9 +317,9 @@ class BatchRandomSignSymmetric(Pathway):
         """Redraw ``R_l`` for the next batch and set ``B_l = |R_l| * sign(W_l^T)``."""
         rng = _runtime_rng(net, self.name)
         for l in range(1, net.depth):
-            shape = net.B[l].shape[1:]
+            shape = tuple(net.B[l].shape[1:])
             mags = np.stack([np.abs(g.normal(0.0, self.sd, shape)) for g in rng])
-            net.B[l] = mags.astype(net.W[l].dtype) * _signs(net, l)
+            net.B[l] = asarray_like(mags, net.W[l]) * _signs(net, l)
 
 
 @dataclass(frozen=True)
@@ -365,7 +377,7 @@ class KolenPollack(Pathway):
         before = net.state.pop("kp_norms")
         for l in range(1, net.depth):
             factor = _column_norms(net.W[l]) / before[l]
-            net.B[l] = net.B[l] * factor[..., :, None].astype(net.B[l].dtype)
+            net.B[l] = net.B[l] * _astype(factor[..., :, None], net.B[l].dtype)
 
 
 @dataclass(frozen=True)
@@ -415,7 +427,7 @@ class WeightMirror(Pathway):
         for l in range(1, net.depth):
             n_l = net.W[l].shape[-2]
             xi = np.stack([g.normal(0.0, self.noise_sd, (self.batch, n_l)) for g in rng])
-            xi = xi.astype(net.W[l].dtype)
+            xi = asarray_like(xi, net.W[l])
             y = xi @ net.W[l]
             net.B[l] = keep * net.B[l] + self.eta_b * (linalg.transpose(y) @ xi)
 

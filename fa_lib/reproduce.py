@@ -13,7 +13,7 @@ notebooks call.
 Usage, from the repository root::
 
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...] [--list]
-                               [--shard K/N]
+                               [--shard K/N] [--device cpu|cuda]
                                [--jobs N | --scheduler ADDRESS|local:N]
                                [--json PATH] [--no-progress]
     python -m fa_lib reproduce [--scale paper|quick] [--only CHAPTER ...]
@@ -22,6 +22,12 @@ Usage, from the repository root::
 ``--scale``
     ``paper`` or ``quick``; sets ``FA_SCALE`` for the run (the experiments read it when
     they are called). Default: the current ``FA_SCALE`` (unset means ``paper``).
+``--device cpu|cuda``
+    Where the training and open-loop runs compute; sets ``FA_DEVICE`` for the run (and
+    its workers): ``cpu`` is NumPy, ``cuda`` PyTorch on the GPU (CuPy when PyTorch is not
+    installed), :mod:`fa_lib.backend`. The cache keys do not depend on it; each entry's
+    metadata says where it was computed. Default: the current ``FA_DEVICE`` (unset means
+    ``cpu``).
 ``--only CHAPTER ...``
     Run only these chapters (names as in ``book/``, e.g. ``persistent_error``, ``depth``,
     ``flexibility``; :data:`fa_lib.catalogue.CHAPTERS`). Default: every chapter, in the
@@ -136,11 +142,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fa_lib import build_plan, cache, catalogue, ci_matrix, config, record, runner
+from fa_lib import backend, build_plan, cache, catalogue, ci_matrix, config, record, runner
 from fa_lib.runner import CacheNotWritableError
 from fa_lib.scheduler import SchedulerError, parse_scheduler
 
 __all__ = ["main"]
+
+
+def _set_device(device: str | None) -> None:
+    """Set ``FA_DEVICE`` for this process and its workers; check the backend is there.
+
+    Raises
+    ------
+    ValueError
+        On a bad ``FA_DEVICE``, or when ``cuda`` is chosen and neither PyTorch nor CuPy
+        imports (the message says what to install).
+    """
+    if device is not None:
+        os.environ["FA_DEVICE"] = device
+    try:
+        backend.from_config()
+    except ImportError as err:
+        raise ValueError(str(err)) from None
 
 
 def _parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -151,6 +174,10 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--scale", choices=config.SCALES, default=None,
                         help="paper or quick (sets FA_SCALE); default: the current FA_SCALE")
+    parser.add_argument("--device", choices=config.DEVICES, default=None,
+                        help="cpu (NumPy) or cuda (PyTorch, else CuPy, on a GPU) for the "
+                             "training and open-loop runs (sets FA_DEVICE); default: the "
+                             "current FA_DEVICE")
     parser.add_argument("--only", nargs="+", metavar="CHAPTER", default=None,
                         help=f"run only these chapters ({', '.join(catalogue.CHAPTERS)})")
     parser.add_argument("--list", action="store_true",
@@ -291,13 +318,16 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             raise ValueError(f"--jobs must be >= 1; got {jobs}.")
         _check_record_options(args)
         catalogue.set_scale(args.scale)
+        _set_device(args.device)
         runner.check_cache_on()
         _check_cache_dir(cache.cache_dir())
         if args.json is not None:
             _check_output_file("--json", Path(args.json))
     except ValueError as err:
         parser.error(str(err))
-    print(f"scale {config.scale()}, results cache {cache.cache_dir()}", flush=True)
+    device = config.device()
+    print(f"scale {config.scale()}, results cache {cache.cache_dir()}"
+          + ("" if device == "cpu" else f", device {device}"), flush=True)
     if args.record is not None or args.check_record is not None:
         return _record_command(args.record, args.check_record, args.only)
     share = None

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from fa_lib import _checks, pathways
+from fa_lib.backend import is_numpy, namespace
 from fa_lib.linalg import frobenius_norm
 from fa_lib.network import (
     Network,
@@ -227,7 +228,7 @@ def _on(blocks: list, arrays: list, fn) -> None:
                 arrays[i] = fn(a, r)
                 a = arrays[i]
             else:
-                a[at] = fn(a[at], r)
+                a[at, ...] = fn(a[at, ...], r)
 
 
 def _normalise(net: Network, stack: RuleStack, start: bool) -> None:
@@ -246,7 +247,7 @@ def _normalise(net: Network, stack: RuleStack, start: bool) -> None:
                 if at == slice(None):
                     net.B[l] = match_norm(net.B[l], net.W[l])
                 else:
-                    net.B[l][at] = match_norm(net.B[l][at], net.W[l][at])
+                    net.B[l][at, ...] = match_norm(net.B[l][at, ...], net.W[l][at, ...])
 
 
 def _scale_norm(b: np.ndarray, norm: float) -> np.ndarray:
@@ -270,10 +271,14 @@ def _scale_norm(b: np.ndarray, norm: float) -> np.ndarray:
     ValueError
         If a matrix of ``b`` is all zeros (it has no direction to keep).
     """
+    xp = namespace(b)
     f = frobenius_norm(b)
-    if np.any(f == 0):
+    if xp.any(f == 0):
         raise ValueError("cannot scale a matrix of zeros to a norm.")
-    return b * (norm / f)[..., None, None].astype(b.dtype, copy=False)
+    if is_numpy(xp):
+        # norm may be a NumPy float64: then the factor is computed in float64
+        return b * (norm / f)[..., None, None].astype(b.dtype, copy=False)
+    return b * xp.astype((float(norm) / f)[..., None, None], b.dtype, copy=False)
 
 
 def prepare(net: Network, rule: Rule | RuleStack,
@@ -360,9 +365,10 @@ def train_step(net: Network, rule: Rule | RuleStack, x: np.ndarray, target: np.n
     The loss is ``1/2 sum E^2`` summed over the batch (Methods 4.1).
     """
     Z, L = forward(net, x)
-    if np.shape(target)[-2:] != L[-1].shape[-2:]:
+    shape = tuple(target.shape) if hasattr(target, "shape") else np.shape(target)
+    if shape[-2:] != tuple(L[-1].shape[-2:]):
         raise ValueError(
-            f"targets have shape {np.shape(target)} but the output Y has shape {L[-1].shape}."
+            f"targets have shape {shape} but the output Y has shape {tuple(L[-1].shape)}."
         )
     return learn(net, rule, Z, L, target - L[-1], compare_bp=compare_bp)
 

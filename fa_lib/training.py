@@ -65,6 +65,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fa_lib import _checks, cache, ensembles, linalg, mnist, terms
+from fa_lib import backend as backends
+from fa_lib.backend import Backend, is_numpy, namespace, to_numpy
 from fa_lib.network import Network, ensure_finite, forward, init_network
 from fa_lib.rule import Rule, Step, learn, prepare
 
@@ -294,6 +296,13 @@ def encode(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (R, n, m)
     """
+    xp = namespace(codes, labels)
+    if not is_numpy(xp):
+        if codes.ndim != 3:
+            raise ValueError(f"codes must be stacked (R, C, m); got shape {codes.shape}.")
+        if not xp.isdtype(labels.dtype, "integral"):
+            raise ValueError(f"labels must be integers; got dtype {labels.dtype}.")
+        return xp.take(codes, labels, axis=1)
     codes = np.asarray(codes)
     if codes.ndim != 3:
         raise ValueError(f"codes must be stacked (R, C, m); got shape {codes.shape}.")
@@ -321,13 +330,17 @@ def decode(outputs: np.ndarray, codes: np.ndarray) -> np.ndarray:
     -------
     ndarray of int64, shape (R, n)
     """
-    outputs, codes = np.asarray(outputs), np.asarray(codes)
+    xp = namespace(outputs, codes)
+    if is_numpy(xp):
+        outputs, codes = np.asarray(outputs), np.asarray(codes)
     if outputs.ndim != 3 or codes.ndim != 3 or outputs.shape[0] != codes.shape[0] \
             or outputs.shape[2] != codes.shape[2]:
         raise ValueError(
             f"outputs (R, n, m) and codes (R, C, m) must agree; got {outputs.shape} and "
             f"{codes.shape}."
         )
+    if not is_numpy(xp):
+        return xp.astype(xp.argmax(outputs @ linalg.transpose(codes), axis=-1), xp.int64)
     return np.argmax(outputs @ linalg.transpose(codes), axis=-1).astype(np.int64)
 
 
@@ -343,20 +356,28 @@ def accuracy(net: Network, codes: np.ndarray, x: np.ndarray, y: np.ndarray,
     x : ndarray, shape (n, n_0)
         Inputs shared by all repetitions (evaluated in chunks of ``chunk`` rows).
     y : ndarray of int, shape (n,)
+        ``codes``, ``x`` and ``y`` on the network's device.
 
     Returns
     -------
     ndarray, shape (R,)
     """
-    if len(x) != len(y) or len(x) == 0:
+    n, n_y = x.shape[0], y.shape[0]
+    if n != n_y or n == 0:
         raise ValueError(
-            f"x and y need the same, non-zero number of samples; got {len(x)} and {len(y)}."
+            f"x and y need the same, non-zero number of samples; got {n} and {n_y}."
         )
+    xp = namespace(net.W[0])
     correct = np.zeros(net.reps)
-    for start in range(0, len(x), chunk):
-        _, L = forward(net, x[start:start + chunk])
-        correct += np.sum(decode(L[-1], codes) == y[start:start + chunk], axis=-1)
-    return correct / len(x)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        _, L = forward(net, x[start:stop, ...])
+        hits = decode(L[-1], codes) == y[start:stop]
+        if is_numpy(xp):
+            correct += np.sum(hits, axis=-1)
+        else:
+            correct += to_numpy(xp.sum(xp.astype(hits, xp.int64), axis=-1))
+    return correct / n
 
 
 def backward_product_angles(net: Network) -> np.ndarray:
@@ -383,7 +404,7 @@ def backward_product_angles(net: Network) -> np.ndarray:
         b, wt = net.B[ell], linalg.transpose(net.W[ell])
         prod_b = b if prod_b is None else prod_b @ b
         prod_w = wt if prod_w is None else prod_w @ wt
-        out[:, ell - 1] = linalg.angle(prod_b, prod_w, zero="nan")
+        out[:, ell - 1] = to_numpy(linalg.angle(prod_b, prod_w, zero="nan"))
     return out
 
 
@@ -416,7 +437,7 @@ class _Terms:
         eta, act = cfg.rule.eta, net.activation
         bt = [None] + [linalg.transpose(net.B[ell]) for ell in range(1, d)]
         for ell in range(1, d):
-            out["dw_bt"][k, :, ell - 1] = linalg.angle(step.dW[ell], bt[ell], zero="nan")
+            out["dw_bt"][k, :, ell - 1] = to_numpy(linalg.angle(step.dW[ell], bt[ell], zero="nan"))
         if k % cfg.terms_every:
             return
         for o in cfg.aln_orders:
@@ -425,14 +446,16 @@ class _Terms:
                 for ell in range(1, d):
                     t = terms.alignment_term(w_old[ell - 1], l_old[ell - 1], step.L[ell - 1],
                                              d_old[ell], step.delta[ell + 1], eta, act)
-                    out[f"t{o}_aln"][k, :, ell - 1] = linalg.angle(t, bt[ell], zero="nan")
+                    out[f"t{o}_aln"][k, :, ell - 1] = to_numpy(linalg.angle(t, bt[ell],
+                                                                            zero="nan"))
         for o in cfg.sup_orders:
             if k - o in self.store:
                 w_old = self.store[k - o][0]
                 for ell in range(1, d):
                     t = terms.sup_alignment_term(w_old[ell - 1], step.L[ell - 1],
                                                  step.delta[ell + 1], eta, act)
-                    out[f"t{o}_sup"][k, :, ell - 1] = linalg.angle(t, bt[ell], zero="nan")
+                    out[f"t{o}_sup"][k, :, ell - 1] = to_numpy(linalg.angle(t, bt[ell],
+                                                                            zero="nan"))
 
 
 KINDS: dict[str, str] = {
@@ -475,9 +498,10 @@ def _allocate(cfg: TrainConfig) -> dict[str, np.ndarray]:
 
 def _final_weights(net: Network, diverged: bool) -> dict[str, np.ndarray]:
     """``final_w{l}`` and ``final_b{l}`` (copies), all NaN when the run stopped on a divergence."""
-    arrays = {f"final_w{ell}": w for ell, w in enumerate(net.W)}
+    arrays = {f"final_w{ell}": to_numpy(w) for ell, w in enumerate(net.W)}
     if net.b is not None:
-        arrays.update({f"final_b{ell}": b for ell, b in enumerate(net.b) if b is not None})
+        arrays.update({f"final_b{ell}": to_numpy(b) for ell, b in enumerate(net.b)
+                       if b is not None})
     if diverged:
         return {k: np.full_like(a, np.nan) for k, a in arrays.items()}
     return {k: a.copy() for k, a in arrays.items()}
@@ -515,6 +539,7 @@ def run(
     stop_on_divergence: bool = False,
     progress: bool | None = None,
     blas_threads: int | None = 1,
+    backend: str | Backend | None = None,
 ) -> dict[str, np.ndarray]:
     """Train ``cfg.reps`` stacked networks on MNIST and record every iteration.
 
@@ -540,6 +565,11 @@ def run(
     blas_threads : int or None
         BLAS threads during the run (1 by default: the stacked products are small and
         the machine may be shared); None leaves the setting alone.
+    backend : str or Backend, optional
+        Where the networks compute (:func:`fa_lib.backend.get`); default: the setting
+        ``FA_DEVICE`` (NumPy unless it says ``cuda``). The data, the codes and every
+        random number are made on the host, as with NumPy, and moved to the device; the
+        results are NumPy arrays.
 
     Returns
     -------
@@ -577,10 +607,15 @@ def run(
         x_test = data.x_test[: cfg.n_test].astype(dtype, copy=False)
         y_test = data.y_test[: cfg.n_test]
     acc_key = "val_acc" if cfg.holdout else "test_acc"
+    bk = backends.get(backend)
+    backends.note(bk)
+    xp = bk.xp
+    xb, yb = bk.asarray(xb), bk.asarray(yb)
+    x_test, y_test = bk.asarray(x_test), bk.asarray(y_test)
 
     subs = [g.spawn(4) for g in ensembles.streams(cfg.seed, cfg.reps)]
     net = init_network([s[0] for s in subs], cfg.sizes, ACTIVATION, sd=cfg.init_sd,
-                       biases=cfg.biases, dtype=dtype, pathway=cfg.rule.pathway)
+                       biases=cfg.biases, dtype=dtype, pathway=cfg.rule.pathway, backend=bk)
     rule = cfg.rule
     prepare(net, rule, rng=[s[3] for s in subs])
     codes = np.stack([ensembles.n_hot_codes(s[1], N_CLASSES, cfg.width, cfg.hot) for s in subs])
@@ -589,7 +624,8 @@ def run(
     out["codes"] = codes
     d, reps = cfg.depth, cfg.reps
     ls = cfg.label_smoothing
-    targets = codes if ls is None else mnist.label_smoothing(codes, *ls).astype(dtype)
+    targets = bk.asarray(codes if ls is None else mnist.label_smoothing(codes, *ls).astype(dtype))
+    codes_on = bk.asarray(codes)
     if cfg.relabel_epoch is not None:
         out["codes_after"] = np.full_like(codes, np.nan)
         out["acc_relabel"] = np.full(reps, np.nan)
@@ -599,27 +635,34 @@ def run(
         rows = np.stack([s[2].choice(cfg.batch_size, (d, cfg.n_traces)) for s in subs])
         cols = np.stack([s[2].choice(cfg.width, (d, cfg.n_traces)) for s in subs])
         rep_idx = np.arange(reps)[:, None]
+        if not bk.is_numpy:  # positions in the flattened n_b x width matrices
+            flat_at = [bk.asarray(rows[:, ell] * cfg.width + cols[:, ell]) for ell in range(d)]
     term_rec = _Terms(cfg, out) if cfg.record_terms else None
     diverged_at = -1
 
     with _blas_limit(blas_threads):
-        out[acc_key][0] = accuracy(net, codes, x_test, y_test)
+        out[acc_key][0] = accuracy(net, codes_on, x_test, y_test)
         for k in _progress(range(cfg.n_iter), progress, f"MNIST {rule.name} eta={rule.eta}"):
             b = k % cfg.n_batches
             w_before = list(net.W)
             for ell in range(1, d) if rule.pathway.layerwise else ():
-                out["w_bt"][k, :, ell - 1] = linalg.angle(net.W[ell], linalg.transpose(net.B[ell]),
-                                                          zero="nan")
+                out["w_bt"][k, :, ell - 1] = to_numpy(linalg.angle(
+                    net.W[ell], linalg.transpose(net.B[ell]), zero="nan"))
             if cfg.record_products:
                 out["prod_bt"][k] = backward_product_angles(net)
-            out["norm_w"][k] = np.stack([linalg.frobenius_norm(w) for w in net.W], axis=-1)
-            Z, L = forward(net, xb[b])
-            e = encode(targets, yb[b]) - L[-1]
+            out["norm_w"][k] = to_numpy(xp.stack([linalg.frobenius_norm(w) for w in net.W],
+                                                 axis=-1))
+            Z, L = forward(net, xb[b, ...])
+            e = encode(targets, yb[b, ...]) - L[-1]
             if cfg.snapshot_epoch is not None and k == cfg.snapshot_epoch * cfg.n_batches - 1:
-                out["z_snapshot"] = Z[d].copy()
-            out["loss"][k] = 0.5 * np.einsum("rij,rij->r", e, e) / cfg.batch_size
+                out["z_snapshot"] = np.array(to_numpy(Z[d]), copy=True)
+            if bk.is_numpy:
+                out["loss"][k] = 0.5 * np.einsum("rij,rij->r", e, e) / cfg.batch_size
+            else:
+                out["loss"][k] = 0.5 * to_numpy(xp.sum(e * e, axis=(1, 2))) / cfg.batch_size
             for ell in range(1, d + 1):  # a count (exact) is faster than a mean of bools
-                out["active"][k, :, ell - 1] = np.count_nonzero(Z[ell] > 0, axis=(-2, -1)) / (
+                out["active"][k, :, ell - 1] = to_numpy(
+                    xp.count_nonzero(Z[ell] > 0, axis=(-2, -1))) / (
                     Z[ell].shape[-2] * Z[ell].shape[-1])
             step = learn(net, rule, Z, L, e, compare_bp=cfg.record_bp)
             try:
@@ -631,26 +674,33 @@ def run(
                 break
             if cfg.record_bp:
                 for ell in range(d):
-                    out["dw_bp"][k, :, ell] = linalg.angle(step.dW[ell], step.dW_bp[ell],
-                                                           zero="nan")
+                    out["dw_bp"][k, :, ell] = to_numpy(linalg.angle(step.dW[ell], step.dW_bp[ell],
+                                                                    zero="nan"))
             if cfg.n_traces:
                 for ell in range(1, d + 1):
-                    at = (rep_idx, rows[:, ell - 1], cols[:, ell - 1])
-                    out["trace_L"][k, :, ell - 1] = L[ell][at]
-                    out["trace_delta"][k, :, ell - 1] = step.delta[ell][at]
+                    if bk.is_numpy:
+                        at = (rep_idx, rows[:, ell - 1], cols[:, ell - 1])
+                        out["trace_L"][k, :, ell - 1] = L[ell][at]
+                        out["trace_delta"][k, :, ell - 1] = step.delta[ell][at]
+                        continue
+                    for key, m in (("trace_L", L[ell]), ("trace_delta", step.delta[ell])):
+                        flat = xp.reshape(m, (reps, -1))
+                        out[key][k, :, ell - 1] = to_numpy(
+                            xp.take_along_axis(flat, flat_at[ell - 1], axis=1))
             if term_rec is not None:
                 term_rec.record(k, net, step)
                 term_rec.keep(k, w_before, step)
             if (k + 1) % cfg.n_batches == 0:
                 epoch = (k + 1) // cfg.n_batches
-                out[acc_key][epoch] = accuracy(net, codes, x_test, y_test)
+                out[acc_key][epoch] = accuracy(net, codes_on, x_test, y_test)
                 if epoch == cfg.relabel_epoch:  # new codes (Methods 4.9), same stream
                     codes = np.stack([ensembles.n_hot_codes(s[1], N_CLASSES, cfg.width, cfg.hot)
                                       for s in subs]).astype(dtype)
-                    targets = (codes if ls is None
-                               else mnist.label_smoothing(codes, *ls).astype(dtype))
+                    targets = bk.asarray(codes if ls is None
+                                         else mnist.label_smoothing(codes, *ls).astype(dtype))
+                    codes_on = bk.asarray(codes)
                     out["codes_after"] = codes
-                    out["acc_relabel"] = accuracy(net, codes, x_test, y_test)
+                    out["acc_relabel"] = accuracy(net, codes_on, x_test, y_test)
     if cfg.record_final:
         out.update(_final_weights(net, diverged_at >= 0))
     out["diverged_at"] = np.array(diverged_at)

@@ -38,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fa_lib import _checks, ensembles, linalg
+from fa_lib.backend import to_numpy
 from fa_lib.cache import cached
 from fa_lib.config import pick
 from fa_lib.network import Network
@@ -513,12 +514,13 @@ def openloop_linear(
     fixed: dict[str, np.ndarray] = {}
 
     def limits(k: int, net: Network, step: Step) -> dict[str, np.ndarray]:
+        # on the host: the limits use NumPy (the run may compute on a GPU, FA_DEVICE)
         if not fixed:  # X and E are constant: the limits are fixed by the first step
-            x, e, b = step.L[0], step.E, net.B[1]
+            x, e, b = to_numpy(step.L[0]), to_numpy(step.E), to_numpy(net.B[1])
             m = transform(e, x)
             fixed.update(b=b, m=m, lim1=w1_limit(b, m), lim0=w0_limit(x, e, b))
-        return {"w1_limit": linalg.angle(net.W[1], fixed["lim1"]),
-                "w0_limit": linalg.angle(net.W[0], fixed["lim0"])}
+        return {"w1_limit": linalg.angle(to_numpy(net.W[1]), fixed["lim1"]),
+                "w0_limit": linalg.angle(to_numpy(net.W[0]), fixed["lim0"])}
 
     run = run_openloop(seed, reps, n_iter, (d.n_i, d.n_h, d.n_o), d.n_b,
                        Rule("fa", eta=eta), activation="identity", observe=limits)
