@@ -21,6 +21,7 @@ The tests check that
 - the REPL starts the Pyodide kernel (the ``python`` kernel spec) and runs Python in
   WebAssembly (``sys.platform == "emscripten"``), with IPython and piplite loaded from the
   site;
+- ipywidgets installs from the site (the widgets' lab extension is in the page);
 - ``fa_lib`` installs from the site's wheel, and its Try-it answers fail to import with
   ``ModuleNotFoundError`` for ``numpy``; installing it with its dependencies fails on
   NumPy, SciPy and Matplotlib: the blocker (Pyodide's builds of them are only in its full
@@ -212,6 +213,9 @@ try:
     from fa_lib import try_it
 except ModuleNotFoundError as err:
     print("LITE", "MISSING", type(err).__name__, err.name)
+await piplite.install("ipywidgets")
+import ipywidgets
+print("LITE", "WIDGETS", ipywidgets.__version__)
 print("LITE", "DONE")
 """
 
@@ -231,7 +235,9 @@ def test_site_is_self_contained(site):
     assert {"micropip", "ipython", "jedi"} <= set(lock["packages"])
     assert "numpy" not in lock["packages"]  # the core has no NumPy: the blocker
     index = json.loads((site / "pypi" / "all.json").read_text())
-    assert "fa-lib" in index and "comm" in index
+    assert {"fa-lib", "comm", "ipywidgets", "jupyterlab-widgets"} <= set(index)
+    extensions = {e["name"] for e in config["federated_extensions"]}
+    assert "@jupyter-widgets/jupyterlab-manager" in extensions
     (release,) = index["fa-lib"]["releases"].values()
     assert (site / "pypi" / release[0]["filename"]).is_file()
     notebooks = {p.stem for p in (site / "files" / "try_it").glob("*.ipynb")}
@@ -258,6 +264,7 @@ def test_repl_runs_python_in_pyodide(site, server, browser):
     assert f"LITE FA {_fa_version()}" in text  # fa_lib's wheel, from the site
     # the blocker: fa_lib's answers need NumPy, which the Pyodide core lacks
     assert "LITE MISSING ModuleNotFoundError numpy" in text
+    assert "LITE WIDGETS 8.1.9" in text  # the Try-it controls' kernel side, from the site
     # with its dependencies: the first of them that the site lacks (which one comes first
     # varies) and no fallback to the package index
     deps = next(line for line in lines if line.startswith("LITE DEPS"))

@@ -7,8 +7,9 @@ The site is a JupyterLite build (``jupyterlite-core`` and ``jupyterlite-pyodide-
 pure-Python wheel built from this checkout (``pip wheel --no-deps``, offered to the kernel
 by piplite: ``%pip install fa-lib`` installs it from the site, not from a package index)
 and one notebook per chapter, ``try_it/<chapter>.ipynb``, holding the chapter's Try-it
-cell. Everything the page loads is in OUTPUT: nothing is fetched from a CDN at reading
-time (the kernel's fallback to the Python package index is switched off).
+cell; ipywidgets (kernel) and jupyterlab-widgets (page) for its controls. Everything the
+page loads is in OUTPUT: nothing is fetched from a CDN at reading time (the kernel's
+fallback to the Python package index is switched off).
 
 The JupyterLite tools are installed into their own virtual environment (under the cache
 directory, keyed by their versions), never into the environment of the book, whose pins
@@ -59,12 +60,15 @@ PYODIDE_VERSION = "314.0.8"
 """Version of the npm package ``pyodide`` (the Pyodide core) used without ``--pyodide``."""
 LITE_PACKAGES = (f"jupyterlite-core=={JUPYTERLITE_VERSION}",
                  f"jupyterlite-pyodide-kernel=={JUPYTERLITE_VERSION}",
-                 "jupyter-server==2.21.1")  # jupyterlite-core indexes contents with it
+                 "jupyter-server==2.21.1",  # jupyterlite-core indexes contents with it
+                 "jupyterlab-widgets==3.0.17")  # the page's side of the Try-it controls
 KERNEL_ROOTS = ("micropip", "packaging", "ipython", "jedi")
 """Packages of Pyodide's lock file that the kernel loads as it starts (with their
 dependencies in the lock file)."""
-KERNEL_EXTRA = ("comm==0.2.3",)
-"""Pure-Python wheels the kernel needs that Pyodide's lock file lacks (given to piplite)."""
+KERNEL_EXTRA = ("comm==0.2.3", "ipywidgets==8.1.9", "jupyterlab-widgets==3.0.17")
+"""Pure-Python wheels that Pyodide's lock file lacks, given to piplite: what the kernel
+needs (comm) and the Try-it controls (ipywidgets, at the version of ``requirements.txt``;
+the kernel brings its own stand-in of widgetsnbextension)."""
 EXTRA_WHEELS = ("seaborn==0.13.2", "pooch==1.9.0")
 """Pure-Python dependencies of ``fa_lib`` that Pyodide's distribution lacks (given to
 piplite with a full distribution)."""
