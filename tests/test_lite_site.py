@@ -85,10 +85,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.requested.append(f"{args[1] if len(args) > 1 else ''} {self.path}")
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a page closed mid-transfer
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="module")
 def server(site):
     handler = functools.partial(_Handler, directory=str(site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"

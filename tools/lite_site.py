@@ -19,7 +19,7 @@ Which Pyodide
 -------------
 ``--pyodide URL_OR_TARBALL`` (or ``JUPYTERLITE_PYODIDE_URL``): a *full* Pyodide
 distribution, the ``pyodide-<version>.tar.bz2`` of a Pyodide release (a local file or its
-URL; :data:`PYODIDE_VERSION` is the one this kernel is built against), handed to
+URL; ``jupyterlite-pyodide-kernel`` 0.8.6 is built against Pyodide 314.0.6), handed to
 ``jupyter lite build --pyodide``. It holds Pyodide's own builds of NumPy, SciPy,
 Matplotlib, pandas and scikit-learn, which ``fa_lib`` needs: with it the Try-it cells run
 in the page. This is how the site is to be published (on a machine with internet access).
