@@ -22,6 +22,9 @@ The tests check that
   WebAssembly (``sys.platform == "emscripten"``), with IPython and piplite loaded from the
   site;
 - ipywidgets installs from the site (the widgets' lab extension is in the page);
+- a site built with ``--pyodide`` a distribution tarball (the first site's Pyodide, packed
+  as a release's ``pyodide-<version>.tar.bz2``: the maintainers' path) has it extracted,
+  configured and running, with the bundled wheels that a full distribution lacks;
 - ``fa_lib`` installs from the site's wheel, and its Try-it answers fail to import with
   ``ModuleNotFoundError`` for ``numpy``; installing it with its dependencies fails on
   NumPy, SciPy and Matplotlib: the blocker (Pyodide's builds of them are only in its full
@@ -38,6 +41,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -312,3 +316,41 @@ def _fa_dependencies() -> set[str]:
     from importlib.metadata import requires
 
     return {re.split(r"[<>=!~ ;\[(]", d, maxsplit=1)[0].lower() for d in requires("fa-lib")}
+
+
+@pytest.fixture(scope="module")
+def site_from_tarball(site, tmp_path_factory) -> Path:
+    """A site built with ``--pyodide`` a distribution tarball (the first site's Pyodide)."""
+    tmp = tmp_path_factory.mktemp("lite_tarball")
+    tarball = tmp / "pyodide-core.tar.bz2"  # laid out as a release's: pyodide/...
+    with tarfile.open(tarball, "w:bz2", compresslevel=1) as tar:
+        tar.add(site / "static" / "pyodide", arcname="pyodide")
+    out = tmp / "site"
+    lite_site.build(out, pyodide=str(tarball), names=["depth"])
+    return out
+
+
+def test_site_with_a_pyodide_distribution(site_from_tarball, browser):
+    """The maintainers' path: ``--pyodide`` a tarball, extracted into the site and used."""
+    site = site_from_tarball
+    config = json.loads((site / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    kernel = config["litePluginSettings"][lite_site.KERNEL_PLUGIN]
+    assert kernel["pyodideUrl"] == "./static/pyodide/pyodide.mjs"
+    assert (site / "static" / "pyodide" / "pyodide.asm.wasm").is_file()
+    assert (site / "static" / "pyodide" / "ipython-9.12.0-py3-none-any.whl").is_file()
+    index = json.loads((site / "pypi" / "all.json").read_text())
+    assert {"fa-lib", "ipywidgets", "seaborn", "pooch"} <= set(index)
+    assert [p.name for p in (site / "files" / "try_it").iterdir()] == ["depth.ipynb"]
+    handler = functools.partial(_Handler, directory=str(site))
+    httpd = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        code = 'import sys\nprint("LITE", "TARBALL", sys.platform)'
+        browser.call("Page.navigate", session=True,
+                     url=f"http://127.0.0.1:{httpd.server_address[1]}/repl/index.html"
+                         f"?kernel=python&execute=1&code={quote(code, safe='')}")
+        text = browser.wait_for("LITE TARBALL", PAGE_TIMEOUT)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "LITE TARBALL emscripten" in text, text[-3000:]
