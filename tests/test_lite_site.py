@@ -165,8 +165,13 @@ class Browser:
 
     def text(self) -> str:
         """The page's visible text."""
-        result = self.call("Runtime.evaluate", session=True, returnByValue=True,
-                           expression="document.body ? document.body.innerText : ''")
+        try:
+            result = self.call("Runtime.evaluate", session=True, returnByValue=True,
+                               expression="document.body ? document.body.innerText : ''")
+        except RuntimeError as err:  # e.g. between two documents while a page loads
+            if "closed the pipe" in str(err):
+                raise
+            return ""
         return result["result"].get("value", "")
 
     def evaluate(self, expression: str):

@@ -135,7 +135,10 @@ def ensure_pyodide_core(cache: Path) -> Path:
                                    f"{err.stderr[-2000:]}") from err
     tmp = Path(tempfile.mkdtemp(dir=cache))
     with tarfile.open(tarball) as tar:
-        tar.extractall(tmp, filter="data")
+        try:
+            tar.extractall(tmp, filter="data")
+        except TypeError:  # a Python without extraction filters (before 3.10.12)
+            tar.extractall(tmp)  # the npm package, fetched by npm
     shutil.move(tmp / "package", dest)
     shutil.rmtree(tmp)
     return dest
