@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from fa_lib import build_plan, runner, sphinxext
+from fa_lib import build_plan, chapter_setup, runner, sphinxext
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -248,6 +248,8 @@ def test_cache_off_computes_nothing_first(toy, monkeypatch):
 def test_the_hook_reads_the_builds_toc_and_the_opt_out(toy, monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(build_plan, "prepare_build", lambda ch, **k: calls.append(ch))
+    # The hook tells the notebooks' set-up cells that the build planned (restored after).
+    monkeypatch.setenv(chapter_setup.BUILD_VARIABLE, "")
     toc = tmp_path / "toc.yml"
     toc.write_text("root: book/intro\nchapters:\n  - file: book/depth\n")
     app = SimpleNamespace(srcdir=str(tmp_path),
@@ -255,6 +257,7 @@ def test_the_hook_reads_the_builds_toc_and_the_opt_out(toy, monkeypatch, tmp_pat
                                                  external_toc_path="toc.yml"))
     sphinxext.compute_first(app, None, ["book/intro", "book/depth", "book/flexibility"])
     assert calls == [["depth"]]
+    assert os.environ[chapter_setup.BUILD_VARIABLE]
     app.config.fa_compute_first = False
     sphinxext.compute_first(app, None, ["book/depth"])
     assert calls == [["depth"]]

@@ -92,7 +92,10 @@ def run_notebook(path: Path) -> dict:
     shell = InteractiveShell.instance()
     shell.reset(new_session=True)
     shell.register_magic_function(lambda line: None, "line", "matplotlib")
-    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    # The Try-it cells display an answer computed afresh (not glued, not a figure of the
+    # chapter's): they are left out here.
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+             and "try_it.show(" not in "".join(c["source"])]
     cwd = os.getcwd()
     os.chdir(path.parent)
     try:

@@ -48,7 +48,8 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 def _environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("FA_SCALE", "FA_CACHE_DIR", "FA_RESULTS_URL", "PYTHONPATH")}
+           if k not in ("FA_SCALE", "FA_CACHE_DIR", "FA_RESULTS_URL", "PYTHONPATH",
+                        "FA_BOOK_BUILD_PLANNED")}
     return {**env, "MPLBACKEND": "Agg", **extra}
 
 
