@@ -367,7 +367,7 @@ def try_flexibility(
         f"Phase 1 ends at {out['before']:.1f}% without WN and {out['before_wn']:.1f}% with WN; "
         f"after the change of codes {name} loses {out['loss']:.1f} points without WN and "
         f"{out['loss_wn']:.1f} with WN (paired difference "
-        f"{out['paired'].mean:+.1f}, 99% CI [{out['paired'].ci99[0]:.1f}, "
+        f"{out['paired'].mean:+.1f} points, 99% CI [{out['paired'].ci99[0]:.1f}, "
         f"{out['paired'].ci99[1]:.1f}]); at the change {np.nanmean(states['plain']):.0%} of the "
         f"last layer's entries are silent or saturated without WN, "
         f"{np.nanmean(states['wn']):.0%} with WN. The paper: without WN the network stays "
