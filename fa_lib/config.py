@@ -42,13 +42,7 @@ def scale() -> str:
     chosen = _SCALE.get()
     if chosen is not None:
         return chosen
-    value = os.environ.get("FA_SCALE", "").strip().lower() or "paper"
-    if value not in SCALES:
-        raise ValueError(
-            f"FA_SCALE={value!r} is not a known scale; expected one of {SCALES} "
-            "(unset means 'paper')."
-        )
-    return value
+    return environment_choice("FA_SCALE", SCALES, "scale")
 
 
 @contextlib.contextmanager
@@ -176,10 +170,36 @@ def device() -> str:
     ValueError
         If ``FA_DEVICE`` holds anything else.
     """
-    value = os.environ.get("FA_DEVICE", "").strip().lower() or "cpu"
-    if value not in DEVICES:
+    return environment_choice("FA_DEVICE", DEVICES, "device")
+
+
+def environment_choice(name: str, choices: tuple[str, ...], what: str) -> str:
+    """Return the environment variable ``name`` as one of ``choices`` (the first by default).
+
+    Parameters
+    ----------
+    name : str
+        The variable, e.g. ``"FA_SCALE"``.
+    choices : tuple of str
+        The values it may hold, lower case; the first is the value when it is unset or
+        empty. Case and surrounding blanks are ignored.
+    what : str
+        What the variable chooses, for the error message (``"scale"``).
+
+    Returns
+    -------
+    str
+        The chosen value.
+
+    Raises
+    ------
+    ValueError
+        If the variable holds anything else, naming it and the values it may hold.
+    """
+    value = os.environ.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
         raise ValueError(
-            f"FA_DEVICE={value!r} is not a known device; expected one of {DEVICES} "
-            "(unset means 'cpu')."
+            f"{name}={value!r} is not a known {what}; expected one of {choices} "
+            f"(unset means {choices[0]!r})."
         )
     return value
