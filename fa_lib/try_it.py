@@ -11,7 +11,9 @@ there only: ``fa_lib`` imports without it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from collections.abc import Callable, Mapping
 
 from fa_lib import chapter_setup, try_it_openloop, try_it_training
@@ -65,11 +67,18 @@ def knob_arguments(chapter: str, values: Mapping[str, object]) -> dict[str, obje
 
 
 def answer(chapter: str, **values: object) -> TryResult:
-    """Run the chapter's function on the values of its controls (defaults where not given)."""
+    """Run the chapter's function on the values of its controls (defaults where not given).
+
+    The result carries the controls' values in words and the time the run took.
+    """
     func, knobs = KNOBS[choice("chapter", chapter, list(KNOBS))]
     merged = {k.name: k.default for k in knobs}
     merged.update(values)
-    return func(**knob_arguments(chapter, merged))
+    start = time.perf_counter()
+    result = func(**knob_arguments(chapter, merged))
+    return dataclasses.replace(
+        result, settings=", ".join(k.describe(merged[k.name]) for k in knobs),
+        seconds=time.perf_counter() - start)
 
 
 def show(chapter: str) -> None:

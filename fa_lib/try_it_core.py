@@ -36,16 +36,28 @@ class TryResult:
         criterion.
     size : str
         What was run, in words (draws, repetitions, iterations, widths).
+    settings : str
+        The values of the section's controls, in words ("" when not known:
+        :func:`fa_lib.try_it.answer` fills it in).
+    seconds : float or None
+        The wall-clock time the answer took (None when not measured:
+        :func:`fa_lib.try_it.answer` measures it).
     """
 
     figure: Figure
     numbers: dict[str, float]
     verdict: str
     size: str
+    settings: str = ""
+    seconds: float | None = None
 
     def markdown(self) -> str:
-        """Return the verdict followed by the size, as Markdown."""
-        return f"{self.verdict}\n\n*Size: {self.size}.*"
+        """Return the verdict, then the settings, the size and the time, as Markdown."""
+        about = [f"Settings: {self.settings}." if self.settings else "",
+                 f"Size: {self.size}.",
+                 "" if self.seconds is None else
+                 f"Computed in {self.seconds:.1f} s."]
+        return f"{self.verdict}\n\n*{' '.join(a for a in about if a)}*"
 
     def _ipython_display_(self) -> None:
         from IPython.display import Markdown, display
@@ -79,6 +91,16 @@ class Knob:
     low: float | None = None
     high: float | None = None
     step: float | None = None
+
+    def describe(self, value: object) -> str:
+        """Return "label = value" in words, a drop-down's value by its option's label."""
+        for option in self.options:
+            if isinstance(option, tuple) and option[1] == value:
+                return f"{self.label} = {option[0]}"
+        if isinstance(value, bool):
+            value = "on" if value else "off"
+        return f"{self.label} = {value:g}" if isinstance(value, float) else \
+            f"{self.label} = {value}"
 
 
 def new_figure(n_axes: int = 1, height: float = 3.2) -> tuple[Figure, list]:

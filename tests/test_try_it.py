@@ -40,6 +40,18 @@ def test_default_answer_has_a_figure_finite_numbers_and_a_verdict_in_prose(defau
     assert res.size and res.size in res.markdown() and res.verdict in res.markdown()
 
 
+def test_an_answer_names_its_settings_and_its_time():
+    res = try_it.answer("depth", theta1=45.0)
+    assert res.settings == "θ_1 = 45, θ_2 = 60"
+    assert res.seconds is not None and res.seconds > 0
+    assert f"Settings: {res.settings}." in res.markdown()
+    assert f"Computed in {res.seconds:.1f} s." in res.markdown()
+    res = try_it.answer("acf_weight_normalisation", beta=0.2, variant="wn_b", size=2)
+    assert res.settings.startswith("β (error) = 0.2, rule = WN, B normalised")
+    bare = try_it_openloop.try_depth(size=50)
+    assert "Settings" not in bare.markdown() and "Computed" not in bare.markdown()
+
+
 @pytest.mark.parametrize(
     ("func", "kwargs", "match"),
     [
