@@ -185,11 +185,12 @@ def test_record_agrees_with_itself_and_reports_differences(toy, tmp_path):
     within["entries"]["toy_angles"]["w_bt"]["final"] += 0.4  # inside 0.5 degree
     within["entries"]["toy_angles"]["dw0"]["final"] -= 0.4  # an angle, whatever its name
     within["entries"]["toy_other"]["eig"]["mean"] *= 1 + 5e-4  # inside 1e-3 relative
+    within["entries"]["toy_angles"]["test_acc"]["final_per_run"][0] += 0.02  # one network
     assert record.check_record(within, modules=MODULES) == []
 
     changed = copy.deepcopy(loaded)
     changed["entries"]["toy_angles"]["w_bt"]["final"] += 0.6
-    changed["entries"]["toy_angles"]["test_acc"]["final_per_run"][1] -= 0.01
+    changed["entries"]["toy_angles"]["test_acc"]["final_per_run"][1] -= 0.03
     changed["entries"]["toy_other"]["eig"]["mean"] *= 1.01
     changed["chapters"]["toy"]["claims"][0]["verdict"] = claims.NOT_REPRODUCED
     dropped = changed["chapters"]["toy"]["claims"].pop(2)
