@@ -1,7 +1,7 @@
 """Compute time of the paper-scale training runs, read from the book's results cache.
 
 Every training run (:func:`fa_lib.training.run`) stores the seconds it took in its
-results (``seconds``). This module reads them back for the MNIST and flexibility chapters
+results (``seconds``). This module reads them back for the MNIST, flexibility and beyond chapters
 at ``FA_SCALE=paper`` without computing anything (:func:`fa_lib.runner.read_cached`;
 a run that is not cached is listed as missing) and writes them into
 ``results/paper_scale.json`` under ``training_runs``::
@@ -29,7 +29,8 @@ from fa_lib import runner
 PAPER_SCALE_FILE = Path(__file__).resolve().parent / "results" / "paper_scale.json"
 
 GROUPS = {"mnist_alignment": "mnist_alignment", "flexibility_fig8": "flexibility",
-          "flexibility_s3": "flexibility"}
+          "flexibility_s3": "flexibility", "feedback_rules": "feedback_rules",
+          "deep_networks": "deep_networks"}
 """Groups of training runs and the chapter each belongs to."""
 
 
@@ -38,8 +39,10 @@ def _stored_seconds(names: Iterable[str], read: Callable[[str], Mapping]) -> dic
     per_run, missing = {}, []
     for name in names:
         held, res = runner.read_cached(lambda n=name: read(n))
-        if held:
+        if held and "seconds" in res:
             per_run[name] = round(float(np.sum(res["seconds"])), 1)
+        elif held:
+            continue  # not a training run (a read-out of other runs' weights)
         else:
             missing.append(name)
     return {"runs": len(per_run), "missing": missing,
@@ -47,10 +50,16 @@ def _stored_seconds(names: Iterable[str], read: Callable[[str], Mapping]) -> dic
 
 
 def collect() -> dict[str, dict]:
-    """Stored seconds per group of paper-scale training runs (MNIST, Fig. 8, Fig. S3)."""
+    """Stored seconds per group of paper-scale training runs.
+
+    MNIST, Fig. 8, Fig. S3, and the two chapters beyond the paper (their runs shared with
+    the MNIST and flexibility chapters are counted there too).
+    """
     if os.environ.get("FA_SCALE") != "paper":
         raise RuntimeError("set FA_SCALE=paper before importing fa_lib (the runs are "
                            "read at paper scale).")
+    from fa_lib.experiments import deep_networks as dn
+    from fa_lib.experiments import feedback_rules as fr
     from fa_lib.experiments import flexibility as fx
     from fa_lib.experiments import mnist_alignment as ma
 
@@ -61,16 +70,28 @@ def collect() -> dict[str, dict]:
         "mnist_alignment": _stored_seconds(ma.names(), lambda n: ma.results(n, progress=False)),
         "flexibility_fig8": _stored_seconds(fx.fig8_names(), fx_read),
         "flexibility_s3": _stored_seconds(fx.s3(), fx_read),
+        "feedback_rules": _stored_seconds(fr.names(), lambda n: fr.results(n, progress=False)),
+        "deep_networks": _stored_seconds(dn.names(), lambda n: dn.results(n, progress=False)),
     }
 
 
 def update(data: dict, runs: Mapping[str, dict]) -> dict:
-    """``paper_scale.json`` with ``training_runs`` set to ``runs``.
+    """``paper_scale.json`` with the stored times of ``runs`` merged into ``training_runs``.
 
-    The chapters' cold times come from a cold build (:mod:`benchmarks.cold_build`), which
-    reads these stored times for the runs that were cached before it.
+    A run cached now gets its stored time; a run timed before and not cached now (another
+    machine's cache, a cache lost since) keeps its earlier time. The chapters' cold times
+    come from a cold build (:mod:`benchmarks.cold_build`), which reads these stored times
+    for the runs that were cached before it.
     """
-    return {**data, "training_runs": dict(runs)}
+    merged = {}
+    for group in {**data.get("training_runs", {}), **runs}:
+        old = data.get("training_runs", {}).get(group, {})
+        new = runs.get(group, {"missing": old.get("missing", []), "per_run": {}})
+        per_run = {**old.get("per_run", {}), **new["per_run"]}
+        merged[group] = {"runs": len(per_run),
+                         "missing": [n for n in new["missing"] if n not in per_run],
+                         "seconds": round(sum(per_run.values()), 1), "per_run": per_run}
+    return {**data, "training_runs": merged}
 
 
 def main(argv: list[str] | None = None) -> int:

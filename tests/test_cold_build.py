@@ -95,3 +95,23 @@ def test_compare_entries(tmp_path, monkeypatch):
     out = cold_build.compare_entries(cold, book, since=100.0)
     assert out == {"entries": 3, "identical": 1, "differ": ["other.npz"],
                    "missing": ["new.npz"]}
+
+
+def test_stored_times_merge_keeping_runs_timed_before():
+    from benchmarks import paper_runs
+
+    data = {"date": "d", "training_runs": {
+        "mnist_alignment": {"runs": 2, "missing": [], "seconds": 30.0,
+                            "per_run": {"fa": 10.0, "bp": 20.0}}}}
+    now = {"mnist_alignment": {"runs": 1, "missing": ["bp"], "seconds": 12.0,
+                               "per_run": {"fa": 12.0}},
+           "deep_networks": {"runs": 1, "missing": ["fa_h8"], "seconds": 5.0,
+                             "per_run": {"fa_h1": 5.0}}}
+    out = paper_runs.update(data, now)
+    assert out["date"] == "d"
+    ma = out["training_runs"]["mnist_alignment"]
+    assert ma["per_run"] == {"fa": 12.0, "bp": 20.0}  # the new time; the old one kept
+    assert ma["missing"] == [] and ma["runs"] == 2 and ma["seconds"] == 32.0
+    dn = out["training_runs"]["deep_networks"]
+    assert dn == {"runs": 1, "missing": ["fa_h8"], "seconds": 5.0, "per_run": {"fa_h1": 5.0}}
+    assert set(paper_runs.GROUPS) >= set(out["training_runs"])
