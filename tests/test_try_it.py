@@ -48,6 +48,10 @@ def test_an_answer_names_its_settings_and_its_time():
     assert f"Computed in {res.seconds:.1f} s." in res.markdown()
     res = try_it.answer("acf_weight_normalisation", beta=0.2, variant="wn_b", size=2)
     assert res.settings.startswith("β (error) = 0.2, rule = WN, B normalised")
+    assert try_it.answer("persistent_error", size=20).settings == \
+        "condition = 1: (100, 100, 10, 100)"  # the sizes are the condition's
+    assert try_it.answer("persistent_error", n_o=20, size=20).settings.endswith(
+        "n_i = 100, n_o = 20, n_b = 100")
     bare = try_it_openloop.try_depth(size=50)
     assert "Settings" not in bare.markdown() and "Computed" not in bare.markdown()
 
