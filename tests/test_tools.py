@@ -96,3 +96,30 @@ def test_release_checks_the_tag_and_the_manifest(tmp_path):
         "quick-a.tar.xz: in the committed manifest but not packed",
         "quick-b.tar.xz: packed but not in the committed manifest"]
     assert release.main(["nonsense"]) == 2
+
+
+def test_beyond_tables_say_what_is_missing_in_an_empty_cache(tmp_path, monkeypatch, capsys):
+    tables = _tool("beyond_tables")
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path))
+    assert tables.main() == 2
+    err = capsys.readouterr().err
+    assert "not cached at the quick scale: feedback_rules" in err
+    assert "--only feedback_rules deep_networks" in err
+    assert list(tmp_path.iterdir()) == []  # nothing computed, nothing written
+
+
+def test_beyond_tables_from_the_quick_cache(capsys):
+    """With the suite's quick cache (filled before the notebooks, tests/conftest.py)."""
+    import os
+
+    tables = _tool("beyond_tables")
+    status = tables.main()
+    out, err = capsys.readouterr()
+    if status == 2 and os.environ.get("CI", "").lower() != "true":
+        pytest.skip(f"the quick cache is not filled (run with the notebooks): {err.strip()}")
+    assert status == 0, err
+    assert "| Kolen-Pollack | WN, B rescaled as W |" in out
+    rows = [line for line in out.splitlines() if "| acc |" in line or "| angle |" in line
+            or "| flex |" in line]
+    assert len(rows) > 20 and all(set(r.split("|")[3].strip()) <= set("SRU") for r in rows)
+    assert "## Deep networks (quick scale)" in out and "| hypothesis |" in out
