@@ -422,7 +422,10 @@ def test_tls_works_through_dask_configuration(tmp_path):
 
 
 INTERRUPTED_RUN = """
-import sys
+import signal, sys
+# as in a terminal, whatever this test process inherited: Ctrl-C not blocked, not ignored
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from fa_lib import runner
 
 rows, failures = runner.reproduce(progress=False, scheduler="local:2",

@@ -153,7 +153,10 @@ def test_show_displays_the_default_answer_then_controls(monkeypatch):
     monkeypatch.setitem(try_it.KNOBS, "deep_networks", (fake, tt.KNOBS["deep_networks"][1]))
     try_it.show("deep_networks")
     box = shown[-1]
-    assert shown[0] is small and isinstance(box, widgets.VBox)
+    first = shown[0]  # the default answer, with its settings and time
+    assert first.figure is small.figure and first.verdict == small.verdict
+    assert first.settings == "hidden layers = 4, also with WN = on" and first.seconds >= 0
+    assert isinstance(box, widgets.VBox)
     controls = {c.description: c for c in box.children if hasattr(c, "value")}
     controls["hidden layers"].value = 2
     controls["also with WN"].value = False
