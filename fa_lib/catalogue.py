@@ -17,6 +17,7 @@ import importlib.util
 import inspect
 import os
 import pkgutil
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "check_chapters",
     "declared_kinds",
     "experiments_of",
+    "needs_mnist",
     "module_names",
     "notebooks",
     "registry",
@@ -268,3 +270,21 @@ def set_scale(scale: str | None) -> None:
         raise ValueError(f"--scale {scale!r} is not a known scale; expected one of "
                          f"{config.SCALES}.")
     os.environ["FA_SCALE"] = scale
+
+
+def needs_mnist(module: str) -> bool:
+    """Whether an experiments module uses :mod:`fa_lib.mnist` (directly or through others).
+
+    The runner (:mod:`fa_lib.runner`) and the cluster path (:mod:`fa_lib.cluster`) make
+    sure of the MNIST files once, before their workers start, when one does.
+
+    A module outside ``fa_lib`` (a test's, a benchmark's) counts the ``fa_lib`` modules,
+    functions and classes it holds.
+    """
+    if module.startswith("fa_lib."):
+        return "fa_lib.mnist" in cache.module_dependencies(module)
+    loaded = sys.modules.get(module) or importlib.import_module(module)
+    used = {value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+            for value in vars(loaded).values()}
+    return any(isinstance(name, str) and name.startswith("fa_lib.")
+               and "fa_lib.mnist" in cache.module_dependencies(name) for name in used)

@@ -83,7 +83,6 @@ import contextlib
 import ctypes
 import dataclasses
 import importlib
-import inspect
 import logging
 import os
 import shutil
@@ -514,21 +513,6 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
 # --------------------------------------------------------------------------- on the client
 
 
-def _needs_mnist(module: str) -> bool:
-    """Whether an experiments module uses :mod:`fa_lib.mnist` (directly or through others).
-
-    A module outside ``fa_lib`` (a test's, a benchmark's) counts the ``fa_lib`` modules,
-    functions and classes it holds.
-    """
-    if module.startswith("fa_lib."):
-        return "fa_lib.mnist" in cache.module_dependencies(module)
-    loaded = sys.modules.get(module) or importlib.import_module(module)
-    used = {value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
-            for value in vars(loaded).values()}
-    return any(isinstance(name, str) and name.startswith("fa_lib.")
-               and "fa_lib.mnist" in cache.module_dependencies(name) for name in used)
-
-
 def _running(client: Client) -> set[str]:
     """The keys of the tasks the workers are running (empty when it cannot be told)."""
     try:
@@ -589,7 +573,7 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
     environment = {k: v for k, v in os.environ.items()
                    if k.startswith("FA_") and k not in ("FA_CACHE_DIR", mnist.ENV_VAR)}
     environment["FA_SCALE"] = config.scale()
-    needs = {module: _needs_mnist(module) for _, _, module in tasks}
+    needs = {module: catalogue.needs_mnist(module) for _, _, module in tasks}
     mnist_files, mnist_error = None, ""
     if any(needs.values()):
         try:

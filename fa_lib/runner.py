@@ -12,6 +12,7 @@ command line; the book build (:mod:`fa_lib.build_plan`) calls it too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import multiprocessing
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fa_lib import cache, catalogue, config
+from fa_lib import cache, catalogue, config, mnist
 from fa_lib.outcome import Outcome, error_summary, timed
 from fa_lib.scheduler import SchedulerError
 
@@ -317,6 +318,17 @@ def _context() -> Any:
     return context
 
 
+def _mnist_before_workers() -> None:
+    """Make sure of the MNIST files here, once, before the workers start.
+
+    Downloaded where they are missing (every worker would otherwise download them at
+    once), so that the workers' server reads them (:mod:`fa_lib.worker_data`). A failure
+    is left to the workers that need the files: each says what is wrong in its row.
+    """
+    with contextlib.suppress(Exception):
+        mnist.ensure_files()
+
+
 def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
                  finish: Callable[[str, str, Outcome], None]) -> None:
     """Run ``(chapter, label, module)`` tasks ``jobs`` at a time, one process each.
@@ -325,6 +337,8 @@ def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
     only. On an interruption the running workers are terminated and their experiments
     fail as interrupted; the interruption is raised again.
     """
+    if any(catalogue.needs_mnist(module) for module in {m for _, _, m in tasks}):
+        _mnist_before_workers()
     context = _context()
     environment = {k: v for k, v in os.environ.items() if k.startswith("FA_")}
     environment["FA_SCALE"] = config.scale()

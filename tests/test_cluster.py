@@ -226,12 +226,12 @@ def test_a_worker_killed_mid_task_has_its_task_completed_by_the_other(toy, tmp_p
 @pytest.mark.skipif(not os.environ.get("FA_MNIST_DIR"),
                     reason="FA_MNIST_DIR is not set (the client's MNIST files)")
 def test_mnist_reaches_the_workers_from_the_client(toy, capsys):
-    from fa_lib import cluster
+    from fa_lib import catalogue
 
-    assert cluster._needs_mnist("toy_cluster.with_mnist")  # it holds fa_lib.mnist
-    assert not cluster._needs_mnist("toy_cluster.toy")
-    assert cluster._needs_mnist("fa_lib.experiments.flexibility")
-    assert not cluster._needs_mnist("fa_lib.experiments.depth")
+    assert catalogue.needs_mnist("toy_cluster.with_mnist")  # it holds fa_lib.mnist
+    assert not catalogue.needs_mnist("toy_cluster.toy")
+    assert catalogue.needs_mnist("fa_lib.experiments.flexibility")
+    assert not catalogue.needs_mnist("fa_lib.experiments.depth")
     rows, failures = runner.reproduce(progress=False, scheduler="local:1",
                                          modules={"toy": "toy_cluster.with_mnist"})
     assert not failures, failures

@@ -124,3 +124,33 @@ def test_without_the_files_nothing_is_read_created_or_downloaded(monkeypatch, tm
     assert worker_data.preload() is None
     assert worker_data.LOADED_FROM is None and loader.calls == []
     assert sorted(p.name for p in corrupt.iterdir()) == sorted(names)
+
+
+def test_the_runner_fetches_mnist_once_before_workers_that_need_it(monkeypatch):
+    from fa_lib import runner
+
+    calls = []
+    monkeypatch.setattr(mnist, "ensure_files", lambda *a, **k: calls.append(1))
+
+    class Started(Exception):
+        pass
+
+    def no_workers():
+        raise Started
+
+    monkeypatch.setattr(runner, "_context", no_workers)
+    for module, expected in (("fa_lib.experiments.depth", []),
+                             ("fa_lib.experiments.mnist_alignment", [1])):
+        calls.clear()
+        with pytest.raises(Started):
+            runner._run_workers([("c", "a", module), ("c", "b", module)], 2,
+                                lambda *a: None)
+        assert calls == expected, module
+
+    def offline(*a, **k):
+        raise mnist.MNISTUnavailableError("offline")
+
+    monkeypatch.setattr(mnist, "ensure_files", offline)  # left to the workers to say
+    with pytest.raises(Started):
+        runner._run_workers([("c", "a", "fa_lib.experiments.mnist_alignment")], 1,
+                            lambda *a: None)
