@@ -132,6 +132,20 @@ def experiment_seconds(experiments: Sequence[tuple[str, str]], times: build_plan
     list of float
         In the order of ``experiments``.
     """
+    found = own_seconds(experiments, times, per_chapter)
+    known = [s for s in found if s is not None]
+    fallback = statistics.median(known) if known else DEFAULT_SECONDS
+    return [fallback if s is None else s for s in found]
+
+
+def own_seconds(experiments: Sequence[tuple[str, str]], times: build_plan.Times,
+                per_chapter: Mapping[str, int] | None = None) -> list[float | None]:
+    """Return each experiment's time from the benchmarks, None where they give none.
+
+    Its own time (measured or extrapolated), else its share of its chapter's time (the
+    quick scale); :func:`experiment_seconds` counts the None ones at the median of the
+    others. Arguments as in :func:`experiment_seconds`.
+    """
     counts = dict(per_chapter or {})
     for chapter, _ in experiments:
         counts.setdefault(chapter, sum(1 for c, _ in experiments if c == chapter))
@@ -144,9 +158,7 @@ def experiment_seconds(experiments: Sequence[tuple[str, str]], times: build_plan
             found.append(float(times.chapters[chapter]) / max(counts[chapter], 1))
         else:
             found.append(None)
-    known = [s for s in found if s is not None]
-    fallback = statistics.median(known) if known else DEFAULT_SECONDS
-    return [fallback if s is None else s for s in found]
+    return found
 
 
 def shares(experiments: Sequence[tuple[str, str]], n: int,
@@ -269,7 +281,9 @@ def plan_matrix(missing: Sequence[tuple[str, str]], times: build_plan.Times, *,
         ``{"include": [...]}``; each entry has ``chapter``, ``shard`` (``"K/N"``, or
         ``""`` for a whole chapter), ``id`` (``chapter`` or ``chapter-KofN``, for cache
         keys and artifact names), ``experiments`` (how many), ``hours`` (the estimated
-        wall time, rounded to 0.01) and ``over_budget``. ``{"include": []}`` when nothing
+        wall time, rounded to 0.01), ``over_budget`` and ``untimed`` (how many of its
+        experiments the benchmarks give no time for: counted at the median of the others,
+        :func:`experiment_seconds`). ``{"include": []}`` when nothing
         is missing.
 
     Raises
@@ -285,6 +299,8 @@ def plan_matrix(missing: Sequence[tuple[str, str]], times: build_plan.Times, *,
         mine = [m for m in missing if m[0] == chapter]
         seconds = experiment_seconds(mine, times, per_chapter)
         time_of = dict(zip(mine, seconds, strict=True))
+        untimed = {e for e, s in zip(mine, own_seconds(mine, times, per_chapter), strict=True)
+                   if s is None}
         # No split does better than the longest experiment alone.
         reachable = max(budget, wall_seconds([max(seconds)], cores, safety))
         for n in range(1, len(mine) + 1):
@@ -300,6 +316,7 @@ def plan_matrix(missing: Sequence[tuple[str, str]], times: build_plan.Times, *,
                 "experiments": len(part),
                 "hours": round(wall / 3600, 2),
                 "over_budget": wall > budget,
+                "untimed": sum(e in untimed for e in part),
             })
     return {"include": include}
 
@@ -340,8 +357,10 @@ def _describe(matrix: Mapping[str, Sequence[Mapping[str, Any]]], n_missing: int,
     for job in jobs:
         shard = f" --shard {job['shard']}" if job["shard"] else ""
         over = "  OVER BUDGET (one experiment alone)" if job["over_budget"] else ""
+        guessed = (f" ({job['untimed']} of them without a time in the benchmarks, counted "
+                   "at the median of the others)" if job.get("untimed") else "")
         lines.append(f"  --only {job['chapter']}{shard}: {job['experiments']} "
-                     f"experiment(s), about {job['hours']:.2f} h{over}")
+                     f"experiment(s), about {job['hours']:.2f} h{guessed}{over}")
     return "\n".join(lines)
 
 

@@ -104,7 +104,8 @@ def test_a_chapter_over_the_budget_is_split_into_shards_each_under_it():
                                    safety=1.5)
     jobs = matrix["include"]
     assert jobs[0] == {"chapter": "small", "shard": "", "id": "small", "experiments": 2,
-                       "hours": round(60 * 1.5 / 3600, 2), "over_budget": False}
+                       "hours": round(60 * 1.5 / 3600, 2), "over_budget": False,
+                       "untimed": 0}
     shards = jobs[1:]
     n = len(shards)
     # 20 h / 2 cores * 1.5 = 15 h of wall time: at least 4 jobs of 4 h
@@ -129,6 +130,18 @@ def test_an_experiment_longer_than_the_budget_is_marked_and_not_split_further():
     jobs = ci_matrix.plan_matrix(missing, times, budget_hours=4.0, cores=4, safety=1.0)
     assert [(j["shard"], j["experiments"], j["over_budget"]) for j in jobs["include"]] == [
         ("", 3, True)]
+
+
+def test_experiments_without_a_time_are_counted_at_the_median_and_said():
+    missing = [("c", "a"), ("c", "b"), ("c", "new1"), ("c", "new2")]
+    times = _times({("c", "a"): 100.0, ("c", "b"): 300.0})
+    assert ci_matrix.own_seconds(missing, times) == [100.0, 300.0, None, None]
+    assert ci_matrix.experiment_seconds(missing, times) == [100.0, 300.0, 200.0, 200.0]
+    matrix = ci_matrix.plan_matrix(missing, times, budget_hours=4.0, cores=1, safety=1.0)
+    assert [(j["experiments"], j["untimed"]) for j in matrix["include"]] == [(4, 2)]
+    text = ci_matrix._describe(matrix, 4, 4.0, 1, 1.0)
+    assert ("--only c: 4 experiment(s), about 0.22 h (2 of them without a time in the "
+            "benchmarks, counted at the median of the others)") in text
 
 
 def test_plan_matrix_rejects_a_budget_that_is_not_positive():
