@@ -12,17 +12,32 @@ be imported with ``FA_SCALE=paper`` (``benchmarks.run`` sets it).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import os
 
-import numpy as np
+if __name__ == "__main__":  # one BLAS thread and the paper's configurations, set before NumPy
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    os.environ["FA_SCALE"] = "paper"
 
-from benchmarks import common
-from fa_lib import catalogue, config, ensembles, training
-from fa_lib.network import init_network
-from fa_lib.openloop import CONSTANT, Signal, run_openloop
-from fa_lib.rule import Rule
-from fa_lib.training import TrainConfig
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from fa_lib import catalogue, config, ensembles, training  # noqa: E402
+from fa_lib.network import init_network  # noqa: E402
+from fa_lib.openloop import CONSTANT, Signal, run_openloop  # noqa: E402
+from fa_lib.rule import Rule  # noqa: E402
+from fa_lib.training import TrainConfig  # noqa: E402
+
+UPDATE = Path(__file__).resolve().parent / "results" / "budget_update.json"
+"""Budget rows of some chapters timed after ``latest.json`` (``python -m benchmarks.budget
+--only ...``); :func:`fa_lib.build_plan.benchmark_times` prefers them to that file's rows."""
 
 
 def _seconds(func: Callable[[], object]) -> float:
@@ -221,8 +236,8 @@ def depth_rows(quick: bool) -> list[dict]:
     return rows
 
 
-def run(quick: bool) -> list[dict]:
-    """Every budget row (``FA_SCALE`` must be ``paper`` so the modules hold paper configs)."""
+def run(quick: bool, chapters: Sequence[str] | None = None) -> list[dict]:
+    """Every budget row, or those of ``chapters`` (``FA_SCALE`` must be ``paper``)."""
     if config.scale() != "paper":
         raise RuntimeError("the budget needs FA_SCALE=paper (set by benchmarks.run).")
     from fa_lib.experiments import deep_networks, feedback_rules, flexibility, mnist_alignment
@@ -248,4 +263,37 @@ def run(quick: bool) -> list[dict]:
     if missing:
         raise RuntimeError(f"the budget has no rows for the chapter(s) {', '.join(missing)} of "
                            "the table of contents; add them to benchmarks/budget.py.")
-    return [row for chapter in catalogue.CHAPTERS for row in makers[chapter](quick)]
+    chosen = catalogue.CHAPTERS if chapters is None else catalogue.check_chapters(
+        chapters, list(makers))
+    return [row for chapter in chosen for row in makers[chapter](quick)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time the budget rows of some chapters into ``results/budget_update.json``.
+
+    For chapters whose experiments changed since the last full run of the benchmarks
+    (``latest.json``): their rows are timed now and kept apart, with the machine, so that
+    the build plan's and the CI matrix's estimates cover them without mixing the totals
+    of two runs.
+    """
+    p = argparse.ArgumentParser(prog="python -m benchmarks.budget",
+                                description=main.__doc__.split("\n")[0])
+    p.add_argument("--only", nargs="+", metavar="CHAPTER", required=True)
+    p.add_argument("--note", default="", help="what else the machine ran (kept in the JSON)")
+    args = p.parse_args(argv)
+    rows = run(False, args.only)
+    old = json.loads(UPDATE.read_text()) if UPDATE.is_file() else {}
+    kept = [r for r in old.get("rows", []) if r["chapter"] not in args.only]
+    command = " ".join(["python -m benchmarks.budget", *sys.argv[1:]])
+    UPDATE.write_text(json.dumps({"machine": common.machine(command), "note": args.note,
+                                  "rows": kept + rows}, indent=1) + "\n")
+    for chapter in args.only:
+        mine = [r for r in rows if r["chapter"] == chapter]
+        print(f"{chapter}: {len(mine)} rows, {sum(r['seconds'] for r in mine) / 3600:.2f} h "
+              "on one core")
+    print(f"wrote {UPDATE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

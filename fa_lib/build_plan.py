@@ -120,6 +120,8 @@ def _paper_times(directory: Path) -> dict[tuple[str, str], tuple[float, str]]:
     # Lowest priority first, each source overwriting the one before.
     for row in _load(directory / "latest.json").get("budget", {}).get("rows", []):
         times[row["chapter"], row["experiment"]] = (float(row["seconds"]), EXTRAPOLATED)
+    for row in _load(directory / "budget_update.json").get("rows", []):  # timed since
+        times[row["chapter"], row["experiment"]] = (float(row["seconds"]), EXTRAPOLATED)
     runs = _load(directory / "paper_scale.json").get("training_runs", {})
     for group, table in runs.items():
         chapter = _chapter_of(group, catalogue.CHAPTERS)
@@ -150,8 +152,9 @@ def benchmark_times(scale: str | None = None, directory: Path | str | None = Non
     (``cold_build_paper.json``, ``python -m fa_lib reproduce --scale paper --jobs 2
     --json`` from an empty cache; one core per experiment), the compute time a training
     run stored in the cache (``paper_scale.json``, ``training_runs``), both
-    :data:`MEASURED`; else the floating-point budget's time (``latest.json``,
-    ``budget``), :data:`EXTRAPOLATED` from a short run of the same configuration. At the
+    :data:`MEASURED`; else the floating-point budget's time (the rows of chapters timed
+    since, ``budget_update.json``, else ``latest.json``'s ``budget``),
+    :data:`EXTRAPOLATED` from a short run of the same configuration. At the
     quick scale only whole chapters were timed (``latest.json``, ``chapters_quick``: the
     notebook run from an empty cache, less its run from a full one).
 

@@ -148,6 +148,20 @@ def test_the_plan_reads_as_prose(toy):
                        "experiments; nothing to compute.")
 
 
+def test_rows_timed_since_override_the_budget_and_measured_times_override_both(tmp_path):
+    row = {"chapter": "c", "experiment": "a", "seconds": 10.0}
+    (tmp_path / "latest.json").write_text(json.dumps({"budget": {"rows": [
+        row, {**row, "experiment": "b"}]}}))
+    (tmp_path / "budget_update.json").write_text(json.dumps({"rows": [{**row, "seconds": 30.0}]}))
+    times = build_plan.benchmark_times("paper", tmp_path).experiments
+    assert times["c", "a"] == (30.0, build_plan.EXTRAPOLATED)  # timed since
+    assert times["c", "b"] == (10.0, build_plan.EXTRAPOLATED)
+    (tmp_path / "paper_scale.json").write_text(json.dumps({"training_runs": {
+        "c": {"per_run": {"a": 25.0}}}}))
+    times = build_plan.benchmark_times("paper", tmp_path).experiments
+    assert times["c", "a"] == (25.0, build_plan.MEASURED)
+
+
 def test_benchmark_times_read_the_benchmarks_results(tmp_path):
     paper = build_plan.benchmark_times("paper")
     # the cold build's measured time table, and the S3 runs' stored times
@@ -155,8 +169,7 @@ def test_benchmark_times_read_the_benchmarks_results(tmp_path):
     s3 = [k for k in paper.experiments if k[0] == "flexibility" and k[1].startswith("s3_")]
     assert len(s3) == 62 and all(paper.experiments[k][1] == build_plan.MEASURED for k in s3)
     # the budget's extrapolations where nothing was measured
-    assert paper.experiments["feedback_rules", "tune_dfa_eta0.001"][1] == \
-        build_plan.EXTRAPOLATED
+    assert paper.experiments["deep_networks", "fa_h8"][1] == build_plan.EXTRAPOLATED
     assert not paper.chapters
     quick = build_plan.benchmark_times("quick")
     assert not quick.experiments and quick.chapters["flexibility"] > 0
