@@ -236,28 +236,45 @@ def depth_rows(quick: bool) -> list[dict]:
     return rows
 
 
+TRAINING_CHAPTERS = ("mnist_alignment", "flexibility", "feedback_rules", "deep_networks")
+"""The chapters whose experiments are training runs (:func:`training_configs`)."""
+
+
+def training_configs(chapter: str) -> dict[str, TrainConfig]:
+    """The paper-scale training runs of a chapter of :data:`TRAINING_CHAPTERS`, by name.
+
+    The cost of a run does not depend on its learning rate: where a chapter chooses its
+    rates from earlier runs, the smallest rate of its grid (the book's rates for the deep
+    networks) stands in, rather than computing the learning-rate runs that choose it.
+    ``FA_SCALE`` must be ``paper``.
+    """
+    from fa_lib.experiments import deep_networks, feedback_rules, flexibility, mnist_alignment
+
+    if chapter == "mnist_alignment":
+        return mnist_alignment.configs()
+    if chapter == "flexibility":
+        return flexibility.configs()
+    if chapter == "feedback_rules":
+        return feedback_rules.own_configs(
+            {p: feedback_rules.ETA_GRID[0] for p in feedback_rules.TUNED})
+    if chapter == "deep_networks":
+        return deep_networks.own_configs(
+            {(r, h): deep_networks.BOOK_ETA[r] for r in deep_networks.BOOK_ETA
+             for h in deep_networks.config()["hidden"]})
+    raise ValueError(f"{chapter!r} is not one of {TRAINING_CHAPTERS}.")
+
+
 def run(quick: bool, chapters: Sequence[str] | None = None) -> list[dict]:
     """Every budget row, or those of ``chapters`` (``FA_SCALE`` must be ``paper``)."""
     if config.scale() != "paper":
         raise RuntimeError("the budget needs FA_SCALE=paper (set by benchmarks.run).")
-    from fa_lib.experiments import deep_networks, feedback_rules, flexibility, mnist_alignment
-
-    # The cost of a run does not depend on its learning rate: time the smallest of the grid
-    # rather than computing the learning-rate runs that choose it.
-    low = {p: feedback_rules.ETA_GRID[0] for p in feedback_rules.TUNED}
     makers: dict[str, Callable[[bool], list[dict]]] = {
         "persistent_error": persistent_error_rows,
         "autocorrelation": autocorrelation_rows,
         "acf_weight_normalisation": acf_rows,
         "depth": depth_rows,
-        "mnist_alignment": lambda q: training_rows("mnist_alignment", mnist_alignment.configs(), q),
-        "flexibility": lambda q: training_rows("flexibility", flexibility.configs(), q),
-        "feedback_rules": lambda q: training_rows("feedback_rules",
-                                                  feedback_rules.own_configs(low), q),
-        "deep_networks": lambda q: training_rows(
-            "deep_networks", deep_networks.own_configs(
-                {(r, h): deep_networks.BOOK_ETA[r] for r in deep_networks.BOOK_ETA
-                 for h in deep_networks.config()["hidden"]}), q),
+        **{chapter: (lambda q, c=chapter: training_rows(c, training_configs(c), q))
+           for chapter in TRAINING_CHAPTERS},
     }
     missing = [c for c in catalogue.CHAPTERS if c not in makers]
     if missing:

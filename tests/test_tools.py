@@ -123,3 +123,22 @@ def test_beyond_tables_from_the_quick_cache(capsys):
             or "| flex |" in line]
     assert len(rows) > 20 and all(set(r.split("|")[3].strip()) <= set("SRU") for r in rows)
     assert "## Deep networks (quick scale)" in out and "| hypothesis |" in out
+
+
+def test_gpu_estimate_prefers_budget_rows_timed_since_and_counts_every_training_run(tmp_path):
+    gpu = _tool("gpu_paper_chapter")
+    row = {"chapter": "a", "work_flop": 1e12, "seconds": 10.0, "kind": "training"}
+    latest = tmp_path / "latest.json"
+    latest.write_text(json.dumps({"budget": {"rows": [row, {**row, "chapter": "b"}]}}))
+    update = tmp_path / "budget_update.json"
+    update.write_text(json.dumps({"rows": [{**row, "work_flop": 3e12, "seconds": 30.0},
+                                           {**row, "work_flop": 1e12, "seconds": 5.0}]}))
+    work = gpu.chapter_work(latest, update)
+    assert work["a"] == {"flop": 4e12, "cpu_seconds": 35.0, "training": 2}  # timed since
+    assert work["b"] == {"flop": 1e12, "cpu_seconds": 10.0, "training": 1}
+    assert gpu.chapter_work(latest, tmp_path / "none.json")["a"]["flop"] == 1e12
+    # every training run, also of the chapters that choose their rates from earlier runs
+    its = {c: gpu.training_iterations(c) for c in ("depth", "mnist_alignment",
+                                                  "feedback_rules", "deep_networks")}
+    assert its["depth"] == 0 and its["feedback_rules"] > its["mnist_alignment"] > 0
+    assert its["deep_networks"] > 0
