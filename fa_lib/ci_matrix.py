@@ -132,7 +132,11 @@ def experiment_seconds(experiments: Sequence[tuple[str, str]], times: build_plan
     list of float
         In the order of ``experiments``.
     """
-    found = own_seconds(experiments, times, per_chapter)
+    return _filled(own_seconds(experiments, times, per_chapter))
+
+
+def _filled(found: Sequence[float | None]) -> list[float]:
+    """``found`` with each None replaced by the median of the others (or the default)."""
     known = [s for s in found if s is not None]
     fallback = statistics.median(known) if known else DEFAULT_SECONDS
     return [fallback if s is None else s for s in found]
@@ -297,10 +301,10 @@ def plan_matrix(missing: Sequence[tuple[str, str]], times: build_plan.Times, *,
     include: list[dict[str, Any]] = []
     for chapter in dict.fromkeys(c for c, _ in missing):
         mine = [m for m in missing if m[0] == chapter]
-        seconds = experiment_seconds(mine, times, per_chapter)
+        own = own_seconds(mine, times, per_chapter)
+        seconds = _filled(own)
         time_of = dict(zip(mine, seconds, strict=True))
-        untimed = {e for e, s in zip(mine, own_seconds(mine, times, per_chapter), strict=True)
-                   if s is None}
+        untimed = {e for e, s in zip(mine, own, strict=True) if s is None}
         # No split does better than the longest experiment alone.
         reachable = max(budget, wall_seconds([max(seconds)], cores, safety))
         for n in range(1, len(mine) + 1):

@@ -2,8 +2,8 @@
 
 :mod:`fa_lib.runner` runs each experiment in a new process forked from a server that has
 NumPy and ``fa_lib`` loaded. A training run reads and preprocesses MNIST
-(:func:`fa_lib.training.load_data`: 0.75 s of one core here,
-``benchmarks/results/worker_start.json``), which a new process would do again for every
+(:func:`fa_lib.training.load_data`: a second or two of one core, measured by
+``python -m benchmarks.worker_start``), which a new process would do again for every
 experiment: at the quick scale, where most runs take a second or
 two, that was a large part of the work. Importing this module in the server (its preload)
 reads MNIST there, once; every worker forked from it finds the arrays in
