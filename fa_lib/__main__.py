@@ -4,7 +4,8 @@ Commands:
 
 ``reproduce``
     Fill the results cache with every experiment of the book, making the chapter
-    notebooks' calls, and print the time each took; ``--list`` only says what is cached.
+    notebooks' calls, and print the time each took; ``--list`` only says what is cached
+    and how long the rest takes.
     See :mod:`fa_lib.reproduce` or ``python -m fa_lib reproduce --help``.
 ``results``
     ``pack`` the results cache as a release (one archive per chapter and a manifest) or

@@ -432,6 +432,37 @@ def _estimate_text(estimate: Estimate, jobs: int) -> str:
             f"{duration(estimate.wall(jobs))} on {_plural(jobs, 'core')}.")
 
 
+def estimate_missing(items: Sequence[tuple[str, str, bool]], jobs: int,
+                     times: Times | None = None) -> str:
+    """Say how long the experiments of a listing that are not cached take.
+
+    Parameters
+    ----------
+    items : sequence of (str, str, bool)
+        (chapter, experiment, cached), as :func:`fa_lib.runner.list_experiments`.
+    jobs : int
+        How many experiments would be computed at a time.
+    times : Times, optional
+        Default :func:`benchmark_times` of the current scale.
+
+    Returns
+    -------
+    str
+        One sentence, from the benchmarks' times (as the build's plan, :func:`describe`),
+        or that nothing is missing.
+    """
+    plan = Plan(scale=config.scale(), cache_dir=cache.cache_dir(), experiments=tuple(items),
+                modules=dict.fromkeys(c for c, _, _ in items),
+                times=benchmark_times() if times is None else times)
+    n = len(plan.missing)
+    if not n:
+        return "Nothing to compute: every experiment listed is cached."
+    return textwrap.fill(
+        f"Of the experiments listed, {n} {'is' if n == 1 else 'are'} not cached. "
+        f"{_estimate_text(plan.estimate(), jobs)}",
+        width=88, break_long_words=False, break_on_hyphens=False)
+
+
 def describe(plan: Plan, jobs: int) -> str:
     """Return the plan as text: one line when nothing is missing, else a paragraph.
 

@@ -33,7 +33,8 @@ Usage, from the repository root::
     ``flexibility``; :data:`fa_lib.catalogue.CHAPTERS`). Default: every chapter, in the
     book's order.
 ``--list``
-    List the experiments and whether each is already cached, computing nothing.
+    List the experiments and whether each is already cached, and say how long the
+    missing ones take by the benchmarks' times (on ``--jobs`` cores); compute nothing.
 ``--shard K/N``
     Run only the ``K``-th of ``N`` shares of the experiments of the chosen chapters that
     are not cached yet (with ``--list``: list only them), so that a chapter longer than
@@ -181,7 +182,8 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--only", nargs="+", metavar="CHAPTER", default=None,
                         help=f"run only these chapters ({', '.join(catalogue.CHAPTERS)})")
     parser.add_argument("--list", action="store_true",
-                        help="list the experiments and whether each is cached; compute nothing")
+                        help="list the experiments, whether each is cached and how long the "
+                             "missing ones take; compute nothing")
     parser.add_argument("--shard", default=None, metavar="K/N",
                         help="run only the K-th of N shares of the experiments not cached "
                              "yet, balanced by the benchmarks' times (for CI jobs)")
@@ -339,10 +341,14 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
               flush=True)
         if args.list:
             wanted = set(share)
-            print(runner.format_list([i for i in items if (i[0], i[1]) in wanted]))
+            listed = [i for i in items if (i[0], i[1]) in wanted]
+            print(runner.format_list(listed))
+            print(build_plan.estimate_missing(listed, jobs))
             return 0
     if args.list:
-        print(runner.format_list(runner.list_experiments(chosen)))
+        items = runner.list_experiments(chosen)
+        print(runner.format_list(items))
+        print(build_plan.estimate_missing(items, jobs))
         return 0
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()

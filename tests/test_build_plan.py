@@ -127,6 +127,17 @@ def test_the_estimate_adds_known_times_and_counts_the_unknown(toy):
     assert "about 53 min on one core, so about 50 min on 4 cores" in _flat(text)
 
 
+def test_a_listing_says_how_long_its_missing_experiments_take():
+    times = build_plan.Times(experiments={("toy", "a"): (5400.0, build_plan.MEASURED)})
+    items = [("toy", "a", False), ("toy", "b", False), ("toy", "c", True)]
+    assert _flat(build_plan.estimate_missing(items, 2, times)) == (
+        "Of the experiments listed, 2 are not cached. By the times in benchmarks/results "
+        "(1 measured; 1 of unknown time is not counted), they take about 1.5 hours on one "
+        "core, so about 1.5 hours on 2 cores.")
+    assert build_plan.estimate_missing([("toy", "c", True)], 2, times) == (
+        "Nothing to compute: every experiment listed is cached.")
+
+
 def test_the_plan_reads_as_prose(toy):
     plan = build_plan.make_plan(["toy", "other"], MODULES, times=build_plan.Times())
     text = build_plan.describe(plan, 3)

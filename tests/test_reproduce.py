@@ -83,6 +83,8 @@ def test_list_every_chapter_computes_nothing(tmp_path):
     assert set(rows.values()) == {"no"}
     assert ("mnist_alignment", "fig7_fa") in rows
     assert "scale quick" in out.stdout
+    assert f"Of the experiments listed, {len(rows)} are not cached." in out.stdout
+    assert "on one core" in out.stdout  # the benchmarks' estimate
     assert not any(tmp_path.iterdir())
 
 
