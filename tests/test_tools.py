@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fa_lib import cache
+from fa_lib import cache, training
 from fa_lib.rule import Rule
 from fa_lib.training import TrainConfig
 
@@ -39,6 +39,44 @@ def test_upgrade_reads_an_old_flat_config_as_the_current_rule():
     old.update(method="bp", eta=0.0004)  # normalise_b, wn_gamma at their old defaults
     assert refile.upgrade(old)["rule"] == plain.rule.as_dict()
     assert refile.upgrade(plain.as_dict()) == plain.as_dict()  # already current: unchanged
+
+
+def test_refile_re_keys_the_training_runs_the_code_reproduces_and_skips_the_rest(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FA_CACHE", raising=False)
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path))
+    refile = _tool("refile_training_cache")
+    cfg = TrainConfig(width=20, depth=2, rule=Rule("dfa", eta=0.001), epochs=3, reps=2,
+                      n_batches=3, batch_size=20, n_test=100)
+    key = {**cfg.as_dict(), "stop_on_divergence": False}
+    good = training.run(cfg)
+    old_code = "0" * 64  # the code before a change that kept the numbers
+
+    def store(name, config, arrays):
+        cache.cached(name, config, lambda: arrays, fingerprint=old_code)
+
+    store("toy-run", key, good)
+    store("toy-bad", key, {**good, "loss": good["loss"] + 1.0})  # not what the code gives
+    store("toy-field", {**key, "gone": 1}, good)  # a field the code no longer has
+    store("toy-other", {"x": 1}, {"v": np.arange(3.0)})  # not a training run
+    store("other-run", key, good)  # another chapter, left alone with --only toy
+    refile.main(["--only", "toy", "--check-epochs", "1"])
+    out = capsys.readouterr().out
+    assert "toy-run: re-filed" in out
+    assert "toy-bad: the current code does not reproduce 'loss', skipped" in out
+    assert "toy-field: the current code refuses its configuration" in out
+    assert "toy-other" not in out and "other-run" not in out
+    assert out.strip().endswith("1 re-filed, 2 skipped")
+    with cache.observe(refuse=True):
+        again = training.cached_run("toy-run", cfg)  # read, not computed
+        for name in ("toy-bad", "other-run"):
+            with pytest.raises(cache.ComputeRefused):
+                training.cached_run(name, cfg)
+    assert all(np.array_equal(again[k], good[k], equal_nan=True) for k in good)
+    refile.main(["--only", "toy"])  # the newest toy-run entry is the re-filed one
+    out = capsys.readouterr().out
+    assert "toy-run: already keyed by the current code" in out
+    assert out.strip().endswith("1 already current, 2 skipped")
 
 
 def _entry(directory: Path, name: str, key: str, arrays: dict):
