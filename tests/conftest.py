@@ -3,10 +3,16 @@
 When the run executes chapter notebooks at the quick scale, their experiments are computed
 first on every core (:func:`pytest_collection_finish`), so that the notebooks, which run
 one after another, read them from the results cache.
+
+The run is spread over the cores by pytest-xdist (``-n auto --dist loadgroup`` in
+``pyproject.toml``; ``-n 0`` runs in one process): the notebooks, the figures' test and the
+browser test form one group that one worker runs in order (:func:`pytest_collection_modifyitems`),
+and every other test module is a group of its own, so that its module fixtures are made once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -17,6 +23,49 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+BOOK_GROUP = "book"
+"""The xdist group of the tests that must run in order in one process (see
+:func:`pytest_collection_modifyitems`)."""
+
+
+def _rank(item) -> int:
+    path = Path(item.path)
+    if path.name == "test_browser.py":
+        return 3
+    if path.name == "test_figures.py":
+        return 2
+    if path.name == "report.ipynb" and path.parent.name == "book":
+        return 1
+    return 0
+
+
+def _in_book_group(item) -> bool:
+    path = Path(item.path)
+    return _rank(item) > 0 or (path.suffix == ".ipynb" and path.parent.name == "book")
+
+
+class _XdistGroups:
+    """Group the tests for pytest-xdist (``--dist loadgroup``): the book's in one group.
+
+    The notebooks, ``tests/test_figures.py`` and ``tests/test_browser.py`` go to one worker
+    (their order: :func:`pytest_collection_modifyitems`); every other test module is a
+    group of its own. A plugin of its own so that it runs before xdist's hook, which reads
+    the groups, while the sort runs after every other plugin.
+    """
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        for item in items:
+            group = BOOK_GROUP if _in_book_group(item) else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config):
+    """Register :class:`_XdistGroups` when the run is spread with ``--dist loadgroup``."""
+    if getattr(config.option, "loadgroup", False):  # set in the workers by xdist
+        config.pluginmanager.register(_XdistGroups(), "fa-xdist-groups")
 
 
 @pytest.hookimpl(trylast=True)
@@ -30,18 +79,7 @@ def pytest_collection_modifyitems(session, config, items):
     ``book``; within ``book`` the order is alphabetical, which already puts
     ``report`` after the chapters). The sort is stable: everything else keeps its order.
     """
-
-    def rank(item) -> int:
-        path = Path(item.path)
-        if path.name == "test_browser.py":
-            return 3
-        if path.name == "test_figures.py":
-            return 2
-        if path.name == "report.ipynb" and path.parent.name == "book":
-            return 1
-        return 0
-
-    items.sort(key=rank)
+    items.sort(key=_rank)
 
 
 def pytest_collection_finish(session):
@@ -65,11 +103,41 @@ def pytest_collection_finish(session):
             or os.environ.get("FA_CACHE", "").strip().lower() == "off"
             or session.config.option.collectonly):
         return
-    start = time.perf_counter()
-    rows, failures = runner.reproduce(chapters, jobs=jobs, progress=False)
+    with _first_worker(session.config) as first:
+        if not first:
+            return
+        start = time.perf_counter()
+        rows, failures = runner.reproduce(chapters, jobs=jobs, progress=False)
     print(f"\nprefilled the quick results cache: {len(rows)} experiments of "
           f"{len(chapters)} chapters on {jobs} cores in {time.perf_counter() - start:.0f} s"
           + (f"; {len(failures)} failed (their notebooks will say why)" if failures else ""))
+
+
+@contextlib.contextmanager
+def _first_worker(config):
+    """Yield True in the one process that prefills; under pytest-xdist, the others wait.
+
+    Every xdist worker collects the whole run; the first to take the lock (in the run's
+    shared temporary directory) prefills on every core while the others wait for it, and
+    then find the prefill done. Without xdist: True.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield True
+        return
+    import fcntl
+
+    shared = config._tmp_path_factory.getbasetemp().parent  # the run's, above each worker's
+    with open(shared / "fa-prefill.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            first = fh.read() != "done"
+            yield first
+            if first:
+                fh.write("done")
+                fh.flush()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @pytest.fixture
