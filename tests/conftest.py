@@ -62,10 +62,26 @@ class _XdistGroups:
             item.add_marker(pytest.mark.xdist_group(group))
 
 
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def pytest_configure(config):
-    """Register :class:`_XdistGroups` when the run is spread with ``--dist loadgroup``."""
+    """In a pytest-xdist worker: register :class:`_XdistGroups`, share the cores' BLAS threads.
+
+    Each worker gets ``cores // workers`` BLAS threads (at least one), in this process and
+    in the processes it starts (the notebooks' kernels), unless the variables are set
+    already: two workers each running BLAS on every core slow each other down many times.
+    """
     if getattr(config.option, "loadgroup", False):  # set in the workers by xdist
         config.pluginmanager.register(_XdistGroups(), "fa-xdist-groups")
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and not any(os.environ.get(v) for v in BLAS_THREADS):
+        threads = max(1, (os.cpu_count() or 1) // max(1, int(workers)))
+        for v in BLAS_THREADS:
+            os.environ[v] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)  # the BLAS already loaded in this process
 
 
 @pytest.hookimpl(trylast=True)
