@@ -119,41 +119,59 @@ def pytest_collection_finish(session):
             or os.environ.get("FA_CACHE", "").strip().lower() == "off"
             or session.config.option.collectonly):
         return
-    with _first_worker(session.config) as first:
-        if not first:
+    with _first_worker(session.config) as said:
+        if said is None:
             return
         start = time.perf_counter()
         rows, failures = runner.reproduce(chapters, jobs=jobs, progress=False)
-    print(f"\nprefilled the quick results cache: {len(rows)} experiments of "
-          f"{len(chapters)} chapters on {jobs} cores in {time.perf_counter() - start:.0f} s"
-          + (f"; {len(failures)} failed (their notebooks will say why)" if failures else ""))
+        said.append(
+            f"prefilled the quick results cache: {len(rows)} experiments of {len(chapters)} "
+            f"chapters on {jobs} cores in {time.perf_counter() - start:.0f} s"
+            + (f"; {len(failures)} failed (their notebooks will say why)" if failures else ""))
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        print("\n" + said[0])
+
+
+PREFILL_FILE = "fa-prefill.txt"
+"""Under pytest-xdist, the lock of the prefill and then what it said, in the run's shared
+temporary directory."""
 
 
 @contextlib.contextmanager
 def _first_worker(config):
-    """Yield True in the one process that prefills; under pytest-xdist, the others wait.
+    """Yield a list for the prefill to say what it did, or None where it is done already.
 
-    Every xdist worker collects the whole run; the first to take the lock (in the run's
-    shared temporary directory) prefills on every core while the others wait for it, and
-    then find the prefill done. Without xdist: True.
+    Without pytest-xdist: a list. Every xdist worker collects the whole run; the first to
+    take the lock (:data:`PREFILL_FILE`) prefills on every core while the others wait for
+    it, and then find the prefill done (None); what it said is kept in the file for
+    :func:`pytest_terminal_summary`.
     """
     if "PYTEST_XDIST_WORKER" not in os.environ:
-        yield True
+        yield []
         return
     import fcntl
 
     shared = config._tmp_path_factory.getbasetemp().parent  # the run's, above each worker's
-    with open(shared / "fa-prefill.lock", "a+") as fh:
+    with open(shared / PREFILL_FILE, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             fh.seek(0)
-            first = fh.read() != "done"
-            yield first
-            if first:
-                fh.write("done")
+            said: list[str] | None = None if fh.read() else []
+            yield said
+            if said:
+                fh.write("\n".join(said) + "\n")
                 fh.flush()
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Under pytest-xdist, say at the end what the prefill said in its worker."""
+    if hasattr(config, "workerinput"):  # a worker: the controller says it
+        return
+    path = config._tmp_path_factory.getbasetemp() / PREFILL_FILE
+    if path.is_file() and path.read_text().strip():
+        terminalreporter.write_line(path.read_text().strip())
 
 
 @pytest.fixture
