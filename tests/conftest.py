@@ -167,8 +167,8 @@ def _first_worker(config):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Under pytest-xdist, say at the end what the prefill said in its worker."""
-    if hasattr(config, "workerinput"):  # a worker: the controller says it
-        return
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return  # a worker (the controller says it), or a run without xdist
     path = config._tmp_path_factory.getbasetemp() / PREFILL_FILE
     if path.is_file() and path.read_text().strip():
         terminalreporter.write_line(path.read_text().strip())
