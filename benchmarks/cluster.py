@@ -214,11 +214,13 @@ def render(record: Mapping) -> str:
              f"({m['cpu_model']}), Python {m['python']}, NumPy {m['numpy']}, one BLAS thread "
              "per worker, each command from an empty results cache.", ""]
     names = {"quick": "the whole book, quick scale", "s3": "a Fig. S3 slice, paper scale"}
-    lines += ["| workload | wall s, --jobs 2 / local:2 | **local:2 / --jobs 2, wall** "
-              "| CPU s, --jobs 2 / local:2 | local:2 / --jobs 2, CPU "
-              "| experiments' own s, --jobs 2 / local:2 | local:2 / --jobs 2, experiments "
-              "| CPU share of the command, --jobs 2 / local:2 "
-              "| machine busy, --jobs 2 / local:2 |",
+    # the options as code: outside it, Sphinx's smart quotes turn "--" into a dash
+    lines += ["| workload | wall s, `--jobs 2` / `local:2` | **`local:2` / `--jobs 2`, wall** "
+              "| CPU s, `--jobs 2` / `local:2` | `local:2` / `--jobs 2`, CPU "
+              "| experiments' own s, `--jobs 2` / `local:2` "
+              "| `local:2` / `--jobs 2`, experiments "
+              "| CPU share of the command, `--jobs 2` / `local:2` "
+              "| machine busy, `--jobs 2` / `local:2` |",
               "|---|---|---|---|---|---|---|---|---|"]
     for part, data in record["parts"].items():
         j, c, r = data["jobs"], data["cluster"], data["ratio"]
@@ -231,7 +233,7 @@ def render(record: Mapping) -> str:
             f"| {j['machine_busy']:.2f} / {c['machine_busy']:.2f} |")
     lines += [""] + [
         f"Entries written, {names.get(part, part).split(' (')[0]}: {d['entries']['jobs']} "
-        f"with --jobs 2, {d['entries']['cluster']} with local:2, of which "
+        f"with `--jobs 2`, {d['entries']['cluster']} with `local:2`, of which "
         f"{d['entries']['identical']} are identical array for array (compute times aside)."
         for part, d in record["parts"].items()]
     if "s3" in record["parts"]:
