@@ -190,6 +190,10 @@ class Observer:
     read : list of (str, str, pathlib.Path)
         The entries read from the cache, in the order asked for: name, configuration
         (its canonical JSON, :func:`canonical_json`) and file.
+    refused : str or None
+        With ``refuse``: the file name of the entry :func:`cached` refused to compute
+        (``name-key.npz``, in the cache directory), once it has; None before, and with
+        ``FA_CACHE=off``.
     """
 
     def __init__(self, refuse: bool = False, quiet: bool = False) -> None:
@@ -200,6 +204,7 @@ class Observer:
         self.damaged: list[str] = []
         self.write_errors: list[str] = []
         self.read: list[tuple[str, str, Path]] = []
+        self.refused: str | None = None
 
     def __repr__(self) -> str:
         return (f"Observer(refuse={self.refuse}, entries={self.entries}, "
@@ -1064,6 +1069,8 @@ def cached(
         except _Damaged as err:
             if observer is not None:
                 observer.damaged.append(f"{path}: {err}")
+                if observer.refuse:
+                    observer.refused = path.name
                 if observer.refuse and observer.quiet:
                     raise ComputeRefused(name) from None
                 if observer.refuse:
@@ -1079,6 +1086,8 @@ def cached(
             except OSError as unlink_err:
                 _LOG.warning(f"{said} and could not be deleted ({unlink_err}).")
 
+    if observer is not None and observer.refuse:
+        observer.refused = path.name
     _note_compute(observer, name)
     with backend.track() as used:
         results = _check_results(compute())

@@ -12,14 +12,23 @@ only with ``--scheduler``, so ``dask`` and ``distributed`` are needed only then.
 How the entries travel
     The workers need no shared file system. A worker runs one experiment at a time
     (:func:`compute`): the client's ``FA_*`` settings, with ``FA_CACHE_DIR`` pointing
-    to an empty scratch directory of its own, so every entry the experiment computes is
+    to a scratch directory of its own, so every entry the experiment computes is
     written there by :func:`fa_lib.cache.cached` as usual. The worker returns the bytes
     of those ``.npz`` files with the experiment's outcome and removes the scratch
-    directory. The client checks each entry (:func:`fa_lib.cache.store_entry`: the zip
+    directory. The scratch directory starts with the entries of the client's cache that
+    the experiment reads (found as :func:`fa_lib.dependencies.probe` finds them, just
+    before it is sent), so a worker computes only what a local run would compute. The
+    client checks each entry (:func:`fa_lib.cache.store_entry`: the zip
     CRCs, the key against the entry's name, configuration and code fingerprint, the file
     name, the SHA-256 of its arrays) and writes it into its own results cache with the
     cache's atomic write (temporary file, ``fsync``, rename). An entry that fails a check
     fails its experiment and is not written.
+Experiments that read other experiments' entries
+    They are sent in the book's order, except that one waits while an experiment sent
+    earlier, or before it, would compute the same first missing entry
+    (:class:`fa_lib.dependencies.Gate`): ``feedback_rules/dfa_stable`` is sent when the
+    tuning runs it reads are in the client's cache, and then gets them. At most
+    :data:`IN_FLIGHT` experiments per worker thread are sent ahead.
 Same code
     Entries are keyed by the code that computed them, so every worker must run the same
     ``fa_lib`` as the client: the client compares the workers' code fingerprints
@@ -102,13 +111,14 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from distributed import comm as dask_comm
 from distributed.security import Security
 
-from fa_lib import cache, catalogue, config, mnist
+from fa_lib import cache, catalogue, config, dependencies, mnist
 from fa_lib.outcome import Outcome, error_summary, timed
 from fa_lib.scheduler import SchedulerError, parse_scheduler
 
 __all__ = [
     "ALLOWED_FAILURES",
     "CONNECT_TIMEOUT",
+    "IN_FLIGHT",
     "MNISTFiles",
     "RETRIES",
     "WORKER_TIMEOUT",
@@ -131,6 +141,10 @@ setting (dask's default 3), printed at the start of the run."""
 RETRIES = 2
 """dask's ``retries`` of every task: how many times a task that fails outside the
 experiment (the experiment's own exceptions are caught and reported) is tried again."""
+
+IN_FLIGHT = 2
+"""Experiments sent to the scheduler ahead of the results, per worker thread (the rest
+wait on the client, so that an experiment is given the entries it reads when it is sent)."""
 
 PLUGIN = "fa_lib-mnist"
 """The name of the worker plugin that carries MNIST (:class:`MNISTFiles`)."""
@@ -430,13 +444,15 @@ def _usual_malloc() -> None:
 
 
 def compute(module: str, label: str, environment: dict[str, str], path: Sequence[str],
-            code: str, needs_mnist: bool) -> dict[str, Any]:
+            code: str, needs_mnist: bool,
+            seed: dict[str, bytes] | None = None) -> dict[str, Any]:
     """Run one experiment on a worker and return its outcome and its cache entries.
 
     The task of :func:`run_tasks`. It runs with the client's ``FA_*`` settings
-    (``environment``) and ``FA_CACHE_DIR`` set to an empty scratch directory, removed at
-    the end; the experiment's exceptions are caught and reported in the outcome, as in a
-    ``--jobs`` worker. One experiment runs at a time in a worker process.
+    (``environment``) and ``FA_CACHE_DIR`` set to a scratch directory that holds the
+    entries of ``seed`` only, removed at the end; the experiment's exceptions are caught
+    and reported in the outcome, as in a ``--jobs`` worker. One experiment runs at a
+    time in a worker process.
 
     Parameters
     ----------
@@ -452,13 +468,16 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
         without computing when this worker runs other code.
     needs_mnist : bool
         Whether the experiment reads MNIST (from the worker plugin :class:`MNISTFiles`).
+    seed : dict of str to bytes, optional
+        Entries of the client's cache that the experiment reads (file name -> bytes);
+        the cache checks them as it checks every entry it reads.
 
     Returns
     -------
     dict
         ``outcome`` (wall s, CPU s, cached before or FAILED, error summary, traceback),
-        ``entries`` (file name -> bytes of every entry computed), ``worker`` (its
-        address), ``host`` and ``pid``.
+        ``entries`` (file name -> bytes of every entry computed, those of ``seed`` left
+        out), ``worker`` (its address), ``host`` and ``pid``.
     """
     try:
         worker = get_worker()
@@ -496,10 +515,15 @@ def compute(module: str, label: str, environment: dict[str, str], path: Sequence
             os.environ.update({"FA_CACHE_DIR": scratch, "FA_CACHE": "on"})
             if mnist_dir is not None:  # else the worker's own FA_MNIST_DIR, if any
                 os.environ[mnist.ENV_VAR] = mnist_dir
+            for name, data in (seed or {}).items():
+                if Path(name).name != name or not name.endswith(".npz"):
+                    raise ValueError(f"not the file name of a cache entry: {name!r}")
+                (Path(scratch) / name).write_bytes(data)
             run = catalogue.experiments_of(importlib.import_module(module))[label]
             result["outcome"] = timed(run)
             result["entries"] = {p.name: p.read_bytes()
-                                 for p in sorted(Path(scratch).glob("*.npz"))}
+                                 for p in sorted(Path(scratch).glob("*.npz"))
+                                 if p.name not in (seed or {})}
         except Exception as err:  # noqa: BLE001 - an import error: reported as FAILED
             result["outcome"] = Outcome.failed(error_summary(err), traceback.format_exc())
         finally:
@@ -538,15 +562,33 @@ def _check_workers(client: Client, code: str, needs_mnist: bool) -> None:
                     f"{a}: {why}" for a, why in sorted(bad.items())))
 
 
+def _seed(reads: Sequence[Path]) -> dict[str, bytes]:
+    """The bytes of the entries an experiment read (one gone since is left out: computed)."""
+    seed = {}
+    for path in reads:
+        with contextlib.suppress(OSError):
+            seed[path.name] = path.read_bytes()
+    return seed
+
+
+def _independent(task: tuple[str, str, str]) -> dependencies.Probe:
+    """The probe of a task whose experiment reads no other's entries."""
+    return dependencies.Probe(False, None, ())
+
+
 def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
               finish: Callable[[str, str, Outcome], None], directory: Path | str | None = None,
-              timeout: float = CONNECT_TIMEOUT) -> None:
+              timeout: float = CONNECT_TIMEOUT,
+              check: Callable[[tuple[str, str, str]], dependencies.Probe] = _independent,
+              probes: dict[tuple[str, str, str], dependencies.Probe] | None = None) -> None:
     """Compute ``(chapter, label, module)`` tasks on a dask cluster, in the given order.
 
     Called by :func:`fa_lib.runner.reproduce` with the experiments that are not
-    cached yet. Every finished task's entries are checked and written into the results
-    cache (:func:`fa_lib.cache.store_entry`), then ``finish(chapter, label, outcome)`` is
-    called with its :class:`fa_lib.outcome.Outcome`, as for ``--jobs``.
+    cached yet. A task is sent when no task sent earlier, or before it, would compute
+    the same first missing entry (:class:`fa_lib.dependencies.Gate`), with the entries
+    of the cache it reads. Every finished task's entries are checked and written into the
+    results cache (:func:`fa_lib.cache.store_entry`), then ``finish(chapter, label,
+    outcome)`` is called with its :class:`fa_lib.outcome.Outcome`, as for ``--jobs``.
 
     Parameters
     ----------
@@ -559,6 +601,12 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
         The results cache (default :func:`fa_lib.cache.cache_dir`).
     timeout : float
         Seconds to wait for the scheduler.
+    check : callable, optional
+        ``check(task)`` -> the task's :class:`fa_lib.dependencies.Probe` now (the
+        runner's: :func:`fa_lib.dependencies.probe` of its experiment); by default the
+        tasks read nothing of each other.
+    probes : dict, optional
+        Probes already taken (the runner's first check).
 
     Raises
     ------
@@ -591,23 +639,39 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
               f"is lost runs again on another, up to {allowed} time(s)"
               + ("; MNIST sent to the workers" if mnist_files is not None else ""),
               file=sys.stderr, flush=True)
-        futures: dict[Any, tuple[str, str]] = {}
+        gate = dependencies.Gate(tasks, check, probes)
+        limit = IN_FLIGHT * max(1, sum(w["nthreads"] for w in workers.values()))
+        futures: dict[Any, tuple[tuple[str, str, str], Any]] = {}
+        done = as_completed()
         run_id = uuid.uuid4().hex[:8]
-        for chapter, label, module in tasks:
-            if needs[module] and mnist_error:
-                finish(chapter, label, Outcome.failed(mnist_error))
-                continue
-            future = client.submit(
-                compute, module, label, environment, list(sys.path), code, needs[module],
-                key=f"reproduce-{chapter}-{label}-{run_id}", pure=False, retries=RETRIES)
-            futures[future] = (chapter, label)
+
+        def send() -> None:
+            while len(futures) < limit and (taken := gate.take()) is not None:
+                task, found = taken
+                chapter, label, module = task
+                if needs[module] and mnist_error:
+                    finish(chapter, label, Outcome.failed(mnist_error))
+                    gate.finished(task)
+                    continue
+                seed = _seed(found.reads)
+                sent = client.scatter([seed], hash=False)[0] if seed else {}
+                future = client.submit(
+                    compute, module, label, environment, list(sys.path), code,
+                    needs[module], sent, key=f"reproduce-{chapter}-{label}-{run_id}",
+                    pure=False, retries=RETRIES)
+                futures[future] = (task, sent)
+                done.add(future)
+
         try:
-            for future in as_completed(list(futures)):
-                chapter, label = futures.pop(future)
+            send()
+            for future in done:
+                (chapter, label, module), _ = futures.pop(future)
                 _collect(client, future, chapter, label, directory, finish)
+                gate.finished((chapter, label, module))
+                send()
         except BaseException:
             running = _running(client)
-            for future, (chapter, label) in futures.items():
+            for future, ((chapter, label, _), _) in futures.items():
                 if future.key in running:
                     finish(chapter, label, Outcome.failed("interrupted", ""))
             client.cancel(list(futures))

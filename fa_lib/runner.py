@@ -24,13 +24,12 @@ import sys
 import tempfile
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fa_lib import cache, catalogue, config, mnist
+from fa_lib import cache, catalogue, config, dependencies, mnist
 from fa_lib.outcome import Outcome, error_summary, timed
 from fa_lib.scheduler import SchedulerError
 
@@ -75,14 +74,6 @@ def read_cached(run: Callable[[], Any], quiet: bool = False) -> tuple[bool, Any]
             return True, run()
     except cache.ComputeRefused:
         return False, None
-
-
-def _known_cached(run: Callable[[], Any]) -> bool:
-    """:func:`is_cached`; an experiment that raises counts as not cached (its run reports it)."""
-    try:
-        return read_cached(run, quiet=True)[0]
-    except Exception:  # noqa: BLE001 - the run that follows raises it again, as a FAILED row
-        return False
 
 
 def is_cached(run: Callable[[], Any]) -> bool:
@@ -329,13 +320,25 @@ def _mnist_before_workers() -> None:
         mnist.ensure_files()
 
 
-def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
-                 finish: Callable[[str, str, Outcome], None]) -> None:
+Task = tuple[str, str, str]
+"""(chapter, experiment, experiments module) of an experiment to compute."""
+
+
+def _independent(task: Task) -> dependencies.Probe:
+    """The probe of a task whose experiment reads no other's entries (tests, tools)."""
+    return dependencies.Probe(False, None, ())
+
+
+def _run_workers(tasks: Sequence[Task], jobs: int, finish: Callable[[str, str, Outcome], None],
+                 check: Callable[[Task], dependencies.Probe] = _independent,
+                 probes: dict[Task, dependencies.Probe] | None = None) -> None:
     """Run ``(chapter, label, module)`` tasks ``jobs`` at a time, one process each.
 
-    A worker that dies without a result (killed by a signal) fails its own experiment
-    only. On an interruption the running workers are terminated and their experiments
-    fail as interrupted; the interruption is raised again.
+    In the given order, except that a task waits while one running or before it would
+    compute the same first missing entry (:class:`fa_lib.dependencies.Gate`, with
+    ``check`` and ``probes``). A worker that dies without a result (killed by a signal)
+    fails its own experiment only. On an interruption the running workers are terminated
+    and their experiments fail as interrupted; the interruption is raised again.
     """
     if any(catalogue.needs_mnist(module) for module in {m for _, _, m in tasks}):
         _mnist_before_workers()
@@ -343,21 +346,23 @@ def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
     environment = {k: v for k, v in os.environ.items() if k.startswith("FA_")}
     environment["FA_SCALE"] = config.scale()
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    pending = deque(tasks)
-    running: dict[Any, tuple[Any, str, str, float]] = {}
+    gate = dependencies.Gate(tasks, check, probes)
+    running: dict[Any, tuple[Any, Task, float]] = {}
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                chapter, label, module = pending.popleft()
+        while gate or running:
+            while len(running) < jobs and (taken := gate.take()) is not None:
+                task = taken[0]
+                chapter, label, module = task
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(
                     target=_worker, name=f"reproduce {chapter}: {label}",
                     args=(send, module, label, environment, threads, list(sys.path)))
                 process.start()
                 send.close()
-                running[receive] = (process, chapter, label, time.perf_counter())
+                running[receive] = (process, task, time.perf_counter())
             for receive in multiprocessing.connection.wait(list(running)):
-                process, chapter, label, started = running.pop(receive)
+                process, task, started = running.pop(receive)
+                chapter, label, _ = task
                 try:
                     outcome = receive.recv()
                 except (EOFError, OSError):
@@ -368,8 +373,9 @@ def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
                     cause = _exit_cause(process.exitcode)
                     outcome = Outcome.failed(cause, seconds=time.perf_counter() - started)
                 finish(chapter, label, outcome)
+                gate.finished(task)
     except BaseException:
-        for receive, (process, chapter, label, started) in running.items():
+        for receive, (process, (chapter, label, _), started) in running.items():
             process.terminate()
             process.join(5)
             if process.is_alive():
@@ -381,8 +387,10 @@ def _run_workers(tasks: Sequence[tuple[str, str, str]], jobs: int,
         raise
 
 
-def _run_on_cluster(tasks: Sequence[tuple[str, str, str]], scheduler: str,
-                    finish: Callable[[str, str, Outcome], None]) -> None:
+def _run_on_cluster(tasks: Sequence[Task], scheduler: str,
+                    finish: Callable[[str, str, Outcome], None],
+                    check: Callable[[Task], dependencies.Probe],
+                    probes: dict[Task, dependencies.Probe]) -> None:
     """Run the tasks on the dask cluster of ``--scheduler`` (:mod:`fa_lib.cluster`)."""
     try:
         from fa_lib import cluster
@@ -390,7 +398,7 @@ def _run_on_cluster(tasks: Sequence[tuple[str, str, str]], scheduler: str,
         raise SchedulerError(
             f"--scheduler needs the packages dask and distributed ({error_summary(err)}); "
             "install them with `pip install -r requirements.txt`.") from None
-    cluster.run_tasks(tasks, scheduler, finish)
+    cluster.run_tasks(tasks, scheduler, finish, check=check, probes=probes)
 
 
 def reproduce(
@@ -474,14 +482,16 @@ def reproduce(
             bar.update(1)
 
     try:
-        missing = []
+        missing, probes = [], {}
         for ch, label, run in plan:
             start, cpu = time.perf_counter(), time.process_time()
-            if _known_cached(run):
+            found = dependencies.probe(run)
+            if found.cached:
                 finish(ch, label, Outcome(time.perf_counter() - start,
                                           time.process_time() - cpu, "yes"))
             else:
                 missing.append((ch, label, run))
+                probes[ch, label, selected[ch]] = found
         # Room for what the run writes, before anything is computed.
         check_writable(directory, len(missing))
         if missing and bar is not None and not serial:
@@ -493,10 +503,15 @@ def reproduce(
                 finish(ch, label, timed(run))
         else:
             tasks = [(ch, label, selected[ch]) for ch, label, _ in missing]
+            runs = {(ch, label, selected[ch]): run for ch, label, run in missing}
+
+            def check(task: Task) -> dependencies.Probe:
+                return dependencies.probe(runs[task])
+
             if scheduler is None:
-                _run_workers(tasks, min(jobs, len(tasks)) or 1, finish)
+                _run_workers(tasks, min(jobs, len(tasks)) or 1, finish, check, probes)
             elif tasks:
-                _run_on_cluster(tasks, scheduler, finish)
+                _run_on_cluster(tasks, scheduler, finish, check, probes)
     except KeyboardInterrupt as err:
         # Ctrl-C or SIGTERM: the finished experiments stay cached; report them and stop.
         failures.append(("[run]", "interrupted", f"interrupted ({str(err) or 'Ctrl-C'})"))
