@@ -214,23 +214,30 @@ def render(record: Mapping) -> str:
              f"({m['cpu_model']}), Python {m['python']}, NumPy {m['numpy']}, one BLAS thread "
              "per worker, each command from an empty results cache.", ""]
     names = {"quick": "the whole book, quick scale", "s3": "a Fig. S3 slice, paper scale"}
-    # the options as code: outside it, Sphinx's smart quotes turn "--" into a dash
-    lines += ["| workload | wall s, `--jobs 2` / `local:2` | **`local:2` / `--jobs 2`, wall** "
-              "| CPU s, `--jobs 2` / `local:2` | `local:2` / `--jobs 2`, CPU "
-              "| experiments' own s, `--jobs 2` / `local:2` "
-              "| `local:2` / `--jobs 2`, experiments "
-              "| CPU share of the command, `--jobs 2` / `local:2` "
-              "| machine busy, `--jobs 2` / `local:2` |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for part, data in record["parts"].items():
-        j, c, r = data["jobs"], data["cluster"], data["ratio"]
-        lines.append(
-            f"| {names.get(part, part)} ({j['experiments']} experiments) "
-            f"| {j['wall_s']:.1f} / {c['wall_s']:.1f} | **{r['wall']:.2f}** "
-            f"| {j['cpu_s']:.1f} / {c['cpu_s']:.1f} | {r['cpu']:.2f} "
-            f"| {j['experiments_s']:.1f} / {c['experiments_s']:.1f} | {r['experiments']:.2f} "
-            f"| {j['cpu_share']:.2f} / {c['cpu_share']:.2f} "
-            f"| {j['machine_busy']:.2f} / {c['machine_busy']:.2f} |")
+    # One column per workload, one row per measure: legible at a phone's width too. The
+    # options as code: outside it, Sphinx's smart quotes turn "--" into a dash.
+    parts = record["parts"]
+    measures = [
+        ("wall s, `--jobs 2` / `local:2`",
+         lambda j, c, r: f"{j['wall_s']:.1f} / {c['wall_s']:.1f}"),
+        ("**`local:2` / `--jobs 2`, wall**", lambda j, c, r: f"**{r['wall']:.2f}**"),
+        ("CPU s, `--jobs 2` / `local:2`", lambda j, c, r: f"{j['cpu_s']:.1f} / {c['cpu_s']:.1f}"),
+        ("`local:2` / `--jobs 2`, CPU", lambda j, c, r: f"{r['cpu']:.2f}"),
+        ("experiments' own s, `--jobs 2` / `local:2`",
+         lambda j, c, r: f"{j['experiments_s']:.1f} / {c['experiments_s']:.1f}"),
+        ("`local:2` / `--jobs 2`, experiments", lambda j, c, r: f"{r['experiments']:.2f}"),
+        ("CPU share of the command, `--jobs 2` / `local:2`",
+         lambda j, c, r: f"{j['cpu_share']:.2f} / {c['cpu_share']:.2f}"),
+        ("machine busy, `--jobs 2` / `local:2`",
+         lambda j, c, r: f"{j['machine_busy']:.2f} / {c['machine_busy']:.2f}"),
+    ]
+    lines += ["| measure | " + " | ".join(
+                  f"{names.get(part, part)} ({d['jobs']['experiments']} experiments)"
+                  for part, d in parts.items()) + " |",
+              "|---|" + "---|" * len(parts)]
+    for label, cell in measures:
+        lines.append(f"| {label} | " + " | ".join(
+            cell(d["jobs"], d["cluster"], d["ratio"]) for d in parts.values()) + " |")
     lines += [""] + [
         f"Entries written, {names.get(part, part).split(' (')[0]}: {d['entries']['jobs']} "
         f"with `--jobs 2`, {d['entries']['cluster']} with `local:2`, of which "
