@@ -571,15 +571,10 @@ def _seed(reads: Sequence[Path]) -> dict[str, bytes]:
     return seed
 
 
-def _independent(task: tuple[str, str, str]) -> dependencies.Probe:
-    """The probe of a task whose experiment reads no other's entries."""
-    return dependencies.Probe(False, None, ())
-
-
 def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
               finish: Callable[[str, str, Outcome], None], directory: Path | str | None = None,
               timeout: float = CONNECT_TIMEOUT,
-              check: Callable[[tuple[str, str, str]], dependencies.Probe] = _independent,
+              check: Callable[[Any], dependencies.Probe] = dependencies.independent,
               probes: dict[tuple[str, str, str], dependencies.Probe] | None = None) -> None:
     """Compute ``(chapter, label, module)`` tasks on a dask cluster, in the given order.
 

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from fa_lib import cache
 
-__all__ = ["Gate", "Probe", "probe"]
+__all__ = ["Gate", "Probe", "independent", "probe"]
 
 T = TypeVar("T", bound=Hashable)
 
@@ -80,6 +80,11 @@ def probe(run: Callable[[], Any]) -> Probe:
     return Probe(True, None, tuple(p for _, _, p in observer.read))
 
 
+def independent(task: Any) -> Probe:
+    """The probe of a task taken to read nothing of the others (never held by a :class:`Gate`)."""
+    return Probe(False, None, ())
+
+
 class Gate(Generic[T]):
     """Hand out tasks in order, holding back one whose first missing entry another computes.
 
@@ -87,9 +92,9 @@ class Gate(Generic[T]):
     ----------
     tasks : sequence
         The missing experiments' tasks, in the order to run them; distinct.
-    check : callable
+    check : callable, optional
         ``check(task)`` -> :class:`Probe` of the task now (e.g. :func:`probe` of its
-        experiment).
+        experiment); default :func:`independent`.
     probes : mapping, optional
         Probes already taken of some tasks (a run's first check of every experiment), used
         until a task finishes.
@@ -102,7 +107,7 @@ class Gate(Generic[T]):
     out stale; a task is probed again before it is handed out or held.
     """
 
-    def __init__(self, tasks: Sequence[T], check: Callable[[T], Probe],
+    def __init__(self, tasks: Sequence[T], check: Callable[[T], Probe] = independent,
                  probes: dict[T, Probe] | None = None) -> None:
         if len(set(tasks)) != len(tasks):
             raise ValueError("the tasks of a Gate must be distinct.")

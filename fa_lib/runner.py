@@ -324,13 +324,8 @@ Task = tuple[str, str, str]
 """(chapter, experiment, experiments module) of an experiment to compute."""
 
 
-def _independent(task: Task) -> dependencies.Probe:
-    """The probe of a task whose experiment reads no other's entries (tests, tools)."""
-    return dependencies.Probe(False, None, ())
-
-
 def _run_workers(tasks: Sequence[Task], jobs: int, finish: Callable[[str, str, Outcome], None],
-                 check: Callable[[Task], dependencies.Probe] = _independent,
+                 check: Callable[[Task], dependencies.Probe] = dependencies.independent,
                  probes: dict[Task, dependencies.Probe] | None = None) -> None:
     """Run ``(chapter, label, module)`` tasks ``jobs`` at a time, one process each.
 
