@@ -69,14 +69,17 @@ def summarise(record: Mapping, training_runs: Mapping[str, Mapping]) -> dict:
     Raises
     ------
     ValueError
-        If the record is not a paper-scale run of every chapter, has failures, or an
-        experiment cached before the run has no stored compute time.
+        If the record is not a paper-scale run of every chapter, has failures, did not
+        finish, or an experiment cached before the run has no stored compute time.
     """
     if record.get("scale") != "paper":
         raise ValueError(f"the record is of scale {record.get('scale')!r}, not 'paper'.")
     if record.get("failures"):
         raise ValueError(f"the run had failures: {record['failures']}; a cold build "
                          "must compute every experiment.")
+    if record.get("complete") is False:
+        raise ValueError("the time table is of a run that did not finish (\"complete\": "
+                         "false): run reproduce again to the end, into the same cache.")
     from fa_lib.catalogue import CHAPTERS
 
     if sorted({r["chapter"] for r in record["rows"]}) != sorted(CHAPTERS):

@@ -61,7 +61,9 @@ Usage, from the repository root::
 ``--json PATH``
     Also write the time table (every row), the wall-clock time, the scale, ``--jobs``
     or ``--scheduler``, the results cache and the command to ``PATH`` as JSON (the
-    benchmarks read it).
+    benchmarks read it). Written again, atomically, each time an experiment has been
+    computed, with the rows so far and ``"complete": false``, so that a long run that
+    is killed keeps the times of what it finished; ``"complete": true`` at the end.
 ``--record PATH``
     Write the record of this scale (:mod:`fa_lib.record`): every chapter's claims
     (computed from the cache by its verdicts module, :mod:`fa_lib.verdicts`; no build is
@@ -352,6 +354,26 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         return 0
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
+    so_far: list[runner.Row] = []
+
+    def table(rows: list[runner.Row], failures: list, wall: float, complete: bool) -> None:
+        cache.write_json(args.json, {
+            "command": "python -m fa_lib reproduce " + " ".join(
+                sys.argv[1:] if argv is None else argv),
+            "started": started.isoformat(timespec="seconds"), "scale": config.scale(),
+            "jobs": None if args.scheduler else jobs, "scheduler": args.scheduler,
+            "shard": args.shard,
+            "cache_dir": str(cache.cache_dir()), "wall_s": wall,
+            "rows": [dataclasses.asdict(r) for r in rows],
+            "failures": [list(f) for f in failures], "complete": complete,
+        })
+
+    def computed(row: runner.Row) -> None:
+        so_far.append(row)
+        table(so_far, [[r.chapter, r.experiment, r.error] for r in so_far
+                       if r.cached_before == "FAILED"], time.perf_counter() - start,
+              complete=False)
+
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         if share == []:
@@ -359,7 +381,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         else:
             rows, failures = runner.reproduce(
                 chosen, jobs=1 if args.scheduler else jobs, progress=not args.no_progress,
-                scheduler=args.scheduler, experiments=share)
+                scheduler=args.scheduler, experiments=share,
+                on_row=None if args.json is None else computed)
     except (CacheNotWritableError, SchedulerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -372,16 +395,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     for chapter, label, err in failures:
         print(f"FAILED: {chapter} / {label}: {err}", file=sys.stderr)
     if args.json is not None:
-        record = {
-            "command": "python -m fa_lib reproduce " + " ".join(
-                sys.argv[1:] if argv is None else argv),
-            "started": started.isoformat(timespec="seconds"), "scale": config.scale(),
-            "jobs": None if args.scheduler else jobs, "scheduler": args.scheduler,
-            "shard": args.shard,
-            "cache_dir": str(cache.cache_dir()), "wall_s": wall,
-            "rows": [dataclasses.asdict(r) for r in rows],
-            "failures": [list(f) for f in failures],
-        }
-        cache.write_json(args.json, record)
+        table(rows, failures, wall, complete=True)
         print(f"time table written to {args.json}")
     return 1 if failures else 0

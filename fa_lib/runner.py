@@ -400,6 +400,7 @@ def reproduce(
     chapters: Sequence[str] | None = None, jobs: int = 1, progress: bool = True,
     modules: Mapping[str, str] | None = None, scheduler: str | None = None,
     experiments: Collection[tuple[str, str]] | None = None,
+    on_row: Callable[[Row], None] | None = None,
 ) -> tuple[list[Row], list[tuple[str, str, str]]]:
     """Run the experiments of ``chapters`` through the results cache, timing each.
 
@@ -423,6 +424,9 @@ def reproduce(
     experiments : collection of (str, str), optional
         Run only these (chapter, experiment) of ``chapters`` (``reproduce --shard``,
         :func:`fa_lib.ci_matrix.shard_of`); default all of them.
+    on_row : callable, optional
+        Called with the row of every experiment that was computed (or failed) as soon as
+        it finishes (``reproduce --json`` writes the time table so far with it).
 
     Returns
     -------
@@ -475,6 +479,8 @@ def reproduce(
             if not serial and outcome.state != "yes":
                 bar.set_postfix_str(f"{where}; done: {ch}: {label}")
             bar.update(1)
+        if on_row is not None and outcome.state != "yes":
+            on_row(done[ch, label])
 
     try:
         missing, probes = [], {}

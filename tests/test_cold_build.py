@@ -44,6 +44,7 @@ def test_cold_times_and_minutes():
 @pytest.mark.parametrize("changes, message", [
     ({"scale": "quick"}, "not 'paper'"),
     ({"failures": [["depth", "heatmap", "boom"]]}, "failures"),
+    ({"complete": False}, "did not finish"),
 ])
 def test_bad_records(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,31 @@ def test_fill_then_cached_then_notebook_computes_nothing(tmp_path):
     assert _snapshot(tmp_path) == files  # no entry computed, rewritten or deleted
 
 
+def test_a_killed_run_keeps_the_time_table_of_what_it_finished(tmp_path, monkeypatch):
+    """``--json`` is written after every computed experiment, so SIGKILL loses only the rest."""
+    record = tmp_path / "table.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fa_lib", "reproduce", "--no-progress", "--only", CHEAP,
+         "--json", str(record)], cwd=ROOT, env=_env(tmp_path / "cache"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not record.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.kill()
+    finally:
+        process.wait()
+    table = json.loads(record.read_text())  # whole: written atomically
+    assert table["complete"] is False, "the run ended before it could be killed"
+    done = [r["experiment"] for r in table["rows"]]
+    assert done and {r["cached_before"] for r in table["rows"]} == {"no"}
+    monkeypatch.setenv("FA_SCALE", "quick")
+    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path / "cache"))
+    listed = [e for c, e, _ in runner.list_experiments([CHEAP])]
+    assert done == listed[:len(done)] and len(done) < len(listed)
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["table.json"]
+
+
 def test_jobs_computes_in_workers_the_same_entries(tmp_path):
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     one = _cli(serial, "--only", CHEAP)
@@ -124,7 +150,8 @@ def test_jobs_computes_in_workers_the_same_entries(tmp_path):
     assert set(rows.values()) == {"no"}, two.stdout
     assert "wall clock:" in two.stdout and "with --jobs 2" in two.stdout
     table = json.loads(record.read_text())
-    assert (table["scale"], table["jobs"], table["failures"]) == ("quick", 2, [])
+    assert (table["scale"], table["jobs"], table["failures"], table["complete"]) == (
+        "quick", 2, [], True)
     assert [(r["chapter"], r["experiment"], r["cached_before"]) for r in table["rows"]] == [
         (*k, v) for k, v in rows.items()]
     assert 0 < table["wall_s"] < sum(r["seconds"] for r in table["rows"]) + 60
