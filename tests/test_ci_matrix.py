@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from toy_chapters import toy_package
 
 from fa_lib import ci_matrix, reproduce, runner
 from fa_lib.build_plan import MEASURED, Times
@@ -165,15 +166,7 @@ def test_shard_of_is_the_split_of_the_matrix():
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """A toy chapter module ``shard_toy.toy`` with five experiments, and a private cache."""
-    for name in [n for n in sys.modules if n.split(".")[0] == "shard_toy"]:
-        monkeypatch.delitem(sys.modules, name)
-    package = tmp_path / "shard_toy"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "toy.py").write_text(TOY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("FA_CACHE", "on")
+    toy_package(tmp_path, monkeypatch, "shard_toy", {"toy": TOY})
     monkeypatch.setenv("FA_SCALE", "quick")
     return {"toy": "shard_toy.toy"}
 

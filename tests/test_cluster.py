@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_chapters import toy_package
 
 from fa_lib import cache, catalogue, runner, scheduler
 
@@ -159,19 +160,11 @@ MNIST = {"labels": _labels}
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """Test-only chapter modules (``toy_cluster.toy``, ``.mnist``) and a private cache."""
-    for name in [n for n in sys.modules if n.split(".")[0] == "toy_cluster"]:
-        monkeypatch.delitem(sys.modules, name)
-    package = tmp_path / "toy_cluster"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "toy.py").write_text(TOY)
-    (package / "with_mnist.py").write_text(
+    with_mnist = (
         TOY.replace("EXPERIMENTS = {", "_UNUSED = {").replace("MNIST = {", "EXPERIMENTS = {")
         .replace("from fa_lib.cache import", "from fa_lib import mnist\nfrom fa_lib.cache import"))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    cache_dir = tmp_path / "cache"
-    monkeypatch.setenv("FA_CACHE_DIR", str(cache_dir))
-    monkeypatch.setenv("FA_CACHE", "on")
+    cache_dir = toy_package(tmp_path, monkeypatch, "toy_cluster",
+                            {"toy": TOY, "with_mnist": with_mnist})
     monkeypatch.setenv("FA_TOY_PIDS", str(tmp_path / "pids.txt"))
     return cache_dir
 

@@ -8,11 +8,11 @@ count what was computed where.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_chapters import toy_package
 
 from fa_lib import cache, runner
 from fa_lib.dependencies import Gate, Probe, probe
@@ -111,15 +111,7 @@ EXPERIMENTS = {"tune": lambda: _counted("tune", 3), "main": _main,
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """The test-only chapter ``toy_deps.toy``, a private cache and the count file."""
-    for name in [n for n in sys.modules if n.split(".")[0] == "toy_deps"]:
-        monkeypatch.delitem(sys.modules, name)
-    package = tmp_path / "toy_deps"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "toy.py").write_text(TOY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("FA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("FA_CACHE", "on")
+    toy_package(tmp_path, monkeypatch, "toy_deps", {"toy": TOY})
     monkeypatch.setenv("FA_TOY_COUNT", str(tmp_path / "computed.txt"))
     return tmp_path
 
