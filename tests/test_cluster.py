@@ -542,5 +542,10 @@ def test_the_book_page_shows_the_measured_overhead_from_its_json():
     page = bench.PAGE.read_text(encoding="utf-8")
     assert bench.render_page(record) == page, "run python -m benchmarks.cluster --render-only"
     assert f"**{record['parts']['quick']['ratio']['wall']:.2f}**" in page
+    # The README's table of the ways to run the book quotes the same ratios.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| a cluster |"))
+    for part in record["parts"].values():
+        assert f"{part['ratio']['wall']:.2f}x" in row, (part["ratio"], row)
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
     assert "file: book/cluster" in toc.split("Checks, benchmarks and references")[1]
