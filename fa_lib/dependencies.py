@@ -114,7 +114,7 @@ class Gate(Generic[T]):
         self._pending: list[T] = list(tasks)
         self._check = check
         self._probes: dict[T, tuple[int, Probe]] = {
-            t: (0, p) for t, p in (probes or {}).items() if t in set(tasks)}
+            t: (0, p) for t, p in (probes or {}).items() if t in self._pending}
         self._generation = 0
         self._running: dict[T, str | None] = {}
 
@@ -137,19 +137,16 @@ class Gate(Generic[T]):
         (task, Probe) or None
             None when every task not handed out is held (or none is left).
         """
-        earlier: dict[str | None, T] = {}
+        earlier: set[str] = set()  # the first missing entries of the tasks held so far
         for index, task in enumerate(self._pending):
             found = self._probe(task)
             missing = found.missing
-            blocker = next((t for t, m in self._running.items() if m == missing), None) \
-                if missing is not None else None
-            if blocker is None and missing is not None:
-                blocker = earlier.get(missing)
-            if blocker is None:
+            if missing is None or (missing not in earlier
+                                   and missing not in self._running.values()):
                 del self._pending[index]
                 self._running[task] = missing
                 return task, found
-            earlier.setdefault(missing, task)
+            earlier.add(missing)
         if self._pending and not self._running:  # cannot happen; never stall
             task = self._pending.pop(0)
             self._running[task] = None
