@@ -113,8 +113,9 @@ class Gate(Generic[T]):
             raise ValueError("the tasks of a Gate must be distinct.")
         self._pending: list[T] = list(tasks)
         self._check = check
+        wanted = set(tasks)
         self._probes: dict[T, tuple[int, Probe]] = {
-            t: (0, p) for t, p in (probes or {}).items() if t in self._pending}
+            t: (0, p) for t, p in (probes or {}).items() if t in wanted}
         self._generation = 0
         self._running: dict[T, str | None] = {}
 
