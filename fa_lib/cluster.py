@@ -27,7 +27,8 @@ Experiments that read other experiments' entries
     They are sent in the book's order, except that one waits while an experiment sent
     earlier, or before it, would compute the same first missing entry
     (:class:`fa_lib.dependencies.Gate`): ``feedback_rules/dfa_stable`` is sent when the
-    tuning runs it reads are in the client's cache, and then gets them. At most
+    tuning runs it reads are in the client's cache, and then gets them, inside the task
+    (not scattered: a task whose worker is lost runs again elsewhere with them). At most
     :data:`IN_FLIGHT` experiments per worker thread are sent ahead.
 Same code
     Entries are keyed by the code that computed them, so every worker must run the same
@@ -102,6 +103,7 @@ import tempfile
 import threading
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -636,7 +638,7 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
               file=sys.stderr, flush=True)
         gate = dependencies.Gate(tasks, check, probes)
         limit = IN_FLIGHT * max(1, sum(w["nthreads"] for w in workers.values()))
-        futures: dict[Any, tuple[tuple[str, str, str], Any]] = {}
+        futures: dict[Any, tuple[str, str, str]] = {}
         done = as_completed()
         run_id = uuid.uuid4().hex[:8]
 
@@ -648,25 +650,28 @@ def run_tasks(tasks: Sequence[tuple[str, str, str]], spec: str,
                     finish(chapter, label, Outcome.failed(mnist_error))
                     gate.finished(task)
                     continue
-                seed = _seed(found.reads)
-                sent = client.scatter([seed], hash=False)[0] if seed else {}
-                future = client.submit(
-                    compute, module, label, environment, list(sys.path), code,
-                    needs[module], sent, key=f"reproduce-{chapter}-{label}-{run_id}",
-                    pure=False, retries=RETRIES)
-                futures[future] = (task, sent)
+                # In the task itself, not scattered: a task whose worker is lost runs
+                # again elsewhere with it (data scattered to a lost worker is gone).
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Sending large graph of size")
+                    future = client.submit(
+                        compute, module, label, environment, list(sys.path), code,
+                        needs[module], _seed(found.reads),
+                        key=f"reproduce-{chapter}-{label}-{run_id}", pure=False,
+                        retries=RETRIES)
+                futures[future] = task
                 done.add(future)
 
         try:
             send()
             for future in done:
-                (chapter, label, module), _ = futures.pop(future)
+                chapter, label, module = futures.pop(future)
                 _collect(client, future, chapter, label, directory, finish)
                 gate.finished((chapter, label, module))
                 send()
         except BaseException:
             running = _running(client)
-            for future, ((chapter, label, _), _) in futures.items():
+            for future, (chapter, label, _) in futures.items():
                 if future.key in running:
                     finish(chapter, label, Outcome.failed("interrupted", ""))
             client.cancel(list(futures))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from toy_chapters import toy_package
+from toy_chapters import kill_first_writer, toy_package
 
 from fa_lib import cache, catalogue, runner, scheduler
 
@@ -169,25 +169,11 @@ def toy(tmp_path, monkeypatch):
     return cache_dir
 
 
-def _killer(pids: Path, killed: list[int], deadline: float) -> None:
-    """Kill the worker process that wrote the first PID, as soon as it is written."""
-    while time.monotonic() < deadline:
-        if pids.exists() and pids.read_text().strip():
-            pid = int(pids.read_text().split()[0])
-            if pid == os.getpid():  # never this process (the client)
-                return
-            time.sleep(0.5)  # well inside the experiment's sleep
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-            return
-        time.sleep(0.05)
-
-
 @needs_dask
 def test_a_worker_killed_mid_task_has_its_task_completed_by_the_other(toy, tmp_path):
     pids = tmp_path / "pids.txt"
     killed: list[int] = []
-    killer = threading.Thread(target=_killer, args=(pids, killed, time.monotonic() + 50))
+    killer = threading.Thread(target=kill_first_writer, args=(pids, killed, time.monotonic() + 50))
     killer.start()
     start = time.monotonic()
     try:

@@ -8,11 +8,13 @@ count what was computed where.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from toy_chapters import toy_package
+from toy_chapters import kill_first_writer, toy_package
 
 from fa_lib import cache, runner
 from fa_lib.dependencies import Gate, Probe, probe
@@ -107,12 +109,42 @@ EXPERIMENTS = {"tune": lambda: _counted("tune", 3), "main": _main,
                "other": lambda: _counted("other", 2)}
 '''
 
+LOST = '''
+import os
+import time
+
+import numpy as np
+
+from fa_lib.cache import cached
+from toy_deps.toy import _counted
+
+
+def _slow_main():
+    """Reads the tuning run, then sleeps until killed on its first attempt."""
+    tuned = _counted("tune", 3)
+
+    def compute():
+        pids = os.environ["FA_TOY_PIDS"]
+        first = not os.path.exists(pids)
+        with open(pids, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        if first:
+            time.sleep(45)
+        return {"x": tuned["x"] * 2.0}
+
+    return cached("dep_slow_main", {"n": 3}, compute)
+
+
+EXPERIMENTS = {"tune": lambda: _counted("tune", 3), "main": _slow_main}
+'''
+
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """The test-only chapter ``toy_deps.toy``, a private cache and the count file."""
-    toy_package(tmp_path, monkeypatch, "toy_deps", {"toy": TOY})
+    toy_package(tmp_path, monkeypatch, "toy_deps", {"toy": TOY, "lost": LOST})
     monkeypatch.setenv("FA_TOY_COUNT", str(tmp_path / "computed.txt"))
+    monkeypatch.setenv("FA_TOY_PIDS", str(tmp_path / "pids.txt"))
     return tmp_path
 
 
@@ -168,3 +200,24 @@ def test_on_a_cluster_a_worker_is_given_the_entries_it_reads(toy):
     with np.load(entry) as npz:
         np.testing.assert_array_equal(npz["x"], np.arange(3) * 9.0)
     assert cache.remove_stale_temporaries(toy / "cache") == []
+
+
+@pytest.mark.skipif(not HAS_DASK, reason="dask.distributed is not installed")
+def test_an_experiment_given_entries_runs_again_with_them_when_its_worker_is_lost(toy):
+    # The entries travel in the task itself: another worker gets them too.
+    killed: list[int] = []
+    killer = threading.Thread(target=kill_first_writer,
+                              args=(toy / "pids.txt", killed, time.monotonic() + 50))
+    killer.start()
+    try:
+        rows, failures = runner.reproduce(progress=False, scheduler="local:2",
+                                             modules={"toy": "toy_deps.lost"})
+    finally:
+        killer.join()
+    assert killed and not failures, failures
+    main = next(r for r in rows if r.experiment == "main")
+    assert main.cached_before == "partial" and "1 worker lost, run again" in main.note
+    assert _computed(toy) == ["tune"]  # not again on either of main's workers
+    (entry,) = (toy / "cache").glob("dep_slow_main-*.npz")
+    with np.load(entry) as npz:
+        np.testing.assert_array_equal(npz["x"], np.arange(3) * 6.0)
